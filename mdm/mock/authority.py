@@ -1,0 +1,161 @@
+# What this module knows: X.509. The tenant PKI the MDM runs (a root CA and an issuing CA signed by
+# it, which issues SCEP and PKCS leaves and publishes a signed CRL), a third-party CA the MDM uses
+# but does not run (its CRL is empty and the MDM never updates it), and an external CA standing for
+# whoever issued imported PKCS certificates. What it does not know: devices, profiles or policy.
+"""Certificate authorities of the mock MDM, with real keys, certificates and CRLs.
+
+All keys are EC P-256 (fast to generate). Serial numbers are random 159-bit X.509 serials.
+Revocation state lives in the issuing CA's signed CRL: `is_revoked` reads the CRL. The CRL is
+re-signed lazily -- after a revocation, the next read re-signs it once -- so a burst of
+revocations costs one signature, and every reader always sees a CRL that includes them.
+"""
+from __future__ import annotations
+
+import datetime as dt
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+_ONE_DAY = dt.timedelta(days=1)
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+
+
+def _name(common_name: str, organisation: str) -> x509.Name:
+    return x509.Name([
+        x509.NameAttribute(NameOID.ORGANIZATION_NAME, organisation),
+        x509.NameAttribute(NameOID.COMMON_NAME, common_name),
+    ])
+
+
+def _new_key() -> ec.EllipticCurvePrivateKey:
+    return ec.generate_private_key(ec.SECP256R1())
+
+
+def serial_text(serial_number: int) -> str:
+    """The inventory's serial: uppercase hex of the X.509 serial number, no separators."""
+    return format(serial_number, "X")
+
+
+class CertificateAuthority:
+    """A CA key and certificate that can sign CA and leaf certificates."""
+
+    def __init__(self, common_name: str, organisation: str, parent: "CertificateAuthority | None" = None,
+                 years: int = 10) -> None:
+        self.key = _new_key()
+        self.name = _name(common_name, organisation)
+        now = _now()
+        signer = parent or self
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(self.name)
+            .issuer_name(parent.name if parent else self.name)
+            .public_key(self.key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - _ONE_DAY)
+            .not_valid_after(now + dt.timedelta(days=365 * years))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None if parent is None else 0), critical=True)
+            .add_extension(x509.KeyUsage(digital_signature=True, content_commitment=False, key_encipherment=False,
+                                         data_encipherment=False, key_agreement=False, key_cert_sign=True,
+                                         crl_sign=True, encipher_only=False, decipher_only=False), critical=True)
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(self.key.public_key()), critical=False)
+        )
+        self.certificate = builder.sign(signer.key, hashes.SHA256())
+        self._ski = x509.SubjectKeyIdentifier.from_public_key(self.key.public_key())
+
+    @property
+    def serial_number(self) -> int:
+        return self.certificate.serial_number
+
+    def pem(self) -> str:
+        return self.certificate.public_bytes(serialization.Encoding.PEM).decode()
+
+    def issue_leaf(self, common_name: str, organisation: str = "certconform mock MDM device") -> x509.Certificate:
+        """A fresh end-entity certificate (new key pair, random serial) signed by this CA."""
+        now = _now()
+        return (
+            x509.CertificateBuilder()
+            .subject_name(_name(common_name, organisation))
+            .issuer_name(self.name)
+            .public_key(_new_key().public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(minutes=5))
+            .not_valid_after(now + dt.timedelta(days=365))
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(self._ski), critical=False)
+            .sign(self.key, hashes.SHA256())
+        )
+
+
+class RevocationList:
+    """The signed CRL of one CA. Only `revoke` changes it; `is_revoked` reads the signed CRL."""
+
+    def __init__(self, authority: CertificateAuthority) -> None:
+        self._authority = authority
+        self._entries: list[x509.RevokedCertificate] = []
+        self._listed: set[int] = set()  # serials already entered, to keep entries unique
+        self._number = 0
+        self._crl: x509.CertificateRevocationList | None = None
+        self._serials_in_crl: frozenset[int] = frozenset()
+
+    def revoke(self, serial_number: int) -> None:
+        if serial_number in self._listed:
+            return
+        self._listed.add(serial_number)
+        self._entries.append(
+            x509.RevokedCertificateBuilder().serial_number(serial_number).revocation_date(_now()).build()
+        )
+        self._crl = None  # stale: re-signed by the next reader
+
+    def crl(self) -> x509.CertificateRevocationList:
+        """The current signed CRL (signing a new one if a revocation happened since the last)."""
+        if self._crl is None:
+            self._number += 1
+            now = _now()
+            builder = x509.CertificateRevocationListBuilder(
+                issuer_name=self._authority.name,
+                last_update=now,
+                next_update=now + 7 * _ONE_DAY,
+                extensions=[],
+                revoked_certificates=list(self._entries),
+            ).add_extension(x509.CRLNumber(self._number), critical=False)
+            crl = builder.sign(self._authority.key, hashes.SHA256())
+            self._crl = crl
+            self._serials_in_crl = frozenset(entry.serial_number for entry in crl)
+        return self._crl
+
+    def is_revoked(self, serial_number: int) -> bool:
+        self.crl()
+        return serial_number in self._serials_in_crl
+
+    def pem(self) -> str:
+        return self.crl().public_bytes(serialization.Encoding.PEM).decode()
+
+
+class TenantPKI:
+    """Every CA the mock MDM deals with, created once per MockMDM (kept across resets)."""
+
+    def __init__(self) -> None:
+        self.root = CertificateAuthority("certconform tenant root CA", "certconform mock MDM", years=20)
+        self.issuing = CertificateAuthority("certconform issuing CA", "certconform mock MDM", parent=self.root)
+        self.third_party = CertificateAuthority("Third-party SCEP/PKCS CA", "Some other PKI vendor")
+        self.external = CertificateAuthority("External CA of imported certificates", "Imported PKCS issuer")
+        self.forget_revocations()
+
+    def forget_revocations(self) -> None:
+        self.issuing_crl = RevocationList(self.issuing)
+        # The third-party CA publishes its own CRL; the MDM cannot add to it (doc line 55).
+        self.third_party_crl = RevocationList(self.third_party)
+
+    def authority_for(self, ca: str) -> tuple[CertificateAuthority, RevocationList]:
+        if ca == "intune":
+            return self.issuing, self.issuing_crl
+        return self.third_party, self.third_party_crl
+
+    def chain_pem(self) -> str:
+        """The issuing CA followed by the tenant root (what verifies leaves and the CRL)."""
+        return self.issuing.pem() + self.root.pem()

@@ -1,0 +1,57 @@
+# What this module knows: every certificate the MDM ever delivered (in delivery order) and which
+# one is installed on each device for each profile -- at most one at a time, since check-in only
+# delivers when none is installed. What it does not know: why a certificate is removed, or whether
+# it is revoked (that is read from the issuing CA's CRL, via the record's `crl`).
+"""Per-device certificate stores and the delivery inventory of the mock MDM."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from cryptography import x509
+
+from .authority import RevocationList
+
+
+@dataclass(eq=False)
+class DeliveredCertificate:
+    device: str
+    profile: str
+    kind: str
+    serial: str  # inventory serial (unique); hex of the X.509 serial, or "<rootserial>-<n>" for roots
+    certificate: x509.Certificate
+    crl: RevocationList | None  # the CRL of the CA that issued it, if the MDM can look it up
+    installed: bool = True
+
+    def record(self) -> dict:
+        revoked = self.crl is not None and self.crl.is_revoked(self.certificate.serial_number)
+        return {"device": self.device, "profile": self.profile, "kind": self.kind,
+                "serial": self.serial, "installed": self.installed, "revoked": revoked}
+
+
+class CertificateStore:
+    def __init__(self) -> None:
+        self.delivered: list[DeliveredCertificate] = []
+        self._installed: dict[str, dict[str, DeliveredCertificate]] = {}  # device -> profile -> cert
+        self.by_serial: dict[str, DeliveredCertificate] = {}
+
+    def deliver(self, cert: DeliveredCertificate) -> None:
+        self.delivered.append(cert)
+        self.by_serial[cert.serial] = cert
+        self._installed.setdefault(cert.device, {})[cert.profile] = cert
+
+    def installed(self, device: str, profile: str) -> DeliveredCertificate | None:
+        return self._installed.get(device, {}).get(profile)
+
+    def installed_on(self, device: str) -> list[DeliveredCertificate]:
+        """The device's installed certificates, in delivery order."""
+        return list(self._installed.get(device, {}).values())
+
+    def installed_profiles(self, device: str) -> set[str]:
+        return set(self._installed.get(device, ()))
+
+    def uninstall(self, cert: DeliveredCertificate) -> None:
+        cert.installed = False
+        del self._installed[cert.device][cert.profile]
+
+    def records(self) -> list[dict]:
+        return [cert.record() for cert in self.delivered]

@@ -1,0 +1,291 @@
+# What this module knows: how the parts of the mock MDM fit together -- it validates each event
+# against the current state, works out which profiles target which devices before and after a
+# change, delivers certificates at check-in, and settles certificates through the removal policy.
+# What it does not know: the per-platform decisions themselves (removal_policy.py) or X.509
+# details (authority.py). It shares no code with the reference model (model/).
+"""MockMDM: a small in-process MDM service implementing the adapter contract."""
+from __future__ import annotations
+
+from typing import Callable, Iterable
+
+from . import remote_actions
+from . import removal_policy as policy
+from .authority import TenantPKI, serial_text
+from .cert_store import CertificateStore, DeliveredCertificate
+from .directory import Directory
+from .enrollment import Device, Enrollments
+from .events import parse_event
+from .profiles import Profile, ProfileStore
+
+
+class MockMDM:
+    """The bundled mock MDM: reset / apply / observe, plus its CA certificate and CRL."""
+
+    def __init__(self) -> None:
+        self._pki = TenantPKI()
+        self.reset()
+
+    # -- the adapter contract ------------------------------------------------------------------
+    def reset(self) -> None:
+        self._pki.forget_revocations()
+        self._directory = Directory()
+        self._enrollments = Enrollments()
+        self._profiles = ProfileStore()
+        self._store = CertificateStore()
+        self._root_deliveries = 0
+
+    def apply(self, event: dict) -> None:
+        """Perform one event. Bad input raises ValueError before anything changes."""
+        etype, fields = parse_event(event)
+        getattr(self, f"_on_{etype}")(**fields)
+
+    def observe(self) -> list[dict]:
+        return self._store.records()
+
+    # -- extras for reviewers and the HTTP server ----------------------------------------------
+    def ca_pem(self) -> str:
+        """PEM of the issuing CA then the tenant root (verifies the CRL and the leaves)."""
+        return self._pki.chain_pem()
+
+    def crl_pem(self) -> str:
+        """PEM of the issuing CA's current signed CRL."""
+        return self._pki.issuing_crl.pem()
+
+    def certificate(self, serial: str):
+        """The x509.Certificate delivered under inventory serial `serial` (KeyError if none)."""
+        return self._store.by_serial[serial].certificate
+
+    @staticmethod
+    def capabilities() -> dict:
+        return {"platforms": list(policy.PLATFORMS), "kinds": list(policy.KINDS), "cas": list(policy.CAS),
+                "unsupported_actions": {f"{p}/{a}": why for (p, a), why in policy.UNSUPPORTED_ACTIONS.items()}}
+
+    # -- lookups that raise ValueError naming the field ----------------------------------------
+    def _user(self, etype: str, name: str):
+        user = self._directory.user(name)
+        if user is None:
+            raise ValueError(f"{etype}: unknown user {name!r} (field 'user')")
+        return user
+
+    def _group(self, etype: str, name: str):
+        group = self._directory.group(name)
+        if group is None:
+            raise ValueError(f"{etype}: unknown group {name!r} (field 'group')")
+        return group
+
+    def _device(self, etype: str, name: str) -> Device:
+        device = self._enrollments.device(name)
+        if device is None:
+            raise ValueError(f"{etype}: unknown device {name!r} (field 'device')")
+        return device
+
+    def _profile(self, etype: str, name: str) -> Profile:
+        profile = self._profiles.profile(name)
+        if profile is None:
+            raise ValueError(f"{etype}: unknown profile {name!r} (field 'profile')")
+        return profile
+
+    def _name_taken(self, name: str) -> str | None:
+        if self._directory.user(name) is not None:
+            return "a user"
+        if self._enrollments.device(name) is not None:
+            return "a device"
+        return None
+
+    # -- targeting -----------------------------------------------------------------------------
+    def _targeting(self, device: Device) -> set[str]:
+        """Profiles assigned to a group containing the device or its enrolled user."""
+        if not device.enrolled:
+            return set()
+        groups = set(self._directory.groups_of(device.name))
+        owner = device.owner_name
+        if owner is not None:
+            groups |= self._directory.groups_of(owner)
+        return self._profiles.assigned_to(groups)
+
+    def _devices_reached_by(self, member: str) -> list[Device]:
+        """Enrolled devices whose targeting can depend on `member` being in a group."""
+        device = self._enrollments.device(member)
+        if device is not None:
+            return [device] if device.enrolled else []
+        user = self._directory.user(member)
+        return self._enrollments.enrolled_devices_of(user) if user is not None else []
+
+    def _devices_reached_by_group(self, group: str) -> list[Device]:
+        seen: dict[int, Device] = {}
+        for member in sorted(self._directory.groups[group].members):
+            for device in self._devices_reached_by(member):
+                seen[id(device)] = device
+        return list(seen.values())
+
+    def _retarget(self, devices: Iterable[Device], trigger: str, change: Callable[[], None]) -> None:
+        """Apply `change`, then settle the certificates of every profile that stopped targeting."""
+        devices = list(devices)
+        before = [self._targeting(d) for d in devices]
+        change()
+        for device, targeted in zip(devices, before):
+            lost = targeted - self._targeting(device)
+            for cert in self._store.installed_on(device.name):
+                if cert.profile in lost:
+                    self._settle(device, cert, trigger)
+
+    def _settle(self, device: Device, cert: DeliveredCertificate, trigger: str) -> None:
+        """Revoke and/or remove one installed certificate as the removal policy says."""
+        profile = self._profiles.profiles[cert.profile]
+        outcome = policy.decide(device.platform, profile.kind, profile.ca, trigger)
+        if outcome.revoke and cert.crl is not None:
+            cert.crl.revoke(cert.certificate.serial_number)
+        if outcome.remove:
+            self._store.uninstall(cert)
+
+    # -- directory events ----------------------------------------------------------------------
+    def _on_create_user(self, user: str) -> None:
+        taken = self._name_taken(user)
+        if taken:
+            raise ValueError(f"create_user: name {user!r} is already {taken} (field 'user')")
+        self._directory.create_user(user)
+
+    def _on_create_group(self, group: str) -> None:
+        if self._directory.group(group) is not None:
+            raise ValueError(f"create_group: group {group!r} already exists (field 'group')")
+        self._directory.create_group(group)
+
+    def _on_add_member(self, group: str, member: str) -> None:
+        target = self._group("add_member", group)
+        if self._name_taken(member) is None:
+            raise ValueError(f"add_member: unknown member {member!r}: no such user or device (field 'member')")
+        if member not in target.members:  # adding an existing member changes nothing
+            self._directory.add_member(group, member)
+
+    def _on_remove_member(self, group: str, member: str) -> None:
+        target = self._group("remove_member", group)
+        if member not in target.members:
+            raise ValueError(f"remove_member: {member!r} is not a member of group {group!r} (field 'member')")
+        # Removing the device's user from the group counts as removing the device (project rule).
+        self._retarget(self._devices_reached_by(member), policy.LEFT_GROUP,
+                       lambda: self._directory.remove_member(group, member))
+
+    def _on_lose_license(self, user: str) -> None:
+        self._user("lose_license", user).licensed = False  # certificates stay (policy: license_lost)
+
+    def _on_withdraw_license(self, user: str) -> None:
+        self._user("withdraw_license", user).licensed = False
+
+    def _on_delete_user(self, user: str) -> None:
+        owner = self._user("delete_user", user)
+        self._retarget(self._enrollments.enrolled_devices_of(owner), policy.DIRECTORY_REMOVAL,
+                       lambda: self._directory.delete_user(user))
+
+    def _on_delete_group(self, group: str) -> None:
+        self._group("delete_group", group)
+
+        def change() -> None:
+            self._profiles.forget_group(group)
+            self._directory.delete_group(group)
+
+        self._retarget(self._devices_reached_by_group(group), policy.DIRECTORY_REMOVAL, change)
+
+    # -- enrollment ----------------------------------------------------------------------------
+    def _on_enroll(self, device: str, platform: str, user: str) -> None:
+        taken = self._name_taken(device)
+        if taken:
+            raise ValueError(f"enroll: name {device!r} is already {taken} (field 'device')")
+        owner = self._user("enroll", user)
+        # Our choice: an unlicensed user may enroll, but its devices get nothing at check-in
+        # (see _on_check_in).
+        self._enrollments.enroll(device, platform, owner)
+
+    # -- profiles ------------------------------------------------------------------------------
+    def _on_create_profile(self, profile: str, kind: str, root: str | None = None, ca: str | None = None) -> None:
+        if self._profiles.profile(profile) is not None:
+            raise ValueError(f"create_profile: profile {profile!r} already exists (field 'profile')")
+        if root is not None:
+            root_profile = self._profiles.profile(root)
+            if root_profile is None or root_profile.kind != "trusted_root":
+                raise ValueError(f"create_profile: root {root!r} is not a trusted_root profile (field 'root')")
+        self._profiles.create(profile, kind, root, ca)
+
+    def _on_assign_profile(self, profile: str, group: str) -> None:
+        self._profile("assign_profile", profile)
+        self._group("assign_profile", group)
+        self._profiles.assign(profile, group)  # assigning twice changes nothing
+
+    def _on_unassign_profile(self, profile: str, group: str) -> None:
+        target = self._profile("unassign_profile", profile)
+        self._group("unassign_profile", group)
+        if group not in target.groups:
+            # Our choice, by analogy with removing a non-member: a bad input.
+            raise ValueError(f"unassign_profile: profile {profile!r} is not assigned to group {group!r} (field 'group')")
+        self._retarget(self._devices_reached_by_group(group), policy.UNASSIGNED,
+                       lambda: self._profiles.unassign(profile, group))
+
+    def _on_update_profile(self, profile: str) -> None:
+        target = self._profile("update_profile", profile)
+        target.revision += 1
+        # Our choice: the update is pushed to the devices the profile targets now; certificates
+        # left on devices it no longer targets are not touched. Where the policy revokes (SCEP),
+        # the revoked certificate is superseded: we take it off the device so that the next
+        # check-in installs its replacement, issued under the new settings.
+        for device in list(self._enrollments.devices.values()):
+            cert = self._store.installed(device.name, profile)
+            if cert is None or profile not in self._targeting(device):
+                continue
+            outcome = policy.decide(device.platform, target.kind, target.ca, policy.PROFILE_UPDATED)
+            if outcome.revoke and cert.crl is not None:
+                cert.crl.revoke(cert.certificate.serial_number)
+                if device.platform not in policy.NO_REMOVAL_PLATFORMS:
+                    self._store.uninstall(cert)
+            elif outcome.remove:
+                self._store.uninstall(cert)
+
+    # -- device events -------------------------------------------------------------------------
+    def _on_check_in(self, device: str) -> None:
+        target = self._device("check_in", device)
+        if not target.enrolled:
+            return  # a device no longer managed gets nothing
+        if target.owner.deleted or not target.owner.licensed:
+            # Our choice (document silent): the MDM stops delivering to a device whose user was
+            # deleted or has no licence; what is installed stays.
+            return
+        missing = self._targeting(target) - self._store.installed_profiles(device)
+        for profile in sorted((self._profiles.profiles[n] for n in missing), key=lambda p: p.order):
+            self._store.deliver(self._issue(device, profile))
+
+    def _on_delete_certificate(self, device: str, profile: str) -> None:
+        self._device("delete_certificate", device)
+        self._profile("delete_certificate", profile)
+        cert = self._store.installed(device, profile)
+        if cert is None:
+            raise ValueError(f"delete_certificate: device {device!r} has no installed certificate of "
+                             f"profile {profile!r} (field 'profile')")
+        # Our choice (document silent): deleting by hand is noticed at the next check-in, which
+        # issues a new certificate (doc lines 50-52); the deleted one is not revoked.
+        self._store.uninstall(cert)
+
+    def _on_unenroll(self, device: str) -> None:
+        remote_actions.unenroll(self._device("unenroll", device), self._store, self._settle)
+
+    def _on_wipe(self, device: str) -> None:
+        remote_actions.wipe(self._device("wipe", device), self._store, self._settle)
+
+    def _on_retire(self, device: str) -> None:
+        remote_actions.retire(self._device("retire", device), self._store, self._settle)
+
+    # -- issuance ------------------------------------------------------------------------------
+    def _issue(self, device: str, profile: Profile) -> DeliveredCertificate:
+        pki = self._pki
+        if profile.kind == "trusted_root":
+            # The trusted-root profile carries the tenant root. One certificate goes to many
+            # devices, so the inventory serial is "<root X.509 serial>-<delivery number>".
+            self._root_deliveries += 1
+            return DeliveredCertificate(device, profile.name, profile.kind,
+                                        f"{serial_text(pki.root.serial_number)}-{self._root_deliveries}",
+                                        pki.root.certificate, crl=None)
+        if profile.kind == "pkcs_imported":
+            # Imported certificates come from a CA the MDM does not run: never revoked by it.
+            cert = pki.external.issue_leaf(f"{profile.name} imported for {device}")
+            return DeliveredCertificate(device, profile.name, profile.kind,
+                                        serial_text(cert.serial_number), cert, crl=None)
+        authority, crl = pki.authority_for(profile.ca)
+        cert = authority.issue_leaf(f"{profile.kind} {profile.name} r{profile.revision} for {device}")
+        return DeliveredCertificate(device, profile.name, profile.kind, serial_text(cert.serial_number), cert, crl)
