@@ -1,0 +1,87 @@
+"""The adapter contract's Python entry point (see ../shared/CONTRACT.md).
+
+`load_adapter(spec, token=None)` turns an implementation spec into an adapter with
+`reset()`, `apply(event)` and `observe()`:
+
+    reference            the reference state-machine model (model.reference)
+    mock                 the bundled mock MDM, in process (mdm.mock)
+    http://HOST:PORT     any server speaking the contract's HTTP binding (mdm.http_adapter)
+    https://HOST:PORT    same, over TLS
+    package.module:attr  attr() returns an adapter; package.module is imported from sys.path
+
+Problems with the spec itself raise `AdapterSpecError` with a one-line message; the pytest
+plugin turns that into a usage error, the CLI into a one-line message on stderr.
+"""
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+
+__all__ = ["EventRejected", "AdapterSpecError", "load_adapter", "DEFAULT_SPEC"]
+
+DEFAULT_SPEC = "mock"
+
+
+class EventRejected(Exception):
+    """The system under test refused the action (e.g. a wipe the platform does not support)."""
+
+
+class AdapterSpecError(Exception):
+    """An implementation spec that cannot be turned into an adapter (one-line message)."""
+
+
+def load_adapter(spec: str | None = None, token: str | None = None):
+    """Return an adapter for `spec` (default "mock"). `token` defaults to env MDM_TOKEN."""
+    spec = (spec or DEFAULT_SPEC).strip()
+    if token is None:
+        token = os.environ.get("MDM_TOKEN") or None
+    if spec == "reference":
+        from model.reference import ReferenceMDM
+
+        return ReferenceMDM()
+    if spec == "mock":
+        from mdm.mock import MockMDM
+
+        return MockMDM()
+    if spec.startswith(("http://", "https://")):
+        from mdm.http_adapter import HttpAdapter
+
+        return HttpAdapter(spec, token=token)
+    if ":" in spec:
+        return _load_object(spec)
+    raise AdapterSpecError(
+        f"unknown implementation spec {spec!r}: use reference, mock, http://HOST:PORT "
+        "or package.module:attr"
+    )
+
+
+def _load_object(spec: str):
+    module_name, _, attr = spec.partition(":")
+    if not module_name or not attr:
+        raise AdapterSpecError(f"bad implementation spec {spec!r}: expected package.module:attr")
+    cwd = os.getcwd()
+    if cwd not in sys.path:
+        sys.path.insert(0, cwd)
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as exc:  # any import-time failure is a spec problem, in one line
+        raise AdapterSpecError(
+            f"cannot import {module_name!r} for spec {spec!r}: {type(exc).__name__}: {exc}"
+        ) from None
+    target = module
+    for part in attr.split("."):
+        try:
+            target = getattr(target, part)
+        except AttributeError:
+            raise AdapterSpecError(f"module {module_name!r} has no attribute {attr!r} (spec {spec!r})") from None
+    if not callable(target):
+        raise AdapterSpecError(f"{spec!r} is not callable: it must be a class or zero-argument factory")
+    try:
+        adapter = target()
+    except Exception as exc:
+        raise AdapterSpecError(f"calling {spec!r} failed: {type(exc).__name__}: {exc}") from None
+    missing = [m for m in ("reset", "apply", "observe") if not callable(getattr(adapter, m, None))]
+    if missing:
+        raise AdapterSpecError(f"{spec!r} returned an object without {', '.join(missing)}(): not an adapter")
+    return adapter

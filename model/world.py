@@ -1,0 +1,280 @@
+"""The directory side of the reference model: users, licences, groups, devices, profiles.
+
+What this module knows: the contract's event table (fields, what each event names), which
+events are bad input, who is in which group, which profile targets which device, and, for
+one event, which certificates it concerns and in which *situation* (the vocabulary of
+model/behaviour.yaml: unenroll, leaves_group, user_deleted_untargeted, ...).
+What it does not know: what a situation requires of a certificate (model/rules.py) or
+anything about certificates beyond the inventory records it is handed.
+
+A World is deterministic: the same events give the same world, whatever the implementation
+under test does, so the oracle can rebuild it from the event stream alone.
+"""
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+
+PLATFORMS = ("windows", "ios", "macos", "android_knox", "android_work", "android_legacy")
+KINDS = ("trusted_root", "scep", "pkcs", "pkcs_imported")
+CAS = ("intune", "third_party")
+
+# Contract event table: type -> required string fields (../shared/CONTRACT.md, "Events").
+EVENT_FIELDS: dict[str, tuple[str, ...]] = {
+    "create_user": ("user",),
+    "create_group": ("group",),
+    "add_member": ("group", "member"),
+    "remove_member": ("group", "member"),
+    "enroll": ("device", "platform", "user"),
+    "create_profile": ("profile", "kind"),
+    "assign_profile": ("profile", "group"),
+    "unassign_profile": ("profile", "group"),
+    "update_profile": ("profile",),
+    "check_in": ("device",),
+    "delete_certificate": ("device", "profile"),
+    "unenroll": ("device",),
+    "wipe": ("device",),
+    "retire": ("device",),
+    "lose_license": ("user",),
+    "withdraw_license": ("user",),
+    "delete_user": ("user",),
+    "delete_group": ("group",),
+}
+DEVICE_ACTIONS = ("unenroll", "wipe", "retire")
+
+
+@dataclass
+class Device:
+    name: str
+    platform: str
+    user: str
+    enrolled: bool = True
+
+
+@dataclass
+class Profile:
+    name: str
+    kind: str
+    root: str | None = None
+    ca: str | None = None
+    groups: set[str] = field(default_factory=set)
+
+
+@dataclass
+class World:
+    users: dict[str, bool] = field(default_factory=dict)  # user -> licensed
+    groups: dict[str, set[str]] = field(default_factory=dict)  # group -> members (users or devices)
+    devices: dict[str, Device] = field(default_factory=dict)
+    profiles: dict[str, Profile] = field(default_factory=dict)  # in creation order
+
+    # ------------------------------------------------------------------ validation
+    def validate(self, event: object) -> dict:
+        """Return the event if it is well formed and names known things; else raise ValueError
+        with a message naming the field. Never mutates the world."""
+        if not isinstance(event, dict):
+            raise ValueError(f"event must be a JSON object, got {type(event).__name__}")
+        etype = event.get("type")
+        if not isinstance(etype, str) or not etype:
+            raise ValueError("field 'type' is missing or not a string")
+        if etype not in EVENT_FIELDS:
+            raise ValueError(f"field 'type': unknown event type {etype!r}")
+        needed = list(EVENT_FIELDS[etype])
+        if etype == "create_profile" and event.get("kind") in ("scep", "pkcs"):
+            needed += ["root", "ca"]
+        for name in needed:
+            value = event.get(name)
+            if value is None:
+                raise ValueError(f"{etype}: field {name!r} is missing")
+            if not isinstance(value, str) or not value:
+                raise ValueError(f"{etype}: field {name!r} must be a non-empty string")
+        getattr(self, f"_check_{etype}")(event)
+        return event
+
+    def _need(self, table: dict, name: str, what: str, etype: str, fieldname: str):
+        if name not in table:
+            raise ValueError(f"{etype}: field {fieldname!r}: unknown {what} {name!r}")
+        return table[name]
+
+    def _free_name(self, name: str, etype: str, fieldname: str) -> None:
+        if name in self.users or name in self.devices:
+            raise ValueError(f"{etype}: field {fieldname!r}: {name!r} already names a user or device")
+
+    def _check_create_user(self, e):
+        self._free_name(e["user"], "create_user", "user")
+
+    def _check_create_group(self, e):
+        if e["group"] in self.groups:
+            raise ValueError(f"create_group: field 'group': group {e['group']!r} already exists")
+
+    def _check_member(self, e, etype):
+        members = self._need(self.groups, e["group"], "group", etype, "group")
+        if e["member"] not in self.users and e["member"] not in self.devices:
+            raise ValueError(f"{etype}: field 'member': unknown user or device {e['member']!r}")
+        return members
+
+    def _check_add_member(self, e):
+        self._check_member(e, "add_member")
+
+    def _check_remove_member(self, e):
+        if e["member"] not in self._check_member(e, "remove_member"):
+            raise ValueError(f"remove_member: field 'member': {e['member']!r} is not a member of {e['group']!r}")
+
+    def _check_enroll(self, e):
+        if e["platform"] not in PLATFORMS:
+            raise ValueError(f"enroll: field 'platform': unknown platform {e['platform']!r} (one of {', '.join(PLATFORMS)})")
+        self._need(self.users, e["user"], "user", "enroll", "user")
+        self._free_name(e["device"], "enroll", "device")
+
+    def _check_create_profile(self, e):
+        if e["profile"] in self.profiles:
+            raise ValueError(f"create_profile: field 'profile': profile {e['profile']!r} already exists")
+        if e["kind"] not in KINDS:
+            raise ValueError(f"create_profile: field 'kind': unknown kind {e['kind']!r} (one of {', '.join(KINDS)})")
+        if e["kind"] in ("scep", "pkcs"):
+            root = self._need(self.profiles, e["root"], "profile", "create_profile", "root")
+            if root.kind != "trusted_root":
+                raise ValueError(f"create_profile: field 'root': {e['root']!r} is a {root.kind} profile, not trusted_root")
+            if e["ca"] not in CAS:
+                raise ValueError(f"create_profile: field 'ca': unknown CA {e['ca']!r} (intune or third_party)")
+
+    def _check_assign_profile(self, e):
+        self._need(self.profiles, e["profile"], "profile", "assign_profile", "profile")
+        self._need(self.groups, e["group"], "group", "assign_profile", "group")
+
+    def _check_unassign_profile(self, e):
+        profile = self._need(self.profiles, e["profile"], "profile", "unassign_profile", "profile")
+        self._need(self.groups, e["group"], "group", "unassign_profile", "group")
+        if e["group"] not in profile.groups:
+            raise ValueError(f"unassign_profile: field 'group': {e['profile']!r} is not assigned to {e['group']!r}")
+
+    def _check_update_profile(self, e):
+        self._need(self.profiles, e["profile"], "profile", "update_profile", "profile")
+
+    def _check_check_in(self, e):
+        self._need(self.devices, e["device"], "device", "check_in", "device")
+
+    def _check_delete_certificate(self, e):
+        self._need(self.devices, e["device"], "device", "delete_certificate", "device")
+        self._need(self.profiles, e["profile"], "profile", "delete_certificate", "profile")
+
+    def _check_device_action(self, e, etype):
+        device = self._need(self.devices, e["device"], "device", etype, "device")
+        if not device.enrolled:
+            raise ValueError(f"{etype}: field 'device': {e['device']!r} is not enrolled")
+
+    def _check_unenroll(self, e):
+        self._check_device_action(e, "unenroll")
+
+    def _check_wipe(self, e):
+        self._check_device_action(e, "wipe")
+
+    def _check_retire(self, e):
+        self._check_device_action(e, "retire")
+
+    def _check_lose_license(self, e):
+        self._need(self.users, e["user"], "user", "lose_license", "user")
+
+    def _check_withdraw_license(self, e):
+        self._need(self.users, e["user"], "user", "withdraw_license", "user")
+
+    def _check_delete_user(self, e):
+        self._need(self.users, e["user"], "user", "delete_user", "user")
+
+    def _check_delete_group(self, e):
+        self._need(self.groups, e["group"], "group", "delete_group", "group")
+
+    # ------------------------------------------------------------------ mutation
+    def apply(self, event: dict) -> None:
+        """Apply a validated event to the directory (certificates are not the world's business)."""
+        t = event["type"]
+        if t == "create_user":
+            self.users[event["user"]] = True
+        elif t == "create_group":
+            self.groups[event["group"]] = set()
+        elif t == "add_member":
+            self.groups[event["group"]].add(event["member"])
+        elif t == "remove_member":
+            self.groups[event["group"]].discard(event["member"])
+        elif t == "enroll":
+            self.devices[event["device"]] = Device(event["device"], event["platform"], event["user"])
+        elif t == "create_profile":
+            kind = event["kind"]
+            root, ca = (event["root"], event["ca"]) if kind in ("scep", "pkcs") else (None, None)
+            self.profiles[event["profile"]] = Profile(event["profile"], kind, root, ca)
+        elif t == "assign_profile":
+            self.profiles[event["profile"]].groups.add(event["group"])
+        elif t == "unassign_profile":
+            self.profiles[event["profile"]].groups.discard(event["group"])
+        elif t in DEVICE_ACTIONS:
+            self.devices[event["device"]].enrolled = False
+        elif t in ("lose_license", "withdraw_license"):
+            self.users[event["user"]] = False
+        elif t == "delete_user":
+            user = event["user"]
+            del self.users[user]
+            for members in self.groups.values():
+                members.discard(user)
+        elif t == "delete_group":
+            del self.groups[event["group"]]
+            for profile in self.profiles.values():
+                profile.groups.discard(event["group"])
+        # check_in, update_profile, delete_certificate change no directory state
+
+    def copy(self) -> "World":
+        return copy.deepcopy(self)
+
+    # ------------------------------------------------------------------ queries
+    def reaches(self, group: str, device: Device) -> bool:
+        """Does `group` contain the device or the device's user?"""
+        members = self.groups.get(group, ())
+        return device.name in members or (device.user in self.users and device.user in members)
+
+    def targets(self, profile: Profile, device: Device) -> bool:
+        """A profile targets an enrolled device through any assigned group that reaches it."""
+        return device.enrolled and any(self.reaches(g, device) for g in profile.groups)
+
+    def targeting_profiles(self, device_name: str) -> list[Profile]:
+        device = self.devices[device_name]
+        return [p for p in self.profiles.values() if self.targets(p, device)]
+
+    def user_devices(self, user: str) -> list[Device]:
+        return [d for d in self.devices.values() if d.user == user]
+
+    def delivery_required(self, device_name: str) -> bool:
+        """False where delivery is open: the device's user lost the licence or was deleted."""
+        return self.users.get(self.devices[device_name].user, False)
+
+    def situations(self, event: dict, inventory: list[dict]) -> dict[str, str]:
+        """For a validated event, map the serial of every *installed* certificate it concerns to
+        its situation. Certificates left out are outside the event's scope."""
+        t = event["type"]
+        installed = [r for r in inventory if r.get("installed") and r.get("device") in self.devices]
+        after = None
+        if t in ("remove_member", "unassign_profile", "delete_user", "delete_group"):
+            after = self.copy()
+            after.apply(event)
+
+        def lost(r: dict) -> bool:
+            p, d = self.profiles.get(r["profile"]), self.devices[r["device"]]
+            return p is not None and self.targets(p, d) and not after.targets(after.profiles[p.name], after.devices[d.name])
+
+        out: dict[str, str] = {}
+        for r in installed:
+            dev = self.devices[r["device"]]
+            if t in DEVICE_ACTIONS and r["device"] == event["device"]:
+                out[r["serial"]] = t
+            elif t in ("remove_member", "unassign_profile") and lost(r):
+                out[r["serial"]] = "leaves_group" if t == "remove_member" else "unassigned"
+            elif t == "update_profile" and r["profile"] == event["profile"]:
+                out[r["serial"]] = "updated"
+            elif t in ("lose_license", "withdraw_license") and dev.user == event["user"]:
+                out[r["serial"]] = "license_lost" if t == "lose_license" else "license_withdrawn"
+            elif t == "delete_user" and dev.user == event["user"]:
+                out[r["serial"]] = "user_deleted_untargeted" if lost(r) else "user_deleted"
+            elif t == "delete_group":
+                p = self.profiles.get(r["profile"])
+                if p is not None and event["group"] in p.groups and self.reaches(event["group"], dev):
+                    out[r["serial"]] = "group_deleted_untargeted" if lost(r) else "group_deleted"
+            elif t == "delete_certificate" and (r["device"], r["profile"]) == (event["device"], event["profile"]):
+                out[r["serial"]] = "manual_delete"
+        return out
