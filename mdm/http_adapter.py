@@ -1,0 +1,113 @@
+# What this module knows: the client side of the contract's HTTP binding -- which request each
+# adapter call becomes and what each status code means. What it does not know: anything about
+# certificates; it forwards events and inventories unchanged.
+"""HttpAdapter: the adapter contract over HTTP (spec "http://HOST:PORT" or "https://...")."""
+from __future__ import annotations
+
+import httpx
+
+from mdm import AdapterSpecError, EventRejected
+
+
+def _error_text(response: httpx.Response) -> str:
+    """The server's one-line error (`{"error": ...}`), or the start of the body."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if isinstance(body, dict) and isinstance(body.get("error"), str):
+        return body["error"]
+    text = response.text.strip().replace("\n", " ")
+    return text[:300] or f"HTTP {response.status_code}"
+
+
+def _why(exc: httpx.HTTPError) -> str:
+    if isinstance(exc, httpx.ConnectTimeout):
+        return "connection timed out"
+    if isinstance(exc, httpx.TimeoutException):
+        return "timed out"
+    text = str(exc).lower()
+    if "refused" in text:
+        return "connection refused"
+    if "name or service" in text or "nodename" in text or "getaddrinfo" in text:
+        return "unknown host"
+    return (str(exc).splitlines() or [type(exc).__name__])[0]
+
+
+class HttpAdapter:
+    """Talks to any server that speaks the contract's HTTP binding."""
+
+    def __init__(self, base_url: str, token: str | None = None, timeout: float = 10.0) -> None:
+        self.base_url = base_url.rstrip("/")
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self._client = httpx.Client(
+            base_url=self.base_url, headers=headers,
+            timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)),
+            limits=httpx.Limits(max_keepalive_connections=4, max_connections=8),
+        )
+        try:
+            response = self._client.get("/certificates")
+        except httpx.HTTPError as exc:
+            self._client.close()
+            raise AdapterSpecError(f"cannot reach {self.base_url} ({_why(exc)}): is the server running?") from None
+        if response.status_code == 401:
+            self._client.close()
+            detail = "no token was sent (use --mdm-token or MDM_TOKEN)" if not token else "check --mdm-token / MDM_TOKEN"
+            raise AdapterSpecError(f"{self.base_url} rejected the token (HTTP 401): {detail}")
+        if response.status_code != 200:
+            self._client.close()
+            raise AdapterSpecError(
+                f"{self.base_url}/certificates answered HTTP {response.status_code}, want 200: "
+                "is this a certconform MDM server?"
+            )
+
+    def _request(self, method: str, path: str, **kwargs) -> httpx.Response:
+        try:
+            response = self._client.request(method, path, **kwargs)
+        except httpx.HTTPError as exc:
+            raise RuntimeError(f"{method} {self.base_url}{path} failed: {_why(exc)}") from None
+        if response.status_code == 401:
+            raise AdapterSpecError(f"{self.base_url} rejected the token (HTTP 401): {_error_text(response)}")
+        return response
+
+    def _unexpected(self, method: str, path: str, response: httpx.Response) -> RuntimeError:
+        return RuntimeError(f"{method} {path} answered HTTP {response.status_code}: {_error_text(response)}")
+
+    def reset(self) -> None:
+        response = self._request("POST", "/reset")
+        if response.status_code not in (200, 204):
+            raise self._unexpected("POST", "/reset", response)
+
+    def apply(self, event: dict) -> None:
+        response = self._request("POST", "/events", json=event)
+        status = response.status_code
+        if status in (200, 204):
+            return
+        if status == 409:
+            raise EventRejected(_error_text(response))
+        if status in (400, 422):
+            raise ValueError(_error_text(response))
+        raise self._unexpected("POST", "/events", response)
+
+    def observe(self) -> list[dict]:
+        response = self._request("GET", "/certificates")
+        if response.status_code != 200:
+            raise self._unexpected("GET", "/certificates", response)
+        return response.json()
+
+    def capabilities(self) -> dict | None:
+        """The server's GET /capabilities answer, or None when it has none (the route is optional)."""
+        response = self._request("GET", "/capabilities")
+        if response.status_code != 200:
+            return None
+        try:
+            caps = response.json()
+        except ValueError:
+            return None
+        return caps if isinstance(caps, dict) else None
+
+    def close(self) -> None:
+        self._client.close()
+
+    def __repr__(self) -> str:
+        return f"HttpAdapter({self.base_url!r})"
