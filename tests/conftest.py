@@ -1,0 +1,25 @@
+"""Shared fixtures of the self-tests: a real mock MDM HTTP server (see tests/servers.py)."""
+from __future__ import annotations
+
+import pytest
+
+try:
+    from tests.servers import running_mock_server
+except ImportError:  # tests/ on sys.path (rootdir-relative import mode) rather than the project root
+    from servers import running_mock_server
+
+MOCK_TOKEN = "certconform-test-token"
+
+
+@pytest.fixture(scope="session")
+def mock_server_url():
+    """Base URL of a mock MDM server (no token) shared by the session; reset it before use."""
+    with running_mock_server() as base_url:
+        yield base_url
+
+
+@pytest.fixture(scope="session")
+def mock_server_with_token():
+    """(base URL, token) of a mock MDM server that requires a bearer token."""
+    with running_mock_server(token=MOCK_TOKEN) as base_url:
+        yield base_url, MOCK_TOKEN

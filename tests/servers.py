@@ -1,0 +1,72 @@
+"""Start the real mock MDM HTTP server (`python -m mdm.server`) in a subprocess for self-tests.
+
+    from tests.servers import running_mock_server     # or: from servers import ...
+    with running_mock_server(token="s3cret") as base_url:
+        adapter = mdm.load_adapter(base_url, token="s3cret")
+
+The server listens on a free loopback port; the context manager waits until it answers and
+terminates it (that process only) on exit.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Iterator
+
+import httpx
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _wait_until_ready(process: subprocess.Popen, base_url: str, token: str | None, timeout: float) -> None:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            output = process.stdout.read() if process.stdout else ""
+            raise RuntimeError(f"mock server exited with {process.returncode}: {output.strip()[-500:]}")
+        try:
+            if httpx.get(f"{base_url}/capabilities", headers=headers, timeout=1.0).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.05)  # polling for readiness, not a timing assertion
+    raise RuntimeError(f"mock server on {base_url} not ready after {timeout:.0f}s")
+
+
+@contextlib.contextmanager
+def running_mock_server(token: str | None = None, host: str = "127.0.0.1",
+                        startup_timeout: float = 30.0) -> Iterator[str]:
+    """Run `python -m mdm.server` on a free port; yield its base URL ("http://127.0.0.1:PORT")."""
+    port = free_port()
+    command = [sys.executable, "-m", "mdm.server", "--host", host, "--port", str(port)]
+    if token:
+        command += ["--token", token]
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), env.get("PYTHONPATH")]))
+    process = subprocess.Popen(command, cwd=PROJECT_ROOT, env=env, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True)
+    base_url = f"http://{host}:{port}"
+    try:
+        _wait_until_ready(process, base_url, token, startup_timeout)
+        yield base_url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        if process.stdout:
+            process.stdout.close()
