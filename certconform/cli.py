@@ -1,0 +1,94 @@
+"""The `certconform` command line.
+
+    certconform run   --mdm SPEC [--report-dir DIR] [pytest args...]   run the conformance suite, write reports/
+    certconform serve --port PORT [--host 127.0.0.1] [--token TOKEN]   serve the bundled mock MDM over HTTP
+    certconform drift DOC [--json]                                     compare another edition of the document
+
+Every problem with the command line or its inputs is one line on stderr and a non-zero exit.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _run(args: argparse.Namespace, extra: list[str]) -> int:
+    import pytest
+
+    report_dir = Path(args.report_dir).resolve()
+    try:
+        report_dir.mkdir(parents=True, exist_ok=True)
+        probe = report_dir / ".write-test"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as exc:
+        print(f"certconform: cannot write reports to {report_dir}: {exc.strerror or exc}", file=sys.stderr)
+        return 4
+    os.chdir(PROJECT_ROOT)
+    pytest_args = [
+        "--mdm", args.mdm,
+        "--report-dir", str(report_dir),
+        f"--junitxml={report_dir / 'junit.xml'}",
+        f"--cucumberjson={report_dir / 'cucumber.json'}",
+        *(["--mdm-token", args.mdm_token] if args.mdm_token else []),
+        *(["--document", args.document] if args.document else []),
+        *extra,
+    ]
+    return int(pytest.main(pytest_args))
+
+
+def _serve(args: argparse.Namespace, extra: list[str]) -> int:
+    if extra:
+        print(f"certconform serve: unexpected arguments: {' '.join(extra)}", file=sys.stderr)
+        return 2
+    from mdm.server import serve
+
+    serve(host=args.host, port=args.port, token=args.token)
+    return 0
+
+
+def _drift(args: argparse.Namespace, extra: list[str]) -> int:
+    if extra:
+        print(f"certconform drift: unexpected arguments: {' '.join(extra)}", file=sys.stderr)
+        return 2
+    from certconform.drift import main as drift_main
+
+    return drift_main(args.document_file, as_json=args.json)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="certconform", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="run the conformance suite and write reports/ (other arguments go to pytest)")
+    run.add_argument("--mdm", default=os.environ.get("CERTCONFORM_MDM", "mock"),
+                     help="reference, mock (default), http://HOST:PORT or package.module:attr")
+    run.add_argument("--mdm-token", default=None, help="bearer token for http:// (default: env MDM_TOKEN)")
+    run.add_argument("--report-dir", default=str(PROJECT_ROOT / "reports"))
+    run.add_argument("--document", default=None, help="the specification document (default: ../shared/spec-source/...)")
+    run.set_defaults(func=_run)
+    serve = sub.add_parser("serve", help="serve the bundled mock MDM over the contract's HTTP binding")
+    serve.add_argument("--port", type=int, required=True)
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--token", default=None)
+    serve.set_defaults(func=_serve)
+    drift = sub.add_parser("drift", help="compare another edition of the document with model/behaviour.yaml")
+    drift.add_argument("document_file")
+    drift.add_argument("--json", action="store_true")
+    drift.set_defaults(func=_drift)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if args.command != "run" and extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    return args.func(args, extra)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

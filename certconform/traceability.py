@@ -1,0 +1,70 @@
+"""Build reports/traceability.json: every statement, its source, status and the scenarios that ran.
+
+What this module knows: the behaviour table, the document (to check fingerprints and count the
+outcome bullets cited), and a mapping statement id -> scenario names that ran for it.
+What it does not know: pytest. certconform/plugin.py collects the scenario names.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from certconform.document import DocumentError, document_path, fingerprint, parse
+from model.behaviour import Behaviour, default
+
+
+def document_check(behaviour: Behaviour, doc_path: str | Path | None = None) -> dict:
+    """Compare every statement's cited line with the document. Never raises for a missing file."""
+    path = document_path(doc_path)
+    info: dict = {"path": str(path), "title": behaviour.document["title"], "edition": behaviour.document["edition"]}
+    if not path.exists():
+        info.update(found=False, note=f"document not found at {path}: fingerprints and bullet coverage not checked")
+        return info
+    try:
+        doc = parse(path)
+    except DocumentError as exc:
+        info.update(found=False, note=str(exc))
+        return info
+    mismatched = [
+        {"statement": s.id, "line": s.source.line, "expected": s.source.sha256_8, "found": fingerprint(doc.line(s.source.line))}
+        for s in behaviour.statements
+        if fingerprint(doc.line(s.source.line)) != s.source.sha256_8
+    ]
+    cited = {s.source.line for s in behaviour.statements if fingerprint(doc.line(s.source.line)) == s.source.sha256_8}
+    bullets = doc.outcome_bullets()
+    uncited = [b.line for b in bullets if b.line not in cited]
+    info.update(
+        found=True,
+        document_edition=doc.edition,
+        outcome_bullets=len(bullets),
+        outcome_bullets_cited=len(bullets) - len(uncited),
+        uncited_bullet_lines=uncited,
+        fingerprint_mismatches=mismatched,
+    )
+    return info
+
+
+def build(scenarios: dict[str, list[str]], doc_path: str | Path | None = None,
+          behaviour: Behaviour | None = None) -> dict:
+    b = behaviour or default()
+    return {
+        "document": document_check(b, doc_path),
+        "statements": [
+            {
+                "id": s.id,
+                "says": s.says,
+                "platforms": list(s.platforms),
+                "kinds": list(s.kinds),
+                "event": s.event,
+                "outcome": s.outcome,
+                "source": {"section": s.source.section, "list": s.source.list, "line": s.source.line,
+                           "sha256_8": s.source.sha256_8},
+                "status": b.status(s.id),
+                "conflict": (b.conflict_of(s.id).id if b.conflict_of(s.id) else None),
+                "scenarios": sorted(set(scenarios.get(s.id, []))),
+            }
+            for s in b.statements
+        ],
+        "conflicts": [{"id": c.id, "statements": list(c.statements), "says": c.says, "policy": c.policy}
+                      for c in b.conflicts],
+        "interpretations": [{"id": i.id, "says": i.says, "statements": list(i.statements)} for i in b.interpretations],
+    }

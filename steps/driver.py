@@ -1,0 +1,91 @@
+"""The scenario driver: the only thing steps use to reach the implementation under test.
+
+It wraps the adapter (reset/apply/observe), mirrors the directory in a model World so that the
+oracle can judge every event, snapshots the inventory before each block of When steps, and keeps
+what the oracle found for the reports. It does not know which implementation is plugged in.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import mdm
+from model.oracle import StepResult, check_event, expected_outcome
+from model.world import World
+
+
+class SetupFailed(AssertionError):
+    """A Given step's event was refused: the scenario's situation could not be built."""
+
+
+@dataclass
+class Driver:
+    adapter: object
+    world: World = field(default_factory=World)
+    results: list[StepResult] = field(default_factory=list)
+    block_before: list[dict] | None = None  # inventory before the current block of When steps
+    last_outcome: str = "applied"
+    last_error: str = ""
+    then_seen: bool = False  # a Then step closed the current block of When steps
+    log: list[dict] | None = None  # the test's conformance_log (see certconform/plugin.py)
+
+    def reset(self) -> None:
+        self.adapter.reset()
+        self.world = World()
+        self.results.clear()
+        self.block_before = None
+
+    def observe(self) -> list[dict]:
+        return self.adapter.observe()
+
+    def apply(self, event: dict) -> StepResult:
+        """Apply one event through the adapter and judge it with the oracle."""
+        before = self.observe()
+        try:
+            self.adapter.apply(event)
+            outcome, detail = "applied", ""
+        except mdm.EventRejected as exc:
+            outcome, detail = "rejected", str(exc)
+        except ValueError as exc:
+            outcome, detail = "invalid", str(exc)
+        after = self.observe()
+        result = check_event(self.world, event, outcome, before, after, detail=detail)
+        if expected_outcome(self.world, event, before)[0] == "applied":
+            self.world.apply(event)
+        self.results.append(result)
+        if self.log is not None:
+            self.log.extend(log_entries(result))
+        self.last_outcome, self.last_error = outcome, detail
+        return result
+
+    def given(self, event: dict) -> None:
+        """Apply a setup event; a refusal means the situation cannot be built, which fails the scenario."""
+        result = self.apply(event)
+        if result.outcome != "applied":
+            raise SetupFailed(f"setup event {event} was {result.outcome}: {self.last_error}")
+        self.block_before = None
+
+    def when(self, event: dict) -> StepResult:
+        """Apply the event under test; consecutive When steps share one 'before' snapshot."""
+        if self.block_before is None or self.then_seen:
+            self.block_before = self.observe()
+            self.then_seen = False
+        return self.apply(event)
+
+    def end_block(self) -> list[dict]:
+        """Called by Then steps: the snapshot before the When block (kept for further Thens)."""
+        if self.block_before is None:
+            raise AssertionError("a Then step needs a When step before it")
+        self.then_seen = True
+        return self.block_before
+
+
+def log_entries(result: StepResult) -> list[dict]:
+    """Plain dicts for the reports: every oracle check (with the reading followed) and finding."""
+    entries = [
+        {"type": "check", "statements": list(c.statements), "passed": c.passed, "reading": c.reading,
+         "conflict": c.conflict, "situation": c.situation, "platform": c.platform, "kind": c.kind,
+         "event": c.event}
+        for c in result.checks
+    ]
+    entries += [{"type": "finding", "statements": list(f.statements), "message": f.message} for f in result.findings]
+    return entries

@@ -1,0 +1,199 @@
+"""Step definitions for features/: plain-language steps, each one event through the Driver.
+
+Given steps build the situation (and fail the scenario if the implementation refuses them);
+When steps perform the event under test; Then steps check exactly what the phrase says, using
+the vocabulary in steps/phrases.py, and name the scenario's statement ids and document lines
+when they fail. Nothing here knows which implementation is plugged in.
+"""
+from __future__ import annotations
+
+import pytest
+from pytest_bdd import given, parsers, then, when
+
+from model.behaviour import default as behaviour
+from model.rules import Reading
+from steps.driver import Driver
+from steps.phrases import CA_WORDS, KIND_WORDS, PLATFORM_WORDS, PROFILE_FOR_KIND, readings_for
+
+KIND_RE = "|".join(sorted(KIND_WORDS, key=len, reverse=True))
+PLATFORM_RE = "|".join(sorted(PLATFORM_WORDS, key=len, reverse=True))
+
+
+@pytest.fixture
+def driver(sut, conformance_log) -> Driver:
+    d = Driver(sut, log=conformance_log)
+    d.reset()
+    return d
+
+
+def statement_ids(request) -> list[str]:
+    return [m.args[0] for m in request.node.iter_markers("statement")]
+
+
+def citation(request) -> str:
+    b = behaviour()
+    parts = []
+    for sid in statement_ids(request):
+        st = b.by_id.get(sid)
+        parts.append(f"{sid} (document line {st.source.line}, {st.source.sha256_8})" if st else sid)
+    return "; ".join(parts) or "no statement tag"
+
+
+# ----------------------------------------------------------------------------- Given
+@given(parsers.parse('a licensed user "{user}" who is a member of the group "{group}"'))
+def licensed_user_in_group(driver: Driver, user: str, group: str):
+    driver.given({"type": "create_user", "user": user})
+    if group not in driver.world.groups:
+        driver.given({"type": "create_group", "group": group})
+    driver.given({"type": "add_member", "group": group, "member": user})
+
+
+@given(parsers.re(rf'"(?P<user>[^"]+)" enrolls the (?P<platform>{PLATFORM_RE}) device "(?P<device>[^"]+)", '
+                  r'which is a member of the group "(?P<group>[^"]+)"'))
+def enrolled_device_in_group(driver: Driver, user: str, platform: str, device: str, group: str):
+    driver.given({"type": "enroll", "device": device, "platform": PLATFORM_WORDS[platform], "user": user})
+    if group not in driver.world.groups:
+        driver.given({"type": "create_group", "group": group})
+    driver.given({"type": "add_member", "group": group, "member": device})
+
+
+@given(parsers.re(r'a trusted root profile "(?P<root>[^"]+)", a SCEP profile "(?P<scep>[^"]+)" and a PKCS '
+                  r'profile "(?P<pkcs>[^"]+)" from the (?P<ca>Intune|third-party) CA, and an imported PKCS '
+                  r'profile "(?P<imported>[^"]+)"'))
+def the_profiles(driver: Driver, root: str, scep: str, pkcs: str, ca: str, imported: str):
+    driver.given({"type": "create_profile", "profile": root, "kind": "trusted_root"})
+    for name, kind in ((scep, "scep"), (pkcs, "pkcs")):
+        driver.given({"type": "create_profile", "profile": name, "kind": kind, "root": root, "ca": CA_WORDS[ca]})
+    driver.given({"type": "create_profile", "profile": imported, "kind": "pkcs_imported"})
+
+
+@given(parsers.parse('every profile is assigned to the group "{group}"'))
+def all_assigned(driver: Driver, group: str):
+    for name in list(driver.world.profiles):
+        driver.given({"type": "assign_profile", "profile": name, "group": group})
+
+
+@given(parsers.parse('"{device}" has checked in and holds a certificate from every profile'))
+def checked_in(driver: Driver, device: str):
+    driver.given({"type": "check_in", "device": device})
+    held = {r["profile"] for r in driver.observe() if r["device"] == device and r["installed"]}
+    missing = [p for p in driver.world.profiles if p not in held]
+    if missing:
+        raise AssertionError(f"setup: after check-in {device} holds no certificate of {', '.join(missing)}")
+
+
+# ----------------------------------------------------------------------------- When
+def _when(driver: Driver, event: dict):
+    driver.when(event)
+
+
+@when(parsers.parse('the user unenrolls "{device}"'))
+def unenroll(driver: Driver, device: str):
+    _when(driver, {"type": "unenroll", "device": device})
+
+
+@when(parsers.re(r'an administrator (?P<action>wipes|retires) "(?P<device>[^"]+)"'))
+def wipe_or_retire(driver: Driver, action: str, device: str):
+    _when(driver, {"type": "wipe" if action == "wipes" else "retire", "device": device})
+
+
+@when(parsers.parse('"{member}" is removed from the group "{group}"'))
+def remove_member(driver: Driver, member: str, group: str):
+    _when(driver, {"type": "remove_member", "group": group, "member": member})
+
+
+@when(parsers.parse('the assignment of profile "{profile}" to the group "{group}" is removed'))
+def unassign(driver: Driver, profile: str, group: str):
+    _when(driver, {"type": "unassign_profile", "profile": profile, "group": group})
+
+
+@when(parsers.parse('an administrator updates the profile "{profile}"'))
+def update(driver: Driver, profile: str):
+    _when(driver, {"type": "update_profile", "profile": profile})
+
+
+@when(parsers.parse('"{user}" loses the Intune licence'))
+def lose_license(driver: Driver, user: str):
+    _when(driver, {"type": "lose_license", "user": user})
+
+
+@when(parsers.parse('an administrator withdraws the Intune licence of "{user}"'))
+def withdraw_license(driver: Driver, user: str):
+    _when(driver, {"type": "withdraw_license", "user": user})
+
+
+@when(parsers.re(r'an administrator deletes the (?P<what>user|group) "(?P<name>[^"]+)" from the directory'))
+def delete_from_directory(driver: Driver, what: str, name: str):
+    _when(driver, {"type": f"delete_{what}", what: name})
+
+
+@when(parsers.parse('someone deletes the certificate of profile "{profile}" from "{device}" by hand'))
+def manual_delete(driver: Driver, profile: str, device: str):
+    _when(driver, {"type": "delete_certificate", "device": device, "profile": profile})
+
+
+@when(parsers.parse('"{device}" checks in'))
+def check_in(driver: Driver, device: str):
+    _when(driver, {"type": "check_in", "device": device})
+
+
+# ----------------------------------------------------------------------------- Then
+def _certificate(records: list[dict], device: str, kind: str) -> dict | None:
+    profile = PROFILE_FOR_KIND[kind]
+    found = [r for r in records if r["device"] == device and r["profile"] == profile and r["installed"]]
+    return found[-1] if found else None
+
+
+@then(parsers.re(rf'the (?P<what>{KIND_RE}) certificate on "(?P<device>[^"]+)" (?P<phrase>.+)$'))
+def certificate_outcome(driver: Driver, request, what: str, device: str, phrase: str):
+    kind = KIND_WORDS[what]
+    try:
+        pairs = readings_for(phrase)
+    except ValueError as exc:
+        raise AssertionError(f"feature error in {request.node.name}: {exc}") from None
+    before_all = driver.end_block()
+    old = _certificate(before_all, device, kind)
+    if old is None:
+        raise AssertionError(f"{citation(request)}: no installed {what} certificate on {device} before the event")
+    if driver.last_outcome != "applied":
+        raise AssertionError(f"{citation(request)}: the implementation did not apply the event "
+                             f"({driver.last_outcome}: {driver.last_error})")
+    new = next((r for r in driver.observe() if r["serial"] == old["serial"]), None)
+    if new is None:
+        raise AssertionError(f"{citation(request)}: the {what} certificate {old['serial']} vanished from observe() "
+                             "(removed certificates must stay listed)")
+    if not any(Reading(rv, rm, (), "").allows(old, new) for rv, rm in pairs):
+        raise AssertionError(
+            f"{citation(request)}: expected the {what} certificate {old['serial']} on {device} {phrase}, "
+            f"but observe() reports revoked={new['revoked']}, installed={new['installed']} "
+            f"(before: revoked={old['revoked']}, installed={old['installed']})")
+
+
+@then(parsers.parse('the wipe is refused and no certificate changes'))
+def wipe_refused(driver: Driver, request):
+    before = driver.end_block()
+    if driver.last_outcome != "rejected":
+        raise AssertionError(f"{citation(request)}: expected the wipe to be refused (EventRejected / HTTP 409), "
+                             f"but it was {driver.last_outcome}")
+    if driver.observe() != before:
+        raise AssertionError(f"{citation(request)}: the refused wipe changed the certificate inventory")
+
+
+@then(parsers.re(rf'"(?P<device>[^"]+)" holds a new (?P<what>{KIND_RE}) certificate with a new serial'))
+def new_certificate(driver: Driver, request, device: str, what: str):
+    before = driver.end_block()
+    kind = KIND_WORDS[what]
+    known = {r["serial"] for r in before}
+    fresh = [r for r in driver.observe() if r["serial"] not in known and r["device"] == device
+             and r["profile"] == PROFILE_FOR_KIND[kind]]
+    if len(fresh) != 1:
+        raise AssertionError(f"{citation(request)}: expected exactly one new {what} certificate on {device} at "
+                             f"check-in, found {len(fresh)}")
+    if not fresh[0]["installed"] or fresh[0]["revoked"]:
+        raise AssertionError(f"{citation(request)}: the new {what} certificate {fresh[0]['serial']} must be "
+                             f"installed and not revoked: {fresh[0]}")
+
+
+@then(parsers.parse('the document makes no promise about the certificates on "{device}"'))
+def no_promise(request, device: str):
+    pytest.skip(f"not validated: {citation(request)} (Android for Work is not validated by the document)")
