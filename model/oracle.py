@@ -48,6 +48,8 @@ class Check:
     kind: str
     event: str
     serial: str
+    before: tuple[bool, bool] = (False, True)  # (revoked, installed) before the event
+    after: tuple[bool, bool] = (False, True)  # (revoked, installed) after the event
 
 
 @dataclass
@@ -172,7 +174,8 @@ def check_event(world: World, event: dict, outcome: str, before: list[dict], aft
         req = rules.requirement(device.platform, old["kind"], situation, profile.ca)
         reading = req.allows(old, new)
         result.checks.append(Check(req.statements, reading is not None, reading.label if reading else None,
-                                   req.conflict, situation, device.platform, old["kind"], event["type"], old["serial"]))
+                                   req.conflict, situation, device.platform, old["kind"], event["type"], old["serial"],
+                                   (old["revoked"], old["installed"]), (new["revoked"], new["installed"])))
         if reading is None:
             wants = " or ".join(f"{r.describe()} ({r.label})" for r in req.readings)
             add(Finding(req.statements, f"{what}: {describe(old)} {wants}; observed: {_change(old, new)}",

@@ -84,7 +84,9 @@ def log_entries(result: StepResult) -> list[dict]:
     entries = [
         {"type": "check", "statements": list(c.statements), "passed": c.passed, "reading": c.reading,
          "conflict": c.conflict, "situation": c.situation, "platform": c.platform, "kind": c.kind,
-         "event": c.event}
+         "event": c.event, "serial": c.serial,
+         "before": {"revoked": c.before[0], "installed": c.before[1]},
+         "after": {"revoked": c.after[0], "installed": c.after[1]}}
         for c in result.checks
     ]
     entries += [{"type": "finding", "statements": list(f.statements), "message": f.message} for f in result.findings]
