@@ -25,15 +25,16 @@ EXPECTED = {
     # iOS SCEP 114-136; PKCS 140-161 (unassignment removes, 148; leaving a group too, line 37)
     ("ios", "scep"): "RR RR RR RR RR RR - - RR - -",
     ("ios", "pkcs"): "RR RR RR X X X - - - - -",
-    # macOS SCEP 223-238; PKCS 245-261; wipe refused (241)
+    # macOS SCEP 223-238; PKCS 245-261 (leaving a group: silent, line 37 -> removed); wipe refused (241)
     ("macos", "scep"): "RR no RR RR RR RR - - RR - -",
-    ("macos", "pkcs"): "RR no RR - - - - - - - -",
+    ("macos", "pkcs"): "RR no RR X X - - - - - -",
     # KNOX SCEP 167-190 (retire/group/unassign/directory/update revoke only; 177 chosen over 190)
     ("android_knox", "scep"): "RR RR R R R R R R RR - -",
-    ("android_knox", "pkcs"): "RR RR RR - - - - - - - -",
+    # KNOX PKCS 194-212 (unassignment stays, 212; leaving a group: silent, line 37 -> removed)
+    ("android_knox", "pkcs"): "RR RR RR X X - - - - - -",
     # Android for Work: not validated (216); like KNOX, but retire deletes the work profile
     ("android_work", "scep"): "RR RR RR R R R R R RR - -",
-    ("android_work", "pkcs"): "RR RR RR - - - - - - - -",
+    ("android_work", "pkcs"): "RR RR RR X X - - - - - -",
     # Android legacy: never removes (217); revokes where KNOX revokes
     ("android_legacy", "scep"): "R R R R R R R R RR - -",
     ("android_legacy", "pkcs"): "R R R - - - - - - - -",

@@ -119,9 +119,11 @@ TABLE: dict[str, dict[str, dict[str, Outcome]]] = {
             directory_removal=REVOKED, profile_updated=REVOKED,
         ),
         # PKCS: lines 194-198 revoke+remove; 206-212 stay, including unassignment (212).
-        # Silent: the device leaving a group; we treat it like unassignment (stays).
+        # Silent: the device leaving a group. As for iOS, the general rule of line 37 (no longer
+        # targeted -> taken off the device) fills the gap: removed, not revoked.
         "pkcs": _row(
             unenroll=REVOKED_AND_REMOVED, wipe=REVOKED_AND_REMOVED, retire=REVOKED_AND_REMOVED,
+            left_group=REMOVED,
         ),
         "pkcs_imported": _IMPORTED,
     },
@@ -135,8 +137,8 @@ TABLE: dict[str, dict[str, dict[str, Outcome]]] = {
             profile_updated=REVOKED,
         ),
         # PKCS: lines 245-248 revoke+remove; 255-261 stay, including unassignment (259).
-        # Silent: the device leaving a group; we treat it like unassignment (stays).
-        "pkcs": _row(unenroll=REVOKED_AND_REMOVED, retire=REVOKED_AND_REMOVED),
+        # Silent: the device leaving a group; line 37 fills the gap (removed, not revoked).
+        "pkcs": _row(unenroll=REVOKED_AND_REMOVED, retire=REVOKED_AND_REMOVED, left_group=REMOVED),
         "pkcs_imported": _IMPORTED,
     },
 }
