@@ -280,6 +280,8 @@ def create_app(service=None, token: str | None = None) -> FastAPI:
             body = json.loads(raw)
         except ValueError as bad:  # UnicodeDecodeError is a ValueError too
             return _error(400, f"request body is not valid JSON: {bad}")
+        except RecursionError:
+            return _error(400, "request body is not valid JSON: nested too deeply")
         try:
             event = _EVENT_ADAPTER.validate_python(body)
         except ValidationError as bad:

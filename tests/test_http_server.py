@@ -57,7 +57,7 @@ def test_rejected_event_is_409_and_changes_nothing(loaded):
 
 def test_unparseable_json_is_400(loaded):
     before = loaded.get("/certificates").json()
-    for body in (b"{not json", b"\xff\xfe\x00", b""):
+    for body in (b"{not json", b"\xff\xfe\x00", b"", b"[" * 60000):
         response = loaded.post("/events", content=body, headers={"content-type": "application/json"})
         assert response.status_code == 400, body
         assert "JSON" in response.json()["error"]

@@ -48,6 +48,8 @@ BAD_EVENTS = [
     ({"type": "create_profile", "profile": "p9", "kind": "pkcs", "root": "ghost", "ca": "intune"}, "root", "ghost"),
     ({"type": "create_profile", "profile": "p9", "kind": "pkcs", "ca": "intune"}, "root", None),
     ({"type": "create_profile", "profile": "p9", "kind": "pkcs", "root": "r1"}, "ca", None),
+    ({"type": "create_profile", "profile": "p9", "kind": "trusted_root", "root": 5}, "root", None),
+    ({"type": "create_profile", "profile": "p9", "kind": "pkcs_imported", "ca": "acme"}, "ca", "acme"),
     ({"type": "assign_profile", "profile": "s1", "group": "gdel"}, "group", "gdel"),
     ({"type": "assign_profile", "profile": "ghost", "group": "g1"}, "profile", "ghost"),
     ({"type": "unassign_profile", "profile": "s1", "group": "g2"}, "group", "g2"),

@@ -59,7 +59,14 @@ def parse_event(event: object) -> tuple[str, dict[str, str]]:
     if not isinstance(etype, str) or etype not in EVENT_FIELDS:
         raise ValueError(f"unknown event type {etype!r} (field 'type')")
     fields = {field: _name(event, etype, field) for field in EVENT_FIELDS[etype]}
-    if etype == "create_profile" and fields["kind"] in ISSUED_KINDS:
-        fields["root"] = _name(event, etype, "root")
-        fields["ca"] = _name(event, etype, "ca")
+    if etype == "create_profile":
+        if fields["kind"] in ISSUED_KINDS:
+            fields["root"] = _name(event, etype, "root")
+            fields["ca"] = _name(event, etype, "ca")
+        else:
+            # root/ca mean nothing for trusted_root and pkcs_imported: ignored, but a malformed
+            # value is still a bad input (the HTTP request model rejects it too)
+            for field in ("root", "ca"):
+                if event.get(field) is not None:
+                    _name(event, etype, field)
     return etype, fields
