@@ -29,13 +29,16 @@ def _run(args: argparse.Namespace, extra: list[str]) -> int:
         print(f"certconform: cannot write reports to {report_dir}: {exc.strerror or exc}", file=sys.stderr)
         return 4
     os.chdir(PROJECT_ROOT)
+    # "--opt=value" (one token) so pytest never mistakes a value for a path when it picks the
+    # rootdir before the plugin's options are known; the rootdir is always the project.
     pytest_args = [
-        "--mdm", args.mdm,
-        "--report-dir", str(report_dir),
+        f"--rootdir={PROJECT_ROOT}",
+        f"--mdm={args.mdm}",
+        f"--report-dir={report_dir}",
         f"--junitxml={report_dir / 'junit.xml'}",
         f"--cucumberjson={report_dir / 'cucumber.json'}",
-        *(["--mdm-token", args.mdm_token] if args.mdm_token else []),
-        *(["--document", args.document] if args.document else []),
+        *([f"--mdm-token={args.mdm_token}"] if args.mdm_token else []),
+        *([f"--document={Path(args.document).resolve()}"] if args.document else []),
         *extra,
     ]
     return int(pytest.main(pytest_args))

@@ -3,13 +3,23 @@
 It adds --mdm / --mdm-token / --document / --report-dir, loads the implementation under test once
 (an unknown spec, a failing import or an unreachable server is a one-line usage error), turns the
 features' statement tags into `statement` markers, reports Android for Work scenarios as
-"not validated" (skipped with that reason), and writes reports/traceability.json after a run.
+"not validated" (skipped with that reason), and, after a run of the conformance suite, writes the
+report directory: junit.xml and cucumber.json (pytest's and pytest-bdd's own writers, pointed at
+--report-dir unless given explicitly), traceability.json, results.json and index.html (built by
+certconform/reports.py from what this plugin collects in pytest_runtest_logreport).
+
+What it knows: pytest and pytest-bdd hooks, xdist's controller/worker split (reports are written by
+the controller only; workers ship `user_properties` and `certconform_log` with each test report).
+What it does not know: what a verdict is (certconform/reports.py) or what the document requires.
+Reports are written only when the run collects the conformance suite (conformance/ or features/),
+so `pytest tests` (the self-tests) never overwrites reports/.
 """
 from __future__ import annotations
 
 import json
 import os
 import re
+import time
 from pathlib import Path
 
 import pytest
@@ -38,6 +48,8 @@ MARKERS = {
 }
 ADAPTER_KEY = pytest.StashKey[object]()
 SCENARIOS_KEY = pytest.StashKey[dict]()
+COLLECTOR_KEY = pytest.StashKey[object]()
+SUITE_DIRS = ("conformance", "features")
 
 
 def pytest_addoption(parser):
@@ -50,6 +62,7 @@ def pytest_addoption(parser):
     group.addoption("--report-dir", default=str(PROJECT_ROOT / "reports"), help="where reports are written (default: reports/)")
 
 
+@pytest.hookimpl(tryfirst=True)  # before junitxml / pytest-bdd read their output paths
 def pytest_configure(config):
     for name, text in MARKERS.items():
         config.addinivalue_line("markers", f"{name}: {text}")
@@ -58,6 +71,42 @@ def pytest_configure(config):
     except BehaviourError as exc:
         raise pytest.UsageError(str(exc)) from None
     config.stash[SCENARIOS_KEY] = {}
+    if is_conformance_run(config) and not hasattr(config, "workerinput"):
+        from certconform.reports import Collector
+
+        report_dir = Path(config.getoption("report_dir"))
+        problem = writable_dir_problem(report_dir)
+        if problem:
+            raise pytest.UsageError(f"--report-dir {report_dir}: {problem}")
+        if not config.option.xmlpath:
+            config.option.xmlpath = str(report_dir / "junit.xml")
+        if hasattr(config.option, "cucumber_json_path") and not config.option.cucumber_json_path:
+            config.option.cucumber_json_path = str(report_dir / "cucumber.json")
+        config.stash[COLLECTOR_KEY] = Collector(started=time.time())
+
+
+def is_conformance_run(config) -> bool:
+    """True when the run's paths lie in conformance/ or features/ (the default testpaths included)."""
+    base = Path(config.invocation_params.dir)
+    for arg in config.args:
+        path = (base / str(arg).split("::")[0]).resolve()
+        for name in SUITE_DIRS:
+            suite = (PROJECT_ROOT / name).resolve()
+            if path == suite or suite in path.parents:
+                return True
+    return False
+
+
+def writable_dir_problem(path: Path) -> str | None:
+    """None if reports can be written to `path` (created if needed), else a short reason."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / f".write-test-{os.getpid()}"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as exc:
+        return f"cannot write reports there ({exc.strerror or exc})"
+    return None
 
 
 @pytest.fixture(scope="session")
@@ -103,6 +152,9 @@ def pytest_collection_modifyitems(config, items):
         if not ids:
             continue
         item.user_properties.append(("statements", ",".join(ids)))
+        scenario = _scenario_of(item)
+        if scenario:
+            item.user_properties.extend(scenario)
         closed = [sid for sid in ids if b.by_id[sid].status == "not-validated"]
         if closed:
             item.add_marker(pytest.mark.skip(reason=f"not validated: {', '.join(closed)} "
@@ -127,7 +179,27 @@ def pytest_runtest_makereport(item, call):
         report.certconform_log = list(log)
 
 
+def _scenario_of(item) -> list[tuple[str, str]]:
+    """("scenario", name [example values]) and ("feature", file:line) of a pytest-bdd item."""
+    try:
+        from pytest_bdd.scenario import scenario_wrapper_template_registry as registry
+
+        template = registry.get(getattr(item, "obj", None))
+    except Exception:  # pytest-bdd internals moved: reports fall back to the test name
+        template = None
+    if template is None:
+        return []
+    name = template.name
+    params = getattr(getattr(item, "callspec", None), "params", {}).get("_pytest_bdd_example")
+    if params:
+        name += " [" + "; ".join(f"{k}: {v}" for k, v in params.items()) + "]"
+    return [("scenario", name), ("feature", f"{template.feature.rel_filename}:{template.line_number}")]
+
+
 def pytest_runtest_logreport(report):
+    collector = _COLLECTOR[0]
+    if collector is not None:
+        collector.add(report)
     props = dict(report.user_properties)
     if "statements" not in props:
         return
@@ -138,6 +210,7 @@ def pytest_runtest_logreport(report):
 
 
 _RAN: dict[str, list[str]] = {}
+_COLLECTOR: list = [None]  # the session's reports.Collector (controller only); the hook gets no config
 
 
 def _scenario_name(nodeid: str) -> str:
@@ -146,11 +219,77 @@ def _scenario_name(nodeid: str) -> str:
 
 def pytest_sessionstart(session):
     _RAN.clear()
+    _COLLECTOR[0] = session.config.stash.get(COLLECTOR_KEY, None)
 
 
+@pytest.hookimpl(trylast=True)  # after other sessionfinish hooks (e.g. one writing coverage.json)
 def pytest_sessionfinish(session, exitstatus):
     config = session.config
-    if hasattr(config, "workerinput") or not _RAN:
+    if hasattr(config, "workerinput"):
+        return
+    _write_traceability(config)
+    collector = config.stash.get(COLLECTOR_KEY, None)
+    _COLLECTOR[0] = None
+    if collector is not None and collector.tests:
+        from certconform.reports import write_reports
+
+        out_dir = Path(config.getoption("report_dir"))
+        try:
+            summary = write_reports(collector, out_dir, run_metadata(config, collector))
+        except OSError as exc:
+            config.stash[SCENARIOS_KEY]["report_error"] = (
+                f"cannot write reports to {out_dir}: {exc.strerror or exc}")
+            return
+        except Exception as exc:  # a report bug must not turn a finished run into a traceback
+            config.stash[SCENARIOS_KEY]["report_error"] = (
+                f"could not build results.json/index.html: {type(exc).__name__}: {exc}")
+            return
+        config.stash[SCENARIOS_KEY]["report"] = summary
+
+
+def run_metadata(config, collector) -> dict:
+    """What results.json says about the run: implementation, capabilities, seed, duration, versions."""
+    from certconform.reports import versions
+
+    return {
+        "implementation": config.getoption("mdm"),
+        "capabilities": _capabilities(config),
+        "seed": _seed(config, collector),
+        "started": collector.started,
+        "duration": round(time.time() - collector.started, 3),
+        "document_path": config.getoption("document"),
+        "report_dir": str(config.getoption("report_dir")),
+        "versions": versions(),
+    }
+
+
+def _capabilities(config):
+    """The adapter's capabilities() answer if it has that method; None otherwise. Never raises."""
+    adapter = config.stash.get(ADAPTER_KEY, None)
+    try:
+        if adapter is None:  # under xdist the controller has not loaded it
+            adapter = mdm.load_adapter(config.getoption("mdm"), token=config.getoption("mdm_token"))
+            config.stash[ADAPTER_KEY] = adapter
+        method = getattr(adapter, "capabilities", None)
+        if not callable(method):
+            return None
+        caps = method()
+        json.dumps(caps)
+        return caps
+    except Exception as exc:  # a broken capabilities() must not break the reports
+        return {"error": f"capabilities() failed: {type(exc).__name__}: {exc}"}
+
+
+def _seed(config, collector):
+    """Hypothesis seed: --hypothesis-seed if given, else one a test logged (key "seed"), else None."""
+    seed = config.getoption("hypothesis_seed", None)
+    if seed is None:
+        seed = collector.logged_seed()
+    return seed
+
+
+def _write_traceability(config) -> None:
+    if not _RAN:
         return
     from certconform.traceability import build
 
@@ -174,6 +313,6 @@ def pytest_sessionfinish(session, exitstatus):
 
 def pytest_terminal_summary(terminalreporter, config):
     info = config.stash.get(SCENARIOS_KEY, {})
-    for key in ("summary", "error"):
+    for key in ("summary", "error", "report", "report_error"):
         if key in info:
             terminalreporter.write_line(f"certconform {info[key]}")

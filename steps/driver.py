@@ -9,12 +9,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import mdm
-from model.oracle import StepResult, check_event, expected_outcome
+from model.oracle import StepResult, check_event, expected_outcome, validate_inventory
 from model.world import World
 
 
 class SetupFailed(AssertionError):
     """A Given step's event was refused: the scenario's situation could not be built."""
+
+
+class MalformedInventory(AssertionError):
+    """observe() broke the contract's record shape; the message names the record and the field."""
 
 
 @dataclass
@@ -35,11 +39,21 @@ class Driver:
         self.block_before = None
 
     def observe(self) -> list[dict]:
-        return self.adapter.observe()
+        """The inventory for steps to read; a malformed one fails the step naming the field."""
+        inventory = self.adapter.observe()
+        findings = validate_inventory(inventory)
+        if findings:
+            if self.log is not None:
+                self.log.extend({"type": "finding", "statements": list(f.statements), "message": f.message}
+                                for f in findings)
+            more = f" (and {len(findings) - 3} more)" if len(findings) > 3 else ""
+            raise MalformedInventory("[CONTRACT] observe() broke the record shape: "
+                                     + "; ".join(f.message for f in findings[:3]) + more)
+        return inventory
 
     def apply(self, event: dict) -> StepResult:
         """Apply one event through the adapter and judge it with the oracle."""
-        before = self.observe()
+        before = self.adapter.observe()  # unchecked: the oracle reports a malformed inventory itself
         try:
             self.adapter.apply(event)
             outcome, detail = "applied", ""
@@ -47,7 +61,7 @@ class Driver:
             outcome, detail = "rejected", str(exc)
         except ValueError as exc:
             outcome, detail = "invalid", str(exc)
-        after = self.observe()
+        after = self.adapter.observe()
         result = check_event(self.world, event, outcome, before, after, detail=detail)
         if expected_outcome(self.world, event, before)[0] == "applied":
             self.world.apply(event)

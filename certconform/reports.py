@@ -1,0 +1,426 @@
+"""Build the run's reports: results.json (verdict per statement) and index.html (the matrix).
+
+What this module knows: how a finished test maps to the document's statements (a scenario's
+`statements` user property; the statements cited by the log entries that tests attach as
+`report.certconform_log`: oracle checks, findings, invariant findings with a Gherkin
+counterexample), the verdict classes, the behaviour table (model/behaviour.yaml) and its executable
+rules (model/rules.py, to know which cells of the platform x kind x event matrix the document
+leaves open), and the jinja2 templates in certconform/templates/.
+What it does not know: pytest internals beyond a report's outcome/longrepr/user_properties
+(certconform/plugin.py feeds it), how tests drive the implementation, or what an implementation
+should do beyond what the rules table answers. It never restates a rule.
+
+Verdicts per statement (worst first):
+    fail            a test that checks it failed (a scenario tagged with it, or a stateful test
+                    whose findings cite it)
+    not-run         no test that checks it ran (deselected, not collected, skipped for another reason)
+    conflict        the document contradicts itself here (behaviour.yaml `conflicts`); the
+                    implementation passed one reading, and the report says which
+    pass            every test that checks it passed
+    not-enabled     the document says the platform is not enabled (ANDROID-LEGACY-1); its checks passed
+    not-validated   the document does not validate the platform (ANDROID-WORK-1); never counted as passed
+    unspecified     (matrix cells only) the document leaves the outcome open; what the
+                    implementation was observed doing is shown for information
+"""
+from __future__ import annotations
+
+import json
+import platform as _platform
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+
+VERDICTS = ("fail", "not-run", "conflict", "pass", "not-enabled", "not-validated", "unspecified")
+VERDICT_TEXT = {
+    "fail": "FAIL",
+    "not-run": "NOT RUN",
+    "conflict": "CONFLICT",
+    "pass": "PASS",
+    "not-enabled": "NOT ENABLED",
+    "not-validated": "NOT VALIDATED",
+    "unspecified": "UNSPECIFIED",
+}
+CONTRACT = "CONTRACT"
+MAX_MESSAGE = 4000
+MAX_OTHER_FINDINGS = 5
+REPORT_FILES = ("junit.xml", "cucumber.json", "traceability.json", "results.json", "index.html")
+
+
+def _worst(verdicts) -> str | None:
+    present = set(verdicts)
+    return next((v for v in VERDICTS if v in present), None)
+
+
+def versions() -> dict[str, str | None]:
+    """Versions of python and the packages a report depends on (None when not installed)."""
+    out: dict[str, str | None] = {"python": _platform.python_version()}
+    for name in ("pytest", "pytest-bdd", "hypothesis", "certconform"):
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+# ----------------------------------------------------------------------------- collecting
+@dataclass
+class TestRecord:
+    """One test (scenario or stateful test) as the reports see it."""
+
+    __test__ = False  # not a pytest test class
+
+    nodeid: str
+    name: str
+    feature: str | None = None
+    statements: tuple[str, ...] = ()
+    outcome: str = "passed"  # passed | failed | skipped (worst phase wins)
+    message: str | None = None  # failure message or skip reason
+    duration: float = 0.0
+    log: list[dict] = field(default_factory=list)
+
+    @property
+    def is_scenario(self) -> bool:
+        return bool(self.statements)
+
+    def as_json(self) -> dict:
+        return {"name": self.name, "nodeid": self.nodeid, "feature": self.feature,
+                "outcome": self.outcome, "message": self.message, "duration": round(self.duration, 4)}
+
+
+def _text(value) -> str:
+    return value if isinstance(value, str) else repr(value)
+
+
+def report_message(report) -> str:
+    """The one message of a failed or skipped report: the exception line or skip reason."""
+    longrepr = report.longrepr
+    if isinstance(longrepr, tuple) and len(longrepr) == 3:  # skip: (path, line, reason)
+        msg = str(longrepr[2])
+        return msg[len("Skipped: "):] if msg.startswith("Skipped: ") else msg
+    crash = getattr(longrepr, "reprcrash", None)
+    msg = crash.message if crash is not None else str(longrepr)
+    for prefix in ("AssertionError: ", "SetupFailed: ", "MalformedInventory: "):
+        if msg.startswith(prefix):
+            msg = msg[len(prefix):]
+    if report.when != "call":
+        msg = f"error in {report.when}: {msg}"
+    return msg[:MAX_MESSAGE]
+
+
+class Collector:
+    """Accumulates test reports (pytest_runtest_logreport) into TestRecords, keyed by nodeid.
+
+    Only tests that concern the document are kept: those carrying a `statements` user property
+    (feature scenarios) or a `certconform_log` (the stateful tests)."""
+
+    def __init__(self, started: float | None = None):
+        self.started = started if started is not None else time.time()
+        self.tests: dict[str, TestRecord] = {}
+
+    def add(self, report) -> None:
+        props = dict(getattr(report, "user_properties", ()) or ())
+        log = getattr(report, "certconform_log", None)
+        if "statements" not in props and log is None and report.nodeid not in self.tests:
+            return
+        rec = self.tests.get(report.nodeid)
+        if rec is None:
+            statements = tuple(s for s in str(props.get("statements", "")).split(",") if s)
+            rec = TestRecord(report.nodeid, props.get("scenario") or report.nodeid.split("::")[-1],
+                             props.get("feature"), statements)
+            self.tests[report.nodeid] = rec
+        rec.duration += float(getattr(report, "duration", 0.0) or 0.0)
+        if isinstance(log, list):
+            rec.log.extend(e for e in log if isinstance(e, dict))
+        if report.failed and rec.outcome != "failed":
+            rec.outcome, rec.message = "failed", report_message(report)
+        elif report.skipped and rec.outcome == "passed":
+            rec.outcome, rec.message = "skipped", report_message(report)
+
+    def logged_seed(self):
+        for rec in self.tests.values():
+            for entry in rec.log:
+                if entry.get("seed") is not None:
+                    return entry["seed"]
+        return None
+
+
+# ----------------------------------------------------------------------------- verdicts
+def _cites(entry: dict, sid: str) -> bool:
+    stmts = entry.get("statements")
+    return isinstance(stmts, (list, tuple)) and sid in stmts
+
+
+def _observed(entry: dict) -> str:
+    """'revoked and removed' / 'left unchanged' from a check entry's before/after."""
+    before, after = entry.get("before") or {}, entry.get("after") or {}
+    parts = []
+    if before.get("revoked") is False and after.get("revoked") is True:
+        parts.append("revoked")
+    if before.get("installed") is True and after.get("installed") is False:
+        parts.append("removed")
+    return " and ".join(parts) or "left unchanged"
+
+
+def statement_results(tests: list[TestRecord], behaviour) -> dict[str, dict]:
+    """Verdict and evidence for every statement of the behaviour table."""
+    out: dict[str, dict] = {}
+    for st in behaviour.statements:
+        scenarios = [t for t in tests if st.id in t.statements]
+        stateful = [t for t in tests if not t.is_scenario and any(_cites(e, st.id) for e in t.log)]
+        failures, invariants, other = [], {}, []
+        checks = Counter()
+        readings = Counter()
+        for t in scenarios:
+            if t.outcome == "failed":
+                failures.append({"test": t.name, "nodeid": t.nodeid, "message": t.message, "counterexample": None,
+                                 "invariant": None})
+        for t in tests:
+            for e in t.log:
+                if not _cites(e, st.id):
+                    continue
+                if e.get("type") == "check":
+                    checks["passed" if e.get("passed") else "failed"] += 1
+                    if e.get("conflict") and e.get("reading"):
+                        readings[e["reading"]] += 1
+                if e.get("invariant"):
+                    inv = invariants.setdefault(e["invariant"], {"name": _text(e["invariant"]), "tests": set(),
+                                                                 "failed": False})
+                    inv["tests"].add(t.name)
+                if e.get("type") != "finding":
+                    continue
+                item = {"test": t.name, "nodeid": t.nodeid, "message": _text(e.get("message", ""))[:MAX_MESSAGE],
+                        "counterexample": e.get("counterexample"), "invariant": e.get("invariant")}
+                if not t.is_scenario and t.outcome == "failed":
+                    failures.append(item)
+                    if e.get("invariant"):
+                        invariants[e["invariant"]]["failed"] = True
+                elif st.id not in t.statements:
+                    other.append(item)
+        # A failed stateful test whose findings did not reach the log still fails what it checked.
+        ran = [t for t in scenarios + stateful if t.outcome in ("passed", "failed")]
+        skipped = [t for t in scenarios if t.outcome == "skipped"]
+        if failures:
+            verdict = "fail"
+        elif st.status == "not-validated" and (ran or skipped):
+            verdict = "not-validated"
+        elif not ran:
+            verdict = "not-run"
+        elif st.status == "not-enabled":
+            verdict = "not-enabled"
+        elif behaviour.conflict_of(st.id):
+            verdict = "conflict"
+        else:
+            verdict = "pass"
+        conflict = behaviour.conflict_of(st.id)
+        note = None
+        if verdict == "not-run":
+            note = ("no test that checks it was collected (deselected?)" if not scenarios and not stateful
+                    else "its tests were skipped: " + "; ".join(sorted({t.message or "" for t in skipped})))
+        out[st.id] = {
+            "id": st.id,
+            "verdict": verdict,
+            "note": note,
+            "says": st.says,
+            "role": st.role,
+            "status": st.status,
+            "platforms": list(st.platforms),
+            "kinds": list(st.kinds),
+            "event": st.event,
+            "outcome": st.outcome,
+            "source": {"section": st.source.section, "list": st.source.list, "line": st.source.line,
+                       "sha256_8": st.source.sha256_8},
+            "scenarios": [t.as_json() for t in scenarios],
+            "stateful_tests": [t.as_json() for t in stateful],
+            "invariants": [{"name": i["name"], "tests": sorted(i["tests"]), "failed": i["failed"]}
+                           for i in invariants.values()],
+            "checks": {"passed": checks["passed"], "failed": checks["failed"]},
+            "failures": failures,
+            "other_findings": other[:MAX_OTHER_FINDINGS],
+            "other_findings_total": len(other),
+            "conflict": None if conflict is None else {
+                "id": conflict.id, "says": conflict.says, "policy": conflict.policy,
+                "statements": list(conflict.statements), "readings_followed": dict(readings)},
+        }
+    return out
+
+
+def contract_results(tests: list[TestRecord], behaviour) -> dict:
+    """Failures that cite the adapter contract (or nothing the table knows), e.g. malformed
+    observations; identical messages are grouped, with the tests that hit them."""
+    known = set(behaviour.by_id) | {i.id for i in behaviour.interpretations}
+    grouped: dict[str, dict] = {}
+
+    def add(t: TestRecord, message, statements, counterexample):
+        message = _text(message or "")[:MAX_MESSAGE]
+        g = grouped.setdefault(message, {"message": message, "statements": statements, "tests": [],
+                                         "test": t.name, "nodeid": t.nodeid, "counterexample": counterexample})
+        g["tests"].append(t.nodeid)
+
+    for t in tests:
+        if t.outcome != "failed":
+            continue
+        for e in t.log:
+            if e.get("type") == "finding" and not (set(e.get("statements") or ()) & known):
+                add(t, e.get("message"), list(e.get("statements") or ()), e.get("counterexample"))
+        if not t.is_scenario and not any(e.get("type") == "finding" for e in t.log):
+            add(t, t.message, [], None)
+    failures = list(grouped.values())
+    return {"verdict": "fail" if failures else "pass", "failures": failures}
+
+
+def interpretation_results(tests: list[TestRecord], behaviour) -> list[dict]:
+    out = []
+    for i in behaviour.interpretations:
+        checks = Counter()
+        for t in tests:
+            for e in t.log:
+                if e.get("type") == "check" and _cites(e, i.id):
+                    checks["passed" if e.get("passed") else "failed"] += 1
+        out.append({"id": i.id, "says": i.says, "statements": list(i.statements),
+                    "checks": {"passed": checks["passed"], "failed": checks["failed"]}})
+    return out
+
+
+# ----------------------------------------------------------------------------- matrix
+def matrix(tests: list[TestRecord], behaviour, rules, statements: dict[str, dict]) -> dict:
+    """Rows platform x kind, columns the document's events. A cell lists the statements that
+    speak about it (their own event, or the rule for one of the event's situations) and its
+    verdict; where the rules leave every reading open it is 'unspecified', with what was observed."""
+    checks = [e for t in tests for e in t.log if e.get("type") == "check"]
+    columns = list(behaviour.events)
+    kinds = ("trusted_root", "scep", "pkcs", "pkcs_imported")
+    rows = []
+    for platform, platform_name in behaviour.platforms.items():
+        for kind in kinds:
+            cells = []
+            for event in columns:
+                situations = behaviour.events[event]["situations"]
+                ids = [s.id for s in behaviour.statements
+                       if s.event == event and platform in s.platforms and kind in s.kinds]
+                interps: list[str] = []
+                open_all = True
+                statuses = set()
+                if event != "platform-wide":
+                    for sit in situations:
+                        req = rules.requirement(platform, kind, sit, "intune")
+                        statuses.add(req.status)
+                        open_all = open_all and req.is_open and req.status == "tested"
+                        for sid in req.statements:
+                            if sid in behaviour.by_id:
+                                ids.append(sid)
+                            elif sid not in interps:
+                                interps.append(sid)
+                else:
+                    open_all = not ids
+                ids = list(dict.fromkeys(ids))
+                here = [e for e in checks if e.get("platform") == platform and e.get("kind") == kind
+                        and e.get("situation") in situations]
+                observed = Counter(_observed(e) for e in here)
+                conflicts = Counter(e.get("reading") for e in here if e.get("conflict") and e.get("reading"))
+                failed_here = any(not e.get("passed") for e in here)
+                if ids:
+                    verdict = _worst(statements[sid]["verdict"] for sid in ids)
+                    # a platform the document does not validate / enable is never shown as passed
+                    if len(statuses) == 1 and statuses != {"tested"} and verdict != "fail":
+                        verdict = statuses.pop()
+                elif failed_here:  # the oracle found a departure (contract or interpretation)
+                    verdict = "fail"
+                elif open_all or not interps:  # the document says nothing here
+                    verdict = "unspecified"
+                else:  # decided by an interpretation only: judged by the oracle's checks
+                    verdict = "pass" if here else "not-run"
+                cells.append({
+                    "event": event,
+                    "verdict": verdict,
+                    "statements": [{"id": sid, "verdict": statements[sid]["verdict"]} for sid in ids],
+                    "interpretations": interps,
+                    "observed": dict(observed),
+                    "readings_followed": dict(conflicts),
+                })
+            rows.append({"platform": platform, "platform_name": platform_name, "kind": kind, "cells": cells})
+    return {"columns": [{"event": e, "says": behaviour.events[e].get("says", "")} for e in columns], "rows": rows}
+
+
+# ----------------------------------------------------------------------------- assembling
+def build_results(tests: list[TestRecord], meta: dict, behaviour=None, rules=None,
+                  document: dict | None = None, coverage: dict | None = None) -> dict:
+    """The content of results.json (and the data index.html renders)."""
+    from model.behaviour import default
+    from model.rules import Rules
+
+    b = behaviour or default()
+    r = rules or Rules(b)
+    statements = statement_results(tests, b)
+    mismatched = {m["statement"]: m["found"] for m in (document or {}).get("fingerprint_mismatches", [])}
+    for sid, s in statements.items():
+        found = bool((document or {}).get("found"))
+        s["source"]["fingerprint_checked"] = found
+        s["source"]["fingerprint_ok"] = found and sid not in mismatched
+        if sid in mismatched:
+            s["source"]["fingerprint_found"] = mismatched[sid]
+    stateful_counts = ((coverage or {}).get("data") or {}).get("statements")
+    for sid, s in statements.items():
+        s["stateful_checks"] = stateful_counts.get(sid, 0) if isinstance(stateful_counts, dict) else None
+    totals = Counter(s["verdict"] for s in statements.values())
+    grid = matrix(tests, b, r, statements)
+    unspecified = sum(1 for row in grid["rows"] for c in row["cells"] if c["verdict"] == "unspecified")
+    return {
+        "run": {
+            **meta,
+            "date": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(meta.get("started", time.time()))),
+            "behaviour": {"title": b.document["title"], "edition": b.document["edition"]},
+            "document": document,
+        },
+        "totals": {"statements": len(statements), **{v: totals.get(v, 0) for v in VERDICTS if v != "unspecified"},
+                   "unspecified_cells": unspecified,
+                   "tests": len(tests), "tests_failed": sum(1 for t in tests if t.outcome == "failed")},
+        "statements": statements,
+        "contract": contract_results(tests, b),
+        "interpretations": interpretation_results(tests, b),
+        "matrix": grid,
+        "coverage": coverage,
+    }
+
+
+def render_html(results: dict) -> str:
+    """index.html: one self-contained page (inline CSS, no script, no network). Autoescaped."""
+    import jinja2
+
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("certconform", "templates"),
+        autoescape=True,  # every string, and above all the implementation's, is escaped
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["anchor"] = lambda sid: "st-" + "".join(c if c.isalnum() or c == "-" else "_" for c in str(sid))
+    return env.get_template("index.html.j2").render(r=results, VERDICT_TEXT=VERDICT_TEXT, VERDICTS=VERDICTS)
+
+
+def _read_coverage(out_dir: Path) -> dict | None:
+    path = out_dir / "coverage.json"
+    if not path.exists():
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        return {"file": str(path), "error": f"unreadable: {exc}"}
+    return {"file": str(path), "data": data}
+
+
+def write_reports(collector: Collector, out_dir: Path, meta: dict) -> str:
+    """Write results.json and index.html into out_dir; return a one-line summary. OSError propagates."""
+    from certconform.traceability import document_check
+    from model.behaviour import default
+
+    b = default()
+    results = build_results(list(collector.tests.values()), meta, b,
+                            document=document_check(b, meta.get("document_path")), coverage=_read_coverage(out_dir))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "results.json").write_text(json.dumps(results, indent=2, default=str) + "\n", encoding="utf-8")
+    (out_dir / "index.html").write_text(render_html(results), encoding="utf-8")
+    t = results["totals"]
+    counts = ", ".join(f"{t[v]} {v}" for v in VERDICTS if v != "unspecified" and t.get(v))
+    return f"results: {out_dir / 'index.html'}: {t['statements']} statements: {counts}"

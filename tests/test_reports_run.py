@@ -1,0 +1,119 @@
+"""Self-tests that run the conformance suite in a subprocess and read the report directory.
+
+What they know: the report files' names and shapes, the adapters in tests/adapters_faulty.py and
+tests/adapters_malformed.py. What they don't: how the suite decides (that is the suite's business).
+"""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+HAS_STATEFUL = (ROOT / "conformance" / "test_stateful.py").exists()
+
+
+def run(args: list[str], module: str = "certconform.cli") -> subprocess.CompletedProcess:
+    cmd = [sys.executable, "-m", module, *args]
+    return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
+
+
+def suite(report_dir: Path, mdm: str, *extra: str) -> subprocess.CompletedProcess:
+    return run(["run", "--mdm", mdm, "--report-dir", str(report_dir), "-q", "-p", "no:randomly", *extra])
+
+
+def test_reference_run_writes_every_report(tmp_path):
+    proc = suite(tmp_path, "reference")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    expected = ["junit.xml", "cucumber.json", "traceability.json", "results.json", "index.html"]
+    if HAS_STATEFUL:
+        expected.append("coverage.json")
+    for name in expected:
+        assert (tmp_path / name).is_file(), name
+    junit = ET.parse(tmp_path / "junit.xml").getroot()
+    suite_el = junit if junit.tag == "testsuite" else junit.find("testsuite")
+    assert int(suite_el.get("failures")) == 0 and int(suite_el.get("tests")) > 100
+    for name in ("cucumber.json", "traceability.json"):
+        json.loads((tmp_path / name).read_text())
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert results["totals"]["fail"] == 0 and results["totals"]["not-run"] == 0
+    assert results["run"]["implementation"] == "reference"
+    assert results["run"]["behaviour"]["edition"] == "01/13/2022"
+    assert set(results["run"]["versions"]) == {"python", "pytest", "pytest-bdd", "hypothesis", "certconform"}
+    assert results["statements"]["ANDROID-WORK-1"]["verdict"] == "not-validated"
+    assert results["statements"]["ANDROID-LEGACY-1"]["verdict"] == "not-enabled"
+    assert results["statements"]["KNOX-SCEP-RV-4"]["verdict"] == "conflict"
+    assert results["statements"]["KNOX-SCEP-RV-4"]["conflict"]["readings_followed"]
+    assert results["statements"]["WIN-SCEP-RR-1"]["scenarios"][0]["feature"].startswith("features/windows.feature:")
+    html = (tmp_path / "index.html").read_text()
+    assert '<table class="matrix">' in html and 'class="v-fail"' not in html
+    assert "certconform results:" in proc.stdout
+
+
+def test_faulty_adapter_shows_failing_cells_and_cites_the_document(tmp_path):
+    # The stateful test is deselected to keep this fast (its shrinking takes minutes on this adapter).
+    proc = suite(tmp_path, "tests.adapters_faulty:NeverRevokes", "-m", "not stateful")
+    assert proc.returncode == 1, proc.stdout[-3000:] + proc.stderr[-2000:]
+    results = json.loads((tmp_path / "results.json").read_text())
+    s = results["statements"]["WIN-SCEP-RR-1"]
+    assert s["verdict"] == "fail"
+    assert "WIN-SCEP-RR-1 (document line 63, 568bfa0e)" in s["failures"][0]["message"]
+    assert results["statements"]["WIN-SCEP-STAY-1"]["verdict"] == "pass"  # staying is not revoking
+    html = (tmp_path / "index.html").read_text()
+    assert '<td class="v-fail">' in html
+    assert "WIN-SCEP-RR-1 (document line 63, 568bfa0e)" in html
+    assert "&lt;em&gt;" in html and "<em>" not in html  # the adapter's serials are escaped
+    junit = ET.parse(tmp_path / "junit.xml").getroot()
+    assert int((junit if junit.tag == "testsuite" else junit.find("testsuite")).get("failures")) > 0
+
+
+@pytest.mark.parametrize("adapter, field_words", [
+    ("MissingSerial", "lacks field 'serial'"),
+    ("WrongTypes", "field 'installed' must be bool"),
+    ("DuplicateSerials", "serial '0001' appears twice"),
+    ("NotAList", "observe() must return a list, got dict"),
+])
+def test_malformed_observations_fail_tests_naming_the_field(tmp_path, adapter, field_words):
+    proc = run(["--mdm=tests.adapters_malformed:" + adapter, f"--report-dir={tmp_path}", "-q",
+                "-m", "not stateful", "-k", "WIN or macos"], module="pytest")
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 1, out[-3000:]  # test failures, not an internal error or usage error
+    assert field_words in out
+    for crash in ("KeyError", "TypeError", "AttributeError", "INTERNALERROR"):
+        assert crash not in out, crash
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert results["contract"]["verdict"] == "fail"
+    assert any(field_words in f["message"] for f in results["contract"]["failures"])
+    assert results["statements"]["WIN-SCEP-RR-1"]["verdict"] == "fail"
+    assert field_words in results["statements"]["WIN-SCEP-RR-1"]["failures"][0]["message"]
+
+
+def test_deselected_statements_are_not_run_and_xdist_controller_writes_reports(tmp_path):
+    proc = suite(tmp_path, "reference", "-k", "winsceprr", "-n", "2")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert results["statements"]["WIN-SCEP-RR-1"]["verdict"] == "pass"
+    assert results["statements"]["WIN-SCEP-RR-1"]["checks"]["passed"] > 0  # logs crossed from the workers
+    assert results["statements"]["IOS-SCEP-RR-1"]["verdict"] == "not-run"
+    assert "NOT RUN" in (tmp_path / "index.html").read_text()
+
+
+def test_unwritable_report_dir_is_one_line(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    for proc in (suite(blocker / "reports", "reference"),
+                 run(["--mdm=reference", f"--report-dir={blocker / 'reports'}", "-q"], module="pytest")):
+        assert proc.returncode in (4, 2) and proc.returncode != 0
+        err = [line for line in (proc.stderr + proc.stdout).splitlines() if line.strip()]
+        assert len(err) == 1, err
+        assert "cannot write reports" in err[0] and "Traceback" not in err[0]
+
+
+def test_self_tests_never_write_reports(tmp_path):
+    proc = run([f"--report-dir={tmp_path}", "-q", "tests/test_reports.py"], module="pytest")
+    assert proc.returncode == 0, proc.stdout[-2000:]
+    assert list(tmp_path.iterdir()) == []
