@@ -89,7 +89,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     if args.command != "run" and extra:
-        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+        print(f"certconform {args.command}: unrecognized arguments: {' '.join(extra)}", file=sys.stderr)
+        return 2
     return args.func(args, extra)
 
 
