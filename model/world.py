@@ -47,7 +47,7 @@ DEVICE_ACTIONS = ("unenroll", "wipe", "retire")
 class Device:
     name: str
     platform: str
-    user: str
+    user: str | None  # None once the enrolling user was deleted (a new user of the same name is someone else)
     enrolled: bool = True
 
 
@@ -214,6 +214,9 @@ class World:
             del self.users[user]
             for members in self.groups.values():
                 members.discard(user)
+            for device in self.devices.values():
+                if device.user == user:
+                    device.user = None
         elif t == "delete_group":
             del self.groups[event["group"]]
             for profile in self.profiles.values():
@@ -227,7 +230,7 @@ class World:
     def reaches(self, group: str, device: Device) -> bool:
         """Does `group` contain the device or the device's user?"""
         members = self.groups.get(group, ())
-        return device.name in members or (device.user in self.users and device.user in members)
+        return device.name in members or (device.user is not None and device.user in members)
 
     def targets(self, profile: Profile, device: Device) -> bool:
         """A profile targets an enrolled device through any assigned group that reaches it."""
@@ -242,7 +245,8 @@ class World:
 
     def delivery_required(self, device_name: str) -> bool:
         """False where delivery is open: the device's user lost the licence or was deleted."""
-        return self.users.get(self.devices[device_name].user, False)
+        user = self.devices[device_name].user
+        return user is not None and self.users.get(user, False)
 
     def situations(self, event: dict, inventory: list[dict]) -> dict[str, str]:
         """For a validated event, map the serial of every *installed* certificate it concerns to
@@ -266,7 +270,8 @@ class World:
             elif t in ("remove_member", "unassign_profile") and lost(r):
                 out[r["serial"]] = "leaves_group" if t == "remove_member" else "unassigned"
             elif t == "update_profile" and r["profile"] == event["profile"]:
-                out[r["serial"]] = "updated"
+                profile = self.profiles[r["profile"]]
+                out[r["serial"]] = "updated" if self.targets(profile, dev) else "updated_untargeted"
             elif t in ("lose_license", "withdraw_license") and dev.user == event["user"]:
                 out[r["serial"]] = "license_lost" if t == "lose_license" else "license_withdrawn"
             elif t == "delete_user" and dev.user == event["user"]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import mdm
+from model.invariants import Step, check_all
 from model.oracle import StepResult, check_event, expected_outcome, validate_inventory
 from model.world import World
 
@@ -31,11 +32,15 @@ class Driver:
     last_error: str = ""
     then_seen: bool = False  # a Then step closed the current block of When steps
     log: list[dict] | None = None  # the test's conformance_log (see certconform/plugin.py)
+    violations: list[list] = field(default_factory=list)  # per event: [(Invariant, message)]
+    seen_serials: set = field(default_factory=set)
 
     def reset(self) -> None:
         self.adapter.reset()
         self.world = World()
         self.results.clear()
+        self.violations.clear()
+        self.seen_serials = set()
         self.block_before = None
 
     def observe(self) -> list[dict]:
@@ -63,6 +68,12 @@ class Driver:
             outcome, detail = "invalid", str(exc)
         after = self.adapter.observe()
         result = check_event(self.world, event, outcome, before, after, detail=detail)
+        if validate_inventory(before) or validate_inventory(after):
+            violations = []  # a malformed inventory is already a finding; the invariants cannot read it
+        else:
+            violations = check_all(Step(self.world, event, outcome, before, after, self.seen_serials))
+        self.violations.append(violations)
+        self.seen_serials.update(r.get("serial") for r in after if isinstance(r, dict))
         if expected_outcome(self.world, event, before)[0] == "applied":
             self.world.apply(event)
         self.results.append(result)
