@@ -1,0 +1,71 @@
+#!/usr/bin/env python3
+"""Bootstrap and run certconform from a fresh clone with nothing but Python 3.11+.
+
+    python3 dev.py conformance [certconform run args]   run the conformance suite against the bundled mock
+                                                        (or --mdm SPEC) and write reports/
+    python3 dev.py selftest [pytest args]               run the suite's own tests (tests/), which include
+                                                        the conformance suite against reference, mock and HTTP
+    python3 dev.py shell-path                           print the virtual environment's bin directory
+
+The first call creates .venv/ and installs the project (editable) with its dependencies from
+pyproject.toml; later calls reinstall only when pyproject.toml changed.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
+PY = BIN / ("python.exe" if os.name == "nt" else "python")
+STAMP = VENV / ".certconform-installed"
+
+
+def fail(message: str, code: int = 1) -> None:
+    print(f"dev.py: {message}", file=sys.stderr)
+    sys.exit(code)
+
+
+def ensure_env() -> None:
+    if sys.version_info < (3, 11):
+        fail(f"Python 3.11 or newer is needed, this is {sys.version.split()[0]}")
+    want = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
+    if PY.exists() and STAMP.exists() and STAMP.read_text().strip() == want:
+        return
+    if not PY.exists():
+        print("dev.py: creating .venv/ ...", flush=True)
+        venv.EnvBuilder(with_pip=True).create(VENV)
+    print("dev.py: installing certconform and its dependencies into .venv/ ...", flush=True)
+    rc = subprocess.call([str(PY), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+                          "--editable", str(ROOT)])
+    if rc:
+        fail(f"pip install failed (exit {rc}); see the messages above", rc)
+    STAMP.write_text(want + "\n")
+
+
+def main(argv: list[str]) -> int:
+    if not argv or argv[0] in ("-h", "--help"):
+        print(__doc__)
+        return 0 if argv else 2
+    command, rest = argv[0], argv[1:]
+    if command not in ("conformance", "selftest", "shell-path"):
+        fail(f"unknown command {command!r}: use conformance, selftest or shell-path", 2)
+    ensure_env()
+    if command == "shell-path":
+        print(BIN)
+        return 0
+    if command == "conformance":
+        return subprocess.call([str(PY), "-m", "certconform.cli", "run", *rest], cwd=ROOT)
+    rc = subprocess.call([str(PY), "-m", "pytest", "tests", "-p", "no:cacheprovider", *rest], cwd=ROOT)
+    if rc == 5:
+        fail("pytest collected no test: that is a failure, not a pass", 1)
+    return rc
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
