@@ -1,0 +1,57 @@
+#!/usr/bin/env python3
+"""Mutation report: run the conformance suite against every entry of the mutant catalogue.
+
+    python benchmarks/mutation_report.py [--workers 2] [--only NAME ...] [--json PATH] [--no-json]
+
+For each mutant (tests/mutants.py MUTANTS) it prints the fault, whether the suite killed it (exit
+code 1 with a failed check), what caught it (the first failing feature scenario or the stateful
+test, with the statement ids and invariant names its message cites), and the kill rate; honest
+wrappers and legitimate variants must pass (exit code 0). Each entry runs
+`python -m pytest --mdm tests.mutants:NAME -x -q` in a subprocess from the project root, `--workers`
+at a time (concurrent.futures). The table is also written to reports/mutants.json unless --no-json.
+Exit code 0 when every mutant is killed and every honest/legit entry passes, else 1.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests import mutants  # noqa: E402
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[1])
+    ap.add_argument("--workers", type=int, default=2, help="suite runs in parallel (default 2)")
+    ap.add_argument("--only", nargs="*", default=None, help="run only these catalogue entries")
+    ap.add_argument("--json", default=str(ROOT / "reports" / "mutants.json"), help="where to write the table")
+    ap.add_argument("--no-json", action="store_true", help="do not write the JSON report")
+    args = ap.parse_args(argv)
+
+    entries = mutants.catalogue()
+    if args.only:
+        unknown = set(args.only) - {e.name for e in entries}
+        if unknown:
+            ap.error(f"not in the catalogue: {', '.join(sorted(unknown))}")
+        entries = [e for e in entries if e.name in args.only]
+    print(f"running the conformance suite against {len(entries)} catalogue entries, {args.workers} at a time ...",
+          flush=True)
+    start = time.monotonic()
+    outcomes = mutants.run_catalogue(entries, workers=args.workers)
+    elapsed = time.monotonic() - start
+    print(mutants.format_table(outcomes))
+    print(f"wall time: {elapsed:.0f}s")
+    for o in outcomes:
+        if not o.ok:
+            print(f"\n--- {o.name} ({o.group}): exit {o.exit_code} ---\n{o.tail}")
+    if not args.no_json:
+        print(f"written: {mutants.write_report(outcomes, Path(args.json))}")
+    return 0 if all(o.ok for o in outcomes) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1000 @@
+"""The mutant catalogue: faulty MDMs the conformance suite must catch, and correct ones it must pass.
+
+Every entry is a zero-argument class usable as `pytest --mdm tests.mutants:NAME`. Each wraps the
+bundled mock MDM (`mdm.load_adapter("mock")`) through the adapter contract only -- reset / apply /
+observe -- by intercepting events (sometimes sending the mock extra contract events, e.g. a
+`delete_certificate` to take a certificate off) and post-processing observations (overlays on the
+inventory records). A wrapper keeps a small shadow of the directory (`Shadow`) so it knows each
+device's platform and user and each profile's kind, CA and targeting; it shares no code with the
+reference model.
+
+Three lists, each class with a docstring naming the fault (or the freedom used) and the statement
+ids / contract rule involved:
+
+  MUTANTS   one realistic bug each; the suite must fail on them (exit code 1)
+  HONEST    pass-through wrappers and the reference model; the suite must pass (exit code 0)
+  LEGIT     differ from the mock only where the document is silent or contradicts itself
+            (behaviour.yaml conflicts / interpretations / open readings); must pass (exit code 0)
+
+The bottom of the module runs the catalogue (used by tests/test_mutants.py and
+benchmarks/mutation_report.py): `run_catalogue()` runs the conformance suite in a subprocess per
+entry and reports what caught each mutant.
+"""
+from __future__ import annotations
+
+import copy
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import mdm
+from model.reference import ReferenceMDM
+
+ISSUED = ("scep", "pkcs")  # kinds the MDM's CA can issue (and so revoke)
+DEVICE_ACTIONS = ("unenroll", "wipe", "retire")
+
+
+# ============================================================================ shadow directory
+@dataclass
+class _Device:
+    platform: str
+    user: str
+    enrolled: bool = True
+
+
+@dataclass
+class _Profile:
+    kind: str
+    ca: str | None
+    groups: set = field(default_factory=set)
+
+
+class Shadow:
+    """The wrapper's own view of the directory, updated after every event the mock accepted."""
+
+    def __init__(self) -> None:
+        self.users: dict[str, bool] = {}
+        self.groups: dict[str, set] = {}
+        self.devices: dict[str, _Device] = {}
+        self.profiles: dict[str, _Profile] = {}
+        self.enroll_order: list[str] = []
+
+    def apply(self, e: dict) -> None:
+        t = e["type"]
+        if t == "create_user":
+            self.users[e["user"]] = True
+        elif t == "create_group":
+            self.groups[e["group"]] = set()
+        elif t == "add_member":
+            self.groups[e["group"]].add(e["member"])
+        elif t == "remove_member":
+            self.groups[e["group"]].discard(e["member"])
+        elif t == "enroll":
+            self.devices[e["device"]] = _Device(e["platform"], e["user"])
+            self.enroll_order.append(e["device"])
+        elif t == "create_profile":
+            self.profiles[e["profile"]] = _Profile(e["kind"], e.get("ca") if e["kind"] in ISSUED else None)
+        elif t == "assign_profile":
+            self.profiles[e["profile"]].groups.add(e["group"])
+        elif t == "unassign_profile":
+            self.profiles[e["profile"]].groups.discard(e["group"])
+        elif t in DEVICE_ACTIONS:
+            self.devices[e["device"]].enrolled = False
+        elif t in ("lose_license", "withdraw_license"):
+            self.users[e["user"]] = False
+        elif t == "delete_user":
+            self.users.pop(e["user"], None)
+            for members in self.groups.values():
+                members.discard(e["user"])
+        elif t == "delete_group":
+            self.groups.pop(e["group"], None)
+            for p in self.profiles.values():
+                p.groups.discard(e["group"])
+
+    def reaches(self, group: str, device: str) -> bool:
+        members = self.groups.get(group, set())
+        d = self.devices[device]
+        return device in members or (d.user in self.users and d.user in members)
+
+    def targets(self, profile: str, device: str) -> bool:
+        d, p = self.devices.get(device), self.profiles.get(profile)
+        return bool(d and p and d.enrolled and any(self.reaches(g, device) for g in p.groups))
+
+    def platform(self, device: str) -> str | None:
+        d = self.devices.get(device)
+        return d.platform if d else None
+
+    def kind(self, profile: str) -> str | None:
+        p = self.profiles.get(profile)
+        return p.kind if p else None
+
+    def ca(self, profile: str) -> str | None:
+        p = self.profiles.get(profile)
+        return p.ca if p else None
+
+    def copy(self) -> "Shadow":
+        return copy.deepcopy(self)
+
+
+# ============================================================================ the wrapper base
+class MockWrapper:
+    """Pass-through of the bundled mock with hooks and inventory overlays for subclasses.
+
+    Subclasses override `on_event(event, before, shadow_before)` (called after the mock applied the
+    event; `before` is the mock's inventory before it, `self.shadow` already reflects the event)
+    and/or `intercept(event)` (called before; return True if the wrapper handled the event itself).
+    Overlays, keyed by the mock's serial, change what observe() reports:
+      force_revoked / hide_revoked / force_installed   override a record's flags
+      hidden                                           the record is not reported at all
+      mirror[old] = new                                `old` reports `new`'s flags; `new` is hidden
+      alias[serial] = other                            the record is reported under serial `other`
+    """
+
+    fault = ""
+    breaks: tuple[str, ...] = ()
+
+    def __init__(self) -> None:
+        self.inner = mdm.load_adapter("mock")
+        self._reset_state()
+
+    def _reset_state(self) -> None:
+        self.shadow = Shadow()
+        self.force_revoked: set[str] = set()
+        self.hide_revoked: set[str] = set()
+        self.force_installed: set[str] = set()
+        self.hidden: set[str] = set()
+        self.mirror: dict[str, str] = {}
+        self.alias: dict[str, str] = {}
+        self.state: dict = {}
+
+    # -- contract --------------------------------------------------------------------------------
+    def reset(self) -> None:
+        self.inner.reset()
+        self._reset_state()
+
+    def apply(self, event: dict) -> None:
+        before = self.inner.observe()
+        shadow_before = self.shadow.copy()
+        if not self.intercept(event):
+            self.inner.apply(event)  # ValueError / EventRejected propagate; nothing changed
+        self.shadow.apply(event)
+        self.on_event(event, before, shadow_before)
+
+    def observe(self) -> list[dict]:
+        records = self.inner.observe()
+        by_serial = {r["serial"]: r for r in records}
+        out = []
+        for r in records:
+            s = r["serial"]
+            if s in self.hidden or s in self.mirror.values():
+                continue
+            r = dict(r)
+            if s in self.mirror and self.mirror[s] in by_serial:
+                src = by_serial[self.mirror[s]]
+                r["installed"], r["revoked"] = src["installed"], r["revoked"] or src["revoked"]
+            if s in self.force_installed:
+                r["installed"] = True
+            if s in self.force_revoked:
+                r["revoked"] = True
+            if s in self.hide_revoked:
+                r["revoked"] = False
+            if s in self.alias:
+                r["serial"] = self.alias[s]
+            out.append(r)
+        return self.post_observe(out)
+
+    # -- hooks -----------------------------------------------------------------------------------
+    def intercept(self, event: dict) -> bool:
+        return False
+
+    def on_event(self, event: dict, before: list[dict], shadow_before: Shadow) -> None:
+        pass
+
+    def post_observe(self, records: list[dict]) -> list[dict]:
+        return records
+
+    # -- helpers for subclasses ------------------------------------------------------------------
+    def changes(self, before: list[dict]):
+        """(old, new) record pairs of the mock for this event, plus the records delivered by it."""
+        now = self.inner.observe()
+        old = {r["serial"]: r for r in before}
+        pairs = [(old[r["serial"]], r) for r in now if r["serial"] in old]
+        return pairs, [r for r in now if r["serial"] not in old]
+
+    def newly_revoked(self, before: list[dict]) -> list[dict]:
+        return [new for old, new in self.changes(before)[0] if new["revoked"] and not old["revoked"]]
+
+    def newly_removed(self, before: list[dict]) -> list[dict]:
+        return [new for old, new in self.changes(before)[0] if old["installed"] and not new["installed"]]
+
+    def delivered(self, before: list[dict]) -> list[dict]:
+        return self.changes(before)[1]
+
+    def installed_on(self, device: str) -> list[dict]:
+        return [r for r in self.inner.observe() if r["device"] == device and r["installed"]]
+
+    def on_platform(self, record: dict, platform: str) -> bool:
+        return self.shadow.platform(record["device"]) == platform
+
+    def take_off(self, record: dict) -> None:
+        """Remove a certificate from its device through the contract (no revocation)."""
+        self.inner.apply({"type": "delete_certificate", "device": record["device"], "profile": record["profile"]})
+
+    def issued_by_mdm(self, record: dict) -> bool:
+        return record["kind"] in ISSUED and self.shadow.ca(record["profile"]) == "intune"
+
+
+# ============================================================================ honest wrappers
+class PassThrough(MockWrapper):
+    """HONEST: the mock, unchanged, behind the wrapper machinery (no overlay is ever set)."""
+
+
+class FreshDicts:
+    """HONEST: passes copies of every event to the mock and returns freshly built record dicts
+    (same keys, same order, same values): identity of dicts must not matter to the suite."""
+
+    def __init__(self) -> None:
+        self.inner = mdm.load_adapter("mock")
+
+    def reset(self) -> None:
+        self.inner.reset()
+
+    def apply(self, event: dict) -> None:
+        self.inner.apply(json.loads(json.dumps(event)))
+
+    def observe(self) -> list[dict]:
+        return [{k: v for k, v in r.items()} for r in json.loads(json.dumps(self.inner.observe()))]
+
+
+class Reference(ReferenceMDM):
+    """HONEST: the reference model (model.reference.ReferenceMDM) itself."""
+
+
+# ============================================================================ mutants: one platform rule each
+class WindowsWipeNeverRevokes(MockWrapper):
+    """Windows wipe removes the SCEP and PKCS certificates but never asks the CA to revoke them
+    (the revocation call is skipped for the wipe action on Windows)."""
+
+    fault = "Windows wipe removes SCEP/PKCS but never revokes them"
+    breaks = ("WIN-SCEP-RR-2", "WIN-PKCS-RR-2")
+
+    def on_event(self, e, before, sb):
+        if e["type"] == "wipe" and self.shadow.platform(e["device"]) == "windows":
+            self.hide_revoked |= {r["serial"] for r in self.newly_revoked(before)}
+
+
+class IosRetireKeepsRoot(MockWrapper):
+    """iOS retire removes company certificates but leaves the trusted root profile's certificate
+    on the device (the root is not treated as company data)."""
+
+    fault = "iOS retire leaves the trusted root installed"
+    breaks = ("IOS-SCEP-ROOT-3", "IOS-PKCS-ROOT-3")
+
+    def on_event(self, e, before, sb):
+        if e["type"] == "retire" and self.shadow.platform(e["device"]) == "ios":
+            self.force_installed |= {r["serial"] for r in self.newly_removed(before) if r["kind"] == "trusted_root"}
+
+
+class KnoxPkcsRemovedOnLicenceLoss(MockWrapper):
+    """Android KNOX: when the user loses (or is withdrawn) the Intune licence, the MDM takes the
+    PKCS certificates off the user's KNOX devices (licence loss treated as 'no longer targeted')."""
+
+    fault = "KNOX PKCS removed on licence loss"
+    breaks = ("KNOX-PKCS-STAY-1", "KNOX-PKCS-STAY-2")
+
+    def on_event(self, e, before, sb):
+        if e["type"] in ("lose_license", "withdraw_license"):
+            for name, d in self.shadow.devices.items():
+                if d.user == e["user"] and d.platform == "android_knox":
+                    for r in self.installed_on(name):
+                        if r["kind"] == "pkcs":
+                            self.take_off(r)
+
+
+class IosPkcsRevokedOnUpdate(MockWrapper):
+    """iOS: editing a PKCS profile revokes the PKCS certificates it delivered (the SCEP update
+    path is reused for PKCS)."""
+
+    fault = "iOS PKCS revoked on profile update"
+    breaks = ("IOS-PKCS-STAY-4",)
+
+    def on_event(self, e, before, sb):
+        if e["type"] == "update_profile" and self.shadow.kind(e["profile"]) == "pkcs":
+            for r in self.inner.observe():
+                if (r["profile"] == e["profile"] and r["installed"] and self.on_platform(r, "ios")
+                        and self.issued_by_mdm(r)):
+                    self.force_revoked.add(r["serial"])
+
+
+class MacWipeAccepted(MockWrapper):
+    """macOS wipe is accepted and carried out as a retire instead of being refused."""
+
+    fault = "macOS wipe accepted (run as retire) instead of refused"
+    breaks = ("MAC-WIPE-1", "I-MACOS-WIPE-REFUSED")
+
+    def intercept(self, e):
+        if e.get("type") == "wipe" and self.shadow.platform(e.get("device")) == "macos":
+            self.inner.apply({"type": "retire", "device": e["device"]})
+            return True
+        return False
+
+
+class WindowsScepKeptOnUnassign(MockWrapper):
+    """Windows: removing the SCEP profile's assignment revokes the certificate but the remove
+    command is never sent, so the certificate stays on the device."""
+
+    fault = "Windows SCEP revoked but not removed on unassignment"
+    breaks = ("WIN-SCEP-RR-5",)
+
+    def on_event(self, e, before, sb):
+        if e["type"] == "unassign_profile":
+            self.force_installed |= {r["serial"] for r in self.newly_removed(before)
+                                     if r["kind"] == "scep" and self.on_platform(r, "windows")}
+
+
+class KnoxRetireNoScepRevocation(MockWrapper):
+    """Android KNOX retire deletes the Knox container but does not revoke its SCEP certificate."""
+
+    fault = "KNOX retire does not revoke SCEP"
+    breaks = ("KNOX-SCEP-RV-1",)
+
+    def on_event(self, e, before, sb):
+        if e["type"] == "retire" and self.shadow.platform(e["device"]) == "android_knox":
+            self.hide_revoked |= {r["serial"] for r in self.newly_revoked(before) if r["kind"] == "scep"}
+
+
+class MacScepNotRevokedWhenLeavingGroup(MockWrapper):
+    """macOS: when the device leaves a group carrying the SCEP profile, the certificate is
+    removed but not revoked."""
+
+    fault = "macOS SCEP not revoked when the device leaves the group"
+    breaks = ("MAC-SCEP-RR-3",)
+
+    def on_event(self, e, before, sb):
+        if e["type"] == "remove_member":
+            self.hide_revoked |= {r["serial"] for r in self.newly_revoked(before)
+                                  if r["kind"] == "scep" and self.on_platform(r, "macos")}
+
+
+class WindowsUserDeletionRevokes(MockWrapper):
+    """Windows: deleting the user from the directory revokes the SCEP and PKCS certificates on the
+    user's devices (an offboarding shortcut the document rules out)."""
+
+    fault = "Windows SCEP/PKCS revoked when the user is deleted from the directory"
+    breaks = ("WIN-SCEP-STAY-3", "WIN-PKCS-STAY-3")
+
+    def on_event(self, e, before, sb):
+        if e["type"] == "delete_user":
+            for name, d in sb.devices.items():
+                if d.user == e["user"] and d.platform == "windows":
+                    self.force_revoked |= {r["serial"] for r in self.installed_on(name) if self.issued_by_mdm(r)}
+
+
+class IosScepUpdateNotRevoked(MockWrapper):
+    """iOS: editing a SCEP profile replaces the certificate without revoking the old one."""
+
+    fault = "iOS SCEP not revoked on profile update"
+    breaks = ("IOS-SCEP-RV-1",)
+
+    def on_event(self, e, before, sb):
+        if e["type"] == "update_profile":
+            self.hide_revoked |= {r["serial"] for r in self.newly_revoked(before)
+                                  if r["kind"] == "scep" and self.on_platform(r, "ios")}
+
+
+class KnoxPkcsRemovedOnUnassign(MockWrapper):
+    """Android KNOX: removing the PKCS profile's assignment takes the certificate off the device
+    (KNOX handled like Windows/iOS)."""
+
+    fault = "KNOX PKCS removed on unassignment"
+    breaks = ("KNOX-PKCS-STAY-5", "I-PLATFORM-LIST-WINS")
+
+    def on_event(self, e, before, sb):
+        if e["type"] == "unassign_profile" and self.shadow.kind(e["profile"]) == "pkcs":
+            for name, d in self.shadow.devices.items():
+                if d.platform == "android_knox" and sb.targets(e["profile"], name) \
+                        and not self.shadow.targets(e["profile"], name):
+                    for r in self.installed_on(name):
+                        if r["profile"] == e["profile"]:
+                            self.take_off(r)
+
+
+class MacPkcsRetireNoRevoke(MockWrapper):
+    """macOS retire removes the PKCS certificate but does not revoke it."""
+
+    fault = "macOS retire does not revoke PKCS"
+    breaks = ("MAC-PKCS-RR-2",)
+
+    def on_event(self, e, before, sb):
+        if e["type"] == "retire" and self.shadow.platform(e["device"]) == "macos":
+            self.hide_revoked |= {r["serial"] for r in self.newly_revoked(before) if r["kind"] == "pkcs"}
+
+
+# ============================================================================ mutants: sequence-dependent
+class WipeAfterUpdateNoRevoke(MockWrapper):
+    """After any profile update, the next wipe does not revoke (a stale revocation queue left by
+    the update swallows the wipe's revocation requests). Only a profile update followed by a
+    wipe shows it."""
+
+    fault = "after a profile update, the next wipe does not revoke"
+    breaks = ("WIN-SCEP-RR-2", "WIN-PKCS-RR-2", "IOS-SCEP-RR-2", "IOS-PKCS-RR-2", "KNOX-SCEP-RR-2", "KNOX-PKCS-RR-2")
+
+    def on_event(self, e, before, sb):
+        if e["type"] == "update_profile":
+            self.state["stale"] = True
+        elif e["type"] == "wipe" and self.state.pop("stale", False):
+            self.hide_revoked |= {r["serial"] for r in self.newly_revoked(before)}
+
+
+class NoReissueAfterManualDelete(MockWrapper):
+    """After a certificate is deleted by hand, the device never gets a new one for that profile
+    (the compliance check treats the profile as delivered)."""
+
+    fault = "no reissue after a manual deletion"
+    breaks = ("GEN-MANUAL-2",)
+
+    def on_event(self, e, before, sb):
+        blocked = self.state.setdefault("blocked", set())
+        if e["type"] == "delete_certificate":
+            blocked.add((e["device"], e["profile"]))
+        elif e["type"] == "check_in":
+            self.hidden |= {r["serial"] for r in self.delivered(before) if (r["device"], r["profile"]) in blocked}
+
+
+class CrossDeviceLeakOnUnenroll(MockWrapper):
+    """Unenrolling a device revokes the SCEP/PKCS certificates of every device of the same user
+    (revocation looked up by user instead of by device). Shows only once the user has a second
+    device."""
+
+    fault = "unenrolling one device revokes the certificates of the user's other devices"
+    breaks = ("I-SCOPE-TARGETING", "CONTRACT")
+
+    def on_event(self, e, before, sb):
+        if e["type"] == "unenroll":
+            user = self.shadow.devices[e["device"]].user
+            for name, d in self.shadow.devices.items():
+                if name != e["device"] and d.user == user and d.enrolled:
+                    self.force_revoked |= {r["serial"] for r in self.installed_on(name) if self.issued_by_mdm(r)}
+
+
+class LateRevocation(MockWrapper):
+    """Revocations are published one event late: whatever an event revokes only shows as revoked
+    after the next event (asynchronous CRL publication; the contract requires it on return)."""
+
+    fault = "revocation shows up one event late"
+    breaks = ("CONTRACT", "WIN-SCEP-RR-1")
+
+    def apply(self, event):
+        pending = self.state.pop("pending", set())
+        try:
+            super().apply(event)
+        finally:
+            self.hide_revoked -= pending
+
+    def on_event(self, e, before, sb):
+        fresh = {r["serial"] for r in self.newly_revoked(before)}
+        self.state["pending"] = fresh
+        self.hide_revoked |= fresh
+
+
+class SerialReuseOnReissue(MockWrapper):
+    """A reissued certificate gets the serial of the certificate it replaces."""
+
+    fault = "reissue reuses the old serial"
+    breaks = ("GEN-MANUAL-2", "CONTRACT")
+
+    def on_event(self, e, before, sb):
+        if e["type"] == "check_in":
+            for r in self.delivered(before):
+                old = [b for b in before if (b["device"], b["profile"]) == (r["device"], r["profile"])]
+                if old:
+                    self.alias[r["serial"]] = self.alias.get(old[-1]["serial"], old[-1]["serial"])
+
+
+class NoReissueAfterUpdate(MockWrapper):
+    """After a profile update takes the superseded certificate off, the device never gets its
+    replacement (missing reissue: the update is marked as delivered)."""
+
+    fault = "missing reissue after a profile update"
+    breaks = ("CONTRACT",)
+
+    def on_event(self, e, before, sb):
+        blocked = self.state.setdefault("blocked", set())
+        if e["type"] == "update_profile":
+            blocked |= {(r["device"], r["profile"]) for r in self.newly_removed(before)}
+        elif e["type"] == "check_in":
+            self.hidden |= {r["serial"] for r in self.delivered(before) if (r["device"], r["profile"]) in blocked}
+
+
+class ReissueOneCheckInLate(MockWrapper):
+    """After a manual deletion, the first check-in only records non-compliance; the new
+    certificate arrives at the check-in after that."""
+
+    fault = "reissue after manual deletion comes one check-in late"
+    breaks = ("GEN-MANUAL-2",)
+
+    def on_event(self, e, before, sb):
+        late = self.state.setdefault("late", {})
+        if e["type"] == "delete_certificate":
+            late[(e["device"], e["profile"])] = None
+        elif e["type"] == "check_in":
+            for key, serial in list(late.items()):
+                if key[0] == e["device"] and serial is not None:
+                    self.hidden.discard(serial)
+                    del late[key]
+            for r in self.delivered(before):
+                key = (r["device"], r["profile"])
+                if key in late and late[key] is None:
+                    late[key] = r["serial"]
+                    self.hidden.add(r["serial"])
+
+
+class UserLeavesGroupRevokesEverywhere(MockWrapper):
+    """When a user leaves any group, the SCEP certificates on all of the user's devices are
+    revoked, even those still targeted through another group (scope leak)."""
+
+    fault = "a user leaving a group revokes SCEP certificates that are still targeted"
+    breaks = ("I-SCOPE-TARGETING",)
+
+    def on_event(self, e, before, sb):
+        if e["type"] == "remove_member" and e["member"] in sb.users:
+            for name, d in self.shadow.devices.items():
+                if d.user == e["member"]:
+                    self.force_revoked |= {r["serial"] for r in self.installed_on(name)
+                                           if r["kind"] == "scep" and self.issued_by_mdm(r)}
+
+
+# ============================================================================ mutants: certificate classes
+class RevokesThirdPartyCA(MockWrapper):
+    """Certificates from a third-party CA are revoked whenever they are removed (the MDM files a
+    revocation it cannot perform and reports it as done)."""
+
+    fault = "third-party-CA certificates revoked"
+    breaks = ("GEN-3P-1", "I-3P-PKCS")
+
+    def on_event(self, e, before, sb):
+        self.force_revoked |= {r["serial"] for r in self.newly_removed(before)
+                               if r["kind"] in ISSUED and self.shadow.ca(r["profile"]) == "third_party"}
+
+
+class RevokesImported(MockWrapper):
+    """Imported PKCS certificates are reported revoked when removed."""
+
+    fault = "imported PKCS certificates revoked"
+    breaks = ("GEN-IMPORTED-1", "GEN-IMPORTED-2", "CONTRACT")
+
+    def on_event(self, e, before, sb):
+        self.force_revoked |= {r["serial"] for r in self.newly_removed(before) if r["kind"] == "pkcs_imported"}
+
+
+class RemovesAndroidLegacy(MockWrapper):
+    """Android legacy devices get their certificates removed on unenroll / wipe / retire, like
+    KNOX (legacy is not enabled for removal)."""
+
+    fault = "Android legacy certificates removed on unenroll/wipe/retire"
+    breaks = ("ANDROID-LEGACY-1",)
+
+    def on_event(self, e, before, sb):
+        if e["type"] in DEVICE_ACTIONS and self.shadow.platform(e["device"]) == "android_legacy":
+            for r in self.installed_on(e["device"]):
+                self.take_off(r)
+
+
+class UnrevokesOnCheckIn(MockWrapper):
+    """At each check-in the device's CRL view is pruned: removed certificates that were revoked
+    are reported as not revoked any more (revocation must be permanent)."""
+
+    fault = "revoked, removed certificates reported un-revoked after a check-in"
+    breaks = ("CONTRACT",)
+
+    def on_event(self, e, before, sb):
+        if e["type"] == "check_in":
+            self.hide_revoked |= {r["serial"] for r in self.inner.observe()
+                                  if r["device"] == e["device"] and r["revoked"] and not r["installed"]}
+
+
+class ReinstallsRemovedCert(MockWrapper):
+    """At check-in, a certificate that was taken off (and not revoked) is pushed back instead of a
+    new one being issued: the old record is reinstalled."""
+
+    fault = "a removed certificate is reinstalled instead of reissued"
+    breaks = ("GEN-MANUAL-2", "CONTRACT")
+
+    def on_event(self, e, before, sb):
+        if e["type"] == "check_in":
+            for r in self.delivered(before):
+                old = [b for b in before if (b["device"], b["profile"]) == (r["device"], r["profile"])
+                       and not b["installed"] and not b["revoked"] and b["serial"] not in self.mirror]
+                if old:
+                    self.mirror[old[-1]["serial"]] = r["serial"]
+
+
+class DeliversOnAssignment(MockWrapper):
+    """Assigning a profile pushes certificates to the targeted devices at once, outside check-in."""
+
+    fault = "certificates delivered at assignment, outside check-in"
+    breaks = ("CONTRACT",)
+
+    def on_event(self, e, before, sb):
+        if e["type"] == "assign_profile":
+            for name, d in self.shadow.devices.items():
+                if d.enrolled:
+                    self.inner.apply({"type": "check_in", "device": name})
+
+
+class DoubleDelivery(MockWrapper):
+    """A check-in delivers every certificate twice (a retried push is not deduplicated); the
+    duplicate follows the original's fate."""
+
+    fault = "double delivery at check-in"
+    breaks = ("CONTRACT", "GEN-MANUAL-2")
+
+    def post_observe(self, records):
+        out = []
+        for r in records:
+            out.append(r)
+            if r["serial"] in self.state.setdefault("dup", set()):
+                out.append(dict(r, serial=r["serial"] + "-RETRY"))
+        return out
+
+    def on_event(self, e, before, sb):
+        if e["type"] == "check_in":
+            self.state.setdefault("dup", set()).update(r["serial"] for r in self.delivered(before))
+
+
+class DropsRemovedRecords(MockWrapper):
+    """observe() lists only installed certificates: removed ones vanish from the inventory."""
+
+    fault = "removed records dropped from observe()"
+    breaks = ("CONTRACT",)
+
+    def post_observe(self, records):
+        return [r for r in records if r["installed"]]
+
+
+# ============================================================================ legitimate variants
+class KnoxRetireRemovesScep(MockWrapper):
+    """LEGIT: Android KNOX retire also takes the (revoked) SCEP certificate off the device.
+    KNOX-SCEP-RV-1 lists retire under 'revoked' only; removal is open there
+    (I-REVOKED-LIST-SILENT-ON-REMOVAL)."""
+
+    fault = "KNOX retire also removes SCEP (removal open)"
+    breaks = ()
+
+    def on_event(self, e, before, sb):
+        if e["type"] == "retire" and self.shadow.platform(e["device"]) == "android_knox":
+            for r in self.installed_on(e["device"]):
+                if r["kind"] == "scep":
+                    self.take_off(r)
+
+
+class KnoxScepDirectoryAlwaysRevokes(MockWrapper):
+    """LEGIT: Android KNOX SCEP follows the 'revoked' reading of conflict C-KNOX-SCEP-DIRECTORY
+    everywhere: deleting the user or a group that carries the profile revokes the certificate even
+    when the profile still targets the device another way (the mock revokes only when the
+    deletion ends the targeting)."""
+
+    fault = "C-KNOX-SCEP-DIRECTORY: revoke on every directory removal"
+    breaks = ()
+
+    def on_event(self, e, before, sb):
+        if e["type"] not in ("delete_user", "delete_group"):
+            return
+        for r in self.inner.observe():
+            if not (r["installed"] and r["kind"] == "scep" and self.issued_by_mdm(r)):
+                continue
+            d = sb.devices.get(r["device"])
+            if d is None or d.platform != "android_knox" or not d.enrolled:
+                continue
+            if e["type"] == "delete_user" and d.user == e["user"]:
+                self.force_revoked.add(r["serial"])
+            if e["type"] == "delete_group" and e["group"] in sb.profiles[r["profile"]].groups \
+                    and sb.reaches(e["group"], r["device"]):
+                self.force_revoked.add(r["serial"])
+
+
+class KnoxScepDirectoryStays(MockWrapper):
+    """LEGIT: Android KNOX SCEP follows the 'stays' reading of conflict C-KNOX-SCEP-DIRECTORY:
+    deleting the user or group never revokes it (KNOX-SCEP-STAY-3). A later event that revokes
+    it anyway (unenroll, wipe, retire, profile update) reports the revocation."""
+
+    fault = "C-KNOX-SCEP-DIRECTORY: never revoke on directory removal"
+    breaks = ()
+
+    def on_event(self, e, before, sb):
+        held = self.state.setdefault("held", {})  # serial -> (device, profile)
+        if e["type"] in ("delete_user", "delete_group"):
+            for r in self.newly_revoked(before):
+                if r["kind"] == "scep" and self.on_platform(r, "android_knox"):
+                    held[r["serial"]] = (r["device"], r["profile"])
+                    self.hide_revoked.add(r["serial"])
+        for serial, (device, profile) in list(held.items()):
+            if (e["type"] in DEVICE_ACTIONS and e["device"] == device) or \
+                    (e["type"] == "update_profile" and e["profile"] == profile):
+                self.hide_revoked.discard(serial)
+                del held[serial]
+
+
+class WindowsPkcsRemovedWhenDeletionUntargets(MockWrapper):
+    """LEGIT: Windows PKCS follows the 'removed' reading of conflict C-WIN-PKCS-UNTARGETED-DELETION
+    (WIN-PKCS-RM-1): when deleting the user or group ends the profile's targeting, the PKCS
+    certificate is taken off (the mock keeps it, reading WIN-PKCS-STAY-3)."""
+
+    fault = "C-WIN-PKCS-UNTARGETED-DELETION: remove when the deletion ends targeting"
+    breaks = ()
+
+    def on_event(self, e, before, sb):
+        if e["type"] not in ("delete_user", "delete_group"):
+            return
+        for r in self.inner.observe():
+            if r["installed"] and r["kind"] == "pkcs" and self.on_platform(r, "windows") \
+                    and sb.targets(r["profile"], r["device"]) and not self.shadow.targets(r["profile"], r["device"]):
+                self.take_off(r)
+
+
+class RevokesManuallyDeleted(MockWrapper):
+    """LEGIT: a certificate deleted by hand is also revoked at the CA (I-MANUAL-NOT-REVOKED-OPEN);
+    never for a third-party CA (GEN-3P-1) or an unrevokable kind."""
+
+    fault = "manually deleted certificates are revoked (open)"
+    breaks = ()
+
+    def on_event(self, e, before, sb):
+        if e["type"] == "delete_certificate":
+            self.force_revoked |= {r["serial"] for r in self.newly_removed(before) if self.issued_by_mdm(r)}
+
+
+class RemovesRootWhenUntargeted(MockWrapper):
+    """LEGIT: the trusted root certificate is taken off when its profile stops targeting the device
+    (I-ROOT-LIST-ONLY-WHEN: outside the listed events root removal is open; never on Android
+    legacy, ANDROID-LEGACY-1)."""
+
+    fault = "trusted root removed when its profile stops targeting (open)"
+    breaks = ()
+    kinds = ("trusted_root",)
+
+    def on_event(self, e, before, sb):
+        if e["type"] not in ("remove_member", "unassign_profile", "delete_user", "delete_group"):
+            return
+        for r in self.inner.observe():
+            if r["installed"] and r["kind"] in self.kinds and not self.on_platform(r, "android_legacy") \
+                    and sb.targets(r["profile"], r["device"]) and not self.shadow.targets(r["profile"], r["device"]):
+                self.take_off(r)
+
+
+class RemovesImportedWhenUntargeted(RemovesRootWhenUntargeted):
+    """LEGIT: imported PKCS certificates are taken off when their profile stops targeting the
+    device (I-IMPORTED-ELSEWHERE-OPEN; never on Android legacy, I-LEGACY-COVERS-IMPORTED)."""
+
+    fault = "imported PKCS removed when its profile stops targeting (open)"
+    kinds = ("pkcs_imported",)
+
+
+MUTANTS = [
+    WindowsWipeNeverRevokes, IosRetireKeepsRoot, KnoxPkcsRemovedOnLicenceLoss, IosPkcsRevokedOnUpdate,
+    MacWipeAccepted, WindowsScepKeptOnUnassign, KnoxRetireNoScepRevocation, MacScepNotRevokedWhenLeavingGroup,
+    WindowsUserDeletionRevokes, IosScepUpdateNotRevoked, KnoxPkcsRemovedOnUnassign, MacPkcsRetireNoRevoke,
+    WipeAfterUpdateNoRevoke, NoReissueAfterManualDelete, CrossDeviceLeakOnUnenroll, LateRevocation,
+    SerialReuseOnReissue, NoReissueAfterUpdate, ReissueOneCheckInLate, UserLeavesGroupRevokesEverywhere,
+    RevokesThirdPartyCA, RevokesImported, RemovesAndroidLegacy, UnrevokesOnCheckIn, ReinstallsRemovedCert,
+    DeliversOnAssignment, DoubleDelivery, DropsRemovedRecords,
+]
+HONEST = [PassThrough, FreshDicts, Reference]
+LEGIT = [
+    KnoxRetireRemovesScep, KnoxScepDirectoryAlwaysRevokes, KnoxScepDirectoryStays,
+    WindowsPkcsRemovedWhenDeletionUntargets, RevokesManuallyDeleted, RemovesRootWhenUntargeted,
+    RemovesImportedWhenUntargeted,
+]
+
+
+# ============================================================================ running the catalogue
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+BUDGET_ENV = "CERTCONFORM_CATALOGUE_BUDGET"  # "kill" | "pass:N" (set by run_one, read below)
+PASS_EXAMPLES = 30  # stateful examples for honest wrappers and legitimate variants (ci profile: 100)
+
+
+def pytest_configure(config):
+    """When the runner loads this module as a plugin (`-p tests.mutants`), adjust the Hypothesis
+    budget of the stateful test: a mutant run stops at its first failing example without
+    shrinking it (what caught it is already named; shrinking costs minutes), and an honest or
+    legitimate run uses fewer examples than the ci profile, to keep the catalogue's runtime
+    bounded. Without the environment variable nothing changes."""
+    budget = os.environ.get(BUDGET_ENV)
+    if not budget:
+        return
+    from hypothesis import Phase, settings
+
+    base = settings()  # the profile the project's conftest loaded (ci)
+    mode, _, examples = budget.partition(":")
+    overrides: dict = {}
+    if mode == "kill":
+        overrides["phases"] = [p for p in base.phases if p != Phase.shrink]
+    if examples:
+        overrides["max_examples"] = int(examples)
+    settings.register_profile("certconform-catalogue", parent=base, database=None, **overrides)
+    settings.load_profile("certconform-catalogue")
+
+
+@dataclass
+class Entry:
+    name: str
+    group: str  # mutant | honest | legit
+    fault: str
+    breaks: list[str]
+    expected: int  # expected exit code: 1 for mutants, 0 otherwise
+
+
+@dataclass
+class Outcome:
+    name: str
+    group: str
+    fault: str
+    breaks: list[str]
+    expected: int
+    exit_code: int
+    ok: bool  # mutant killed (exit 1) / honest or legit passed (exit 0)
+    caught_by: str | None  # first failing test (scenario name or stateful test)
+    cited: list[str]  # statement ids / interpretation ids / CONTRACT in the failure message
+    invariants: list[str]  # invariant names in the failure message (stateful test)
+    exception: str | None  # type of the first failure (a crash of the adapter is not a kill)
+    message: str  # first line of the failure message
+    seconds: float
+    tail: str  # last lines of output when the result is unexpected
+
+
+def _doc(cls) -> str:
+    return " ".join((cls.__doc__ or "").split())
+
+
+def catalogue() -> list[Entry]:
+    out = [Entry(c.__name__, "mutant", getattr(c, "fault", "") or _doc(c), list(getattr(c, "breaks", ())), 1)
+           for c in MUTANTS]
+    out += [Entry(c.__name__, "honest", _doc(c), [], 0) for c in HONEST]
+    out += [Entry(c.__name__, "legit", getattr(c, "fault", "") or _doc(c), [], 0) for c in LEGIT]
+    return out
+
+
+_FAILED = re.compile(r"^FAILED (\S+?(?:\[[^\]]*\])?)(?: - .*)?$", re.M)
+_ID = re.compile(r"\b(CONTRACT|[A-Z][A-Z0-9]*(?:-[A-Z0-9]+)+)\b")
+_INVARIANT = re.compile(r"\[invariant ([a-z0-9-]+):|invariants violated: ([a-z0-9, -]+)")
+_EXCEPTION = re.compile(r"^E\s+((?:[A-Za-z_]\w*\.)*[A-Z]\w*)(?::|$)", re.M)
+
+
+def is_crash(exception: str | None) -> bool:
+    """A built-in exception other than AssertionError (KeyError, TypeError, ...) is the adapter or
+    the suite crashing, not a check failing; the suite's own failures (AssertionError and its
+    subclasses such as SequenceFailed, SetupFailed, MalformedInventory) are kills."""
+    import builtins
+
+    if exception is None:
+        return True
+    cls = getattr(builtins, exception, None)
+    if not (isinstance(cls, type) and issubclass(cls, BaseException)):
+        return False
+    return not issubclass(cls, (AssertionError, BaseExceptionGroup))
+
+
+def _known_ids() -> set[str]:
+    from model.behaviour import default
+
+    b = default()
+    ids = {s.id for s in b.statements} | {i.id for i in b.interpretations} | {c.id for c in b.conflicts}
+    return ids | {"CONTRACT"}
+
+
+def explain_failure(output: str) -> dict:
+    """What a `pytest -x -q` run's first failure says: the failing test, the exception type,
+    the statement / interpretation ids and invariant names cited, and the first message line."""
+    m = _FAILED.search(output)
+    caught = m.group(1).split("::", 1)[-1] if m else None
+    error_lines = [line[1:].strip() for line in output.splitlines() if line.startswith("E ")]
+    text = "\n".join(error_lines).split("Counterexample as Gherkin")[0]  # ids of the failure, not of the replay
+    exc = _EXCEPTION.search(output)
+    known = _known_ids()
+    cited = [i for i in dict.fromkeys(_ID.findall(text)) if i in known]
+    invariants: list[str] = []
+    for single, listed in _INVARIANT.findall(text):
+        invariants += [single] if single else [n.strip() for n in listed.split(",") if n.strip()]
+    message = next((line for line in error_lines if line), "")
+    return {"caught_by": caught, "exception": exc.group(1).rsplit(".", 1)[-1] if exc else None,
+            "cited": cited, "invariants": list(dict.fromkeys(invariants)), "message": message[:300]}
+
+
+def run_one(entry: Entry, timeout: float = 900, pass_examples: int = PASS_EXAMPLES) -> Outcome:
+    """Run the conformance suite against one catalogue entry in a subprocess."""
+    with tempfile.TemporaryDirectory(prefix="certconform-mutant-") as tmp:
+        cmd = [sys.executable, "-m", "pytest", "--mdm", f"tests.mutants:{entry.name}", "-q",
+               "-p", "no:cacheprovider", "-p", "tests.mutants", f"--report-dir={tmp}"]
+        # (one token: pytest takes a separate existing path argument as a test path when it
+        # determines the rootdir, and would then miss the project's conftest and pyproject.toml)
+        if entry.expected == 1:
+            cmd.insert(5, "-x")
+        env = dict(os.environ)
+        env.pop("PYTEST_ADDOPTS", None)
+        env.pop("PYTEST_XDIST_WORKER", None)
+        env[BUDGET_ENV] = "kill" if entry.expected == 1 else f"pass:{pass_examples}"
+        start = time.monotonic()
+        try:
+            proc = subprocess.run(cmd, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=timeout, env=env)
+            code, output = proc.returncode, proc.stdout + proc.stderr
+        except subprocess.TimeoutExpired as exc:
+            code, output = -1, f"timeout after {timeout}s\n{exc.stdout or ''}"
+        seconds = time.monotonic() - start
+    info = explain_failure(output) if code == 1 else {"caught_by": None, "exception": None, "cited": [],
+                                                      "invariants": [], "message": ""}
+    ok = code == entry.expected
+    if ok and code == 1 and is_crash(info["exception"]):
+        ok = False  # the adapter crashed: that is not the suite catching a fault
+    tail = "" if ok else "\n".join(output.strip().splitlines()[-40:])
+    return Outcome(entry.name, entry.group, entry.fault, entry.breaks, entry.expected, code, ok,
+                   info["caught_by"], info["cited"], info["invariants"], info["exception"], info["message"],
+                   round(seconds, 2), tail)
+
+
+def run_catalogue(entries: list[Entry] | None = None, workers: int = 2) -> list[Outcome]:
+    entries = entries if entries is not None else catalogue()
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        return list(pool.map(run_one, entries))
+
+
+def summary(outcomes: list[Outcome]) -> dict:
+    mutants = [o for o in outcomes if o.group == "mutant"]
+    killed = [o for o in mutants if o.ok]
+    return {
+        "mutants": len(mutants),
+        "killed": len(killed),
+        "kill_rate": round(len(killed) / len(mutants), 4) if mutants else None,
+        "survivors": [o.name for o in mutants if not o.ok],
+        "honest_and_legit_passed": sum(1 for o in outcomes if o.group != "mutant" and o.ok),
+        "honest_and_legit": sum(1 for o in outcomes if o.group != "mutant"),
+        "wrongly_failed": [o.name for o in outcomes if o.group != "mutant" and not o.ok],
+    }
+
+
+def write_report(outcomes: list[Outcome], path: Path | None = None) -> Path:
+    path = path or PROJECT_ROOT / "reports" / "mutants.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = {"summary": summary(outcomes),
+            "results": [{k: v for k, v in asdict(o).items() if k != "tail" or v} for o in outcomes]}
+    path.write_text(json.dumps(data, indent=2) + "\n")
+    return path
+
+
+def format_table(outcomes: list[Outcome]) -> str:
+    def verdict(o: Outcome) -> str:
+        if o.group == "mutant":
+            if o.ok:
+                return "killed"
+            if o.exit_code == 1:
+                return f"CRASHED ({o.exception})"
+            return "SURVIVED" if o.exit_code == 0 else f"ERROR (exit {o.exit_code})"
+        return "passed" if o.ok else f"FAILED (exit {o.exit_code})"
+
+    def cites(o: Outcome) -> str:
+        parts = o.cited[:3] + [f"inv {n}" for n in o.invariants[:2]]
+        return ", ".join(parts) or "-"
+
+
+    rows = [("entry", "kind", "fault", "result", "caught by", "cites", "s")]
+    for o in outcomes:
+        caught = (o.caught_by or "-")
+        if len(caught) > 70:
+            caught = caught[:67] + "..."
+        rows.append((o.name, o.group, o.fault[:60], verdict(o), caught, cites(o), f"{o.seconds:.1f}"))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    s = summary(outcomes)
+    lines.append("")
+    lines.append(f"kill rate: {s['killed']}/{s['mutants']} mutants killed ({100 * (s['kill_rate'] or 0):.0f}%)"
+                 + (f"; survivors: {', '.join(s['survivors'])}" if s["survivors"] else ""))
+    lines.append(f"honest wrappers and legitimate variants passing: {s['honest_and_legit_passed']}/{s['honest_and_legit']}"
+                 + (f"; wrongly failed: {', '.join(s['wrongly_failed'])}" if s["wrongly_failed"] else ""))
+    return "\n".join(lines)
