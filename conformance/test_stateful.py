@@ -235,6 +235,34 @@ def build_machine(adapter, log: list[dict]):
             enrolled = [d.name for d in self.world.devices.values() if d.enrolled]
             self.do({"type": action, "device": self.pick(data, enrolled, "device")})
 
+        @rule(target=devices, data=st.data(), platform=st.sampled_from(ALL_PLATFORMS),
+              event_type=st.sampled_from(DEVICE_ACTIONS + ("delete_user", "delete_group", "remove_member")),
+              update=st.one_of(st.none(), profiles))
+        def fresh_device_then(self, data, platform, event_type, update):
+            """A new device of the chosen platform, in every group, checked in, then one event that
+            ends it or its targeting: keeps every platform x event transition within reach."""
+            user = self.fresh("u")
+            device = self.fresh(f"{platform}-")
+            self.do({"type": "create_user", "user": user})
+            self.do({"type": "enroll", "device": device, "platform": platform, "user": user})
+            for group in sorted(self.world.groups):
+                self.do({"type": "add_member", "group": group, "member": data.draw(st.sampled_from([user, device]),
+                                                                                     label="member")})
+            self.do({"type": "check_in", "device": device})
+            if event_type == "delete_user":
+                self.do({"type": "delete_user", "user": user})
+            elif event_type == "delete_group":
+                self.do({"type": "delete_group", "group": self.pick(data, self.world.groups, "group")})
+            elif event_type == "remove_member":
+                pairs = [(g, m) for g, members in self.world.groups.items() for m in members if m in (user, device)]
+                group, member = self.pick(data, pairs, "membership")
+                self.do({"type": "remove_member", "group": group, "member": member})
+            else:
+                self.do({"type": event_type, "device": device})
+            if update is not None:
+                self.do({"type": "update_profile", "profile": update})
+            return device
+
         @rule(data=st.data(), action=st.sampled_from(DEVICE_ACTIONS))
         def device_action_after_check_in(self, data, action):
             enrolled = [d.name for d in self.world.devices.values() if d.enrolled]

@@ -117,14 +117,16 @@ def describe(record: dict) -> str:
 
 
 def check_event(world: World, event: dict, outcome: str, before: list[dict], after: list[dict],
-                rules: Rules | None = None, detail: str = "") -> StepResult:
+                rules: Rules | None = None, detail: str = "",
+                inventory_findings: list[Finding] | None = None) -> StepResult:
     """Compare one event's observed effect with the requirements. `world` is the state *before*
-    the event (it is not modified). `outcome` is what apply() did: applied, rejected or invalid."""
+    the event (it is not modified). `outcome` is what apply() did: applied, rejected or invalid.
+    `inventory_findings`: validate_inventory(after), when the caller has already computed it."""
     rules = rules or default_rules()
     result = StepResult(event, outcome)
     add = result.findings.append
     what = _event_text(world, event)
-    findings = validate_inventory(after)
+    findings = validate_inventory(after) if inventory_findings is None else inventory_findings
     if findings:
         result.findings.extend(findings)
         return result

@@ -67,8 +67,10 @@ class Driver:
         except ValueError as exc:
             outcome, detail = "invalid", str(exc)
         after = self.adapter.observe()
-        result = check_event(self.world, event, outcome, before, after, detail=detail)
-        if validate_inventory(before) or validate_inventory(after):
+        after_findings = validate_inventory(after)
+        result = check_event(self.world, event, outcome, before, after, detail=detail,
+                             inventory_findings=after_findings)
+        if after_findings or validate_inventory(before):
             violations = []  # a malformed inventory is already a finding; the invariants cannot read it
         else:
             violations = check_all(Step(self.world, event, outcome, before, after, self.seen_serials))

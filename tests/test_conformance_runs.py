@@ -1,0 +1,93 @@
+"""The conformance suite as users run it: `pytest --mdm SPEC` in a subprocess.
+
+It passes against the reference model, the mock in process and the mock over HTTP; it fails a
+broken adapter naming statement ids and document lines; bad specs are one-line usage errors; the
+default run covers every transition the document specifies; a counterexample printed as Gherkin
+replays the failure when pasted into a feature file.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.servers import running_mock_server
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run(*args, cwd=ROOT, timeout=600):
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
+    return subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args],
+                          capture_output=True, text=True, cwd=cwd, timeout=timeout, env=env)
+
+
+@pytest.mark.parametrize("spec", ["reference", "mock"])
+def test_suite_passes_in_process(spec, tmp_path):
+    r = run(f"--mdm={spec}", f"--report-dir={tmp_path}", "-q")
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]
+    assert re.search(r"\d+ passed", r.stdout)
+    trace = json.loads((tmp_path / "traceability.json").read_text())
+    assert trace["document"]["outcome_bullets_cited"] == 87
+    assert all(s["scenarios"] for s in trace["statements"]), "a statement had no scenario that ran"
+    assert len(trace["statements"]) >= 95
+    coverage = json.loads((tmp_path / "coverage.json").read_text())
+    assert coverage["missed"] == [], f"transitions the document specifies but the run missed: {coverage['missed']}"
+
+
+def test_suite_passes_over_http_with_token(tmp_path):
+    with running_mock_server(token="t0ken") as url:
+        r = run(f"--mdm={url}", "--mdm-token=t0ken", f"--report-dir={tmp_path}", "-q")
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]
+    assert re.search(r"\d+ passed", r.stdout)
+
+
+def test_broken_adapter_fails_naming_statement_and_line(tmp_path):
+    r = run("--mdm=tests.adapters_broken:NeverRevokes", f"--report-dir={tmp_path}", "-q", "-m", "not stateful")
+    assert r.returncode == 1, r.stdout[-3000:]
+    assert "WIN-SCEP-RR-2 (document line 64, c5fd30ff)" in r.stdout
+    assert "KNOX-SCEP-RV-1 (document line 174" in r.stdout
+
+
+@pytest.mark.parametrize("spec, words", [
+    ("nonsense", "unknown implementation spec 'nonsense'"),
+    ("no_such_module_xyz:Thing", "cannot import 'no_such_module_xyz'"),
+    ("tests.adapters_broken:Missing", "has no attribute 'Missing'"),
+    ("http://127.0.0.1:9", "cannot reach"),
+])
+def test_bad_spec_is_one_line_usage_error(spec, words, tmp_path):
+    r = run(f"--mdm={spec}", f"--report-dir={tmp_path}", "-q")
+    assert r.returncode == 4, r.stdout + r.stderr
+    assert words in r.stderr
+    assert "Traceback" not in r.stderr + r.stdout
+    assert len([line for line in r.stderr.splitlines() if line.strip()]) == 1, r.stderr
+
+
+def test_counterexample_gherkin_replays_the_failure(tmp_path):
+    r = run("--mdm=tests.adapters_broken:KeepsScepOnGroupDeletionThenRevokesLate", f"--report-dir={tmp_path}",
+            "conformance/test_stateful.py", "-q", timeout=900)
+    assert r.returncode == 1, r.stdout[-3000:]
+    text = r.stdout
+    start = text.index("# Save as features/regressions/")
+    feature = text[start:text.index("Then every event conformed to the document and the contract", start)]
+    feature += "Then every event conformed to the document and the contract\n"
+    feature = "\n".join(line[4:] if line.startswith("E   ") else line for line in feature.splitlines())
+    assert "@WIN-SCEP-RR-2" in feature or "@IOS-SCEP-RR-2" in feature or "RR-" in feature
+    # Paste it into a features/regressions folder of a scratch project that uses the real steps.
+    (tmp_path / "features" / "regressions").mkdir(parents=True)
+    (tmp_path / "features" / "regressions" / "found.feature").write_text(feature)
+    (tmp_path / "conftest.py").write_text((ROOT / "conftest.py").read_text())
+    (tmp_path / "test_regressions.py").write_text("from pytest_bdd import scenarios\n\nscenarios('features')\n")
+    replay = run("--mdm=tests.adapters_broken:KeepsScepOnGroupDeletionThenRevokesLate",
+                 f"--report-dir={tmp_path / 'r'}", "-q", f"--rootdir={tmp_path}", str(tmp_path), cwd=tmp_path)
+    assert replay.returncode == 1, replay.stdout[-3000:] + replay.stderr[-2000:]
+    assert "1 failed" in replay.stdout
+    assert "departed" in text and ("RR-" in replay.stdout or "revoked" in replay.stdout)
+    replay_ok = run("--mdm=reference", f"--report-dir={tmp_path / 'r2'}", "-q", f"--rootdir={tmp_path}",
+                    str(tmp_path), cwd=tmp_path)
+    assert replay_ok.returncode == 0, replay_ok.stdout[-3000:]
