@@ -551,6 +551,50 @@ class UserLeavesGroupRevokesEverywhere(MockWrapper):
                                            if r["kind"] == "scep" and self.issued_by_mdm(r)}
 
 
+class ReissuedAfterUpdateNotRevoked(MockWrapper):
+    """Certificates issued after their profile was updated are filed under the new profile
+    revision, and the offboarding actions (unenroll, wipe, retire) look them up under the old
+    one: they are removed but never revoked. Needs update, check-in, then a device action."""
+
+    fault = "certificates reissued after a profile update are not revoked at unenroll/wipe/retire"
+    breaks = ("WIN-SCEP-RR-1", "IOS-PKCS-RR-1", "KNOX-PKCS-RR-1", "MAC-SCEP-RR-1")
+
+    def on_event(self, e, before, sb):
+        updated = self.state.setdefault("updated", set())
+        fresh = self.state.setdefault("fresh", set())
+        if e["type"] == "update_profile":
+            updated.add(e["profile"])
+        elif e["type"] == "check_in":
+            fresh |= {r["serial"] for r in self.delivered(before) if r["profile"] in updated}
+        elif e["type"] in DEVICE_ACTIONS:
+            self.hide_revoked |= {r["serial"] for r in self.newly_revoked(before) if r["serial"] in fresh}
+
+
+class SwallowsBadInput(MockWrapper):
+    """An event naming something unknown (or lacking a field) is logged and ignored instead of
+    being refused as bad input: apply() returns normally."""
+
+    fault = "bad input accepted silently (no ValueError)"
+    breaks = ("CONTRACT",)
+
+    def apply(self, event):
+        try:
+            super().apply(event)
+        except ValueError:
+            pass
+
+
+class InventoryNotInDeliveryOrder(MockWrapper):
+    """observe() returns the inventory ordered by serial (a query without ORDER BY delivery),
+    not in delivery order."""
+
+    fault = "observe() not in delivery order (sorted by serial)"
+    breaks = ("CONTRACT",)
+
+    def post_observe(self, records):
+        return sorted(records, key=lambda r: r["serial"])
+
+
 # ============================================================================ mutants: certificate classes
 class RevokesThirdPartyCA(MockWrapper):
     """Certificates from a third-party CA are revoked whenever they are removed (the MDM files a
@@ -784,7 +828,8 @@ MUTANTS = [
     WipeAfterUpdateNoRevoke, NoReissueAfterManualDelete, CrossDeviceLeakOnUnenroll, LateRevocation,
     SerialReuseOnReissue, NoReissueAfterUpdate, ReissueOneCheckInLate, UserLeavesGroupRevokesEverywhere,
     RevokesThirdPartyCA, RevokesImported, RemovesAndroidLegacy, UnrevokesOnCheckIn, ReinstallsRemovedCert,
-    DeliversOnAssignment, DoubleDelivery, DropsRemovedRecords,
+    DeliversOnAssignment, DoubleDelivery, DropsRemovedRecords, ReissuedAfterUpdateNotRevoked, SwallowsBadInput,
+    InventoryNotInDeliveryOrder,
 ]
 HONEST = [PassThrough, FreshDicts, Reference]
 LEGIT = [
@@ -797,7 +842,7 @@ LEGIT = [
 # ============================================================================ running the catalogue
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 BUDGET_ENV = "CERTCONFORM_CATALOGUE_BUDGET"  # "kill" | "pass:N" (set by run_one, read below)
-PASS_EXAMPLES = 30  # stateful examples for honest wrappers and legitimate variants (ci profile: 100)
+PASS_EXAMPLES = 100  # stateful examples for honest wrappers and legitimate variants (half the ci profile)
 
 
 def pytest_configure(config):
