@@ -276,9 +276,32 @@ def build_machine(adapter, log: list[dict]):
 @pytest.mark.stateful
 def test_random_event_sequences(sut, conformance_log, pytestconfig):
     """Random sequences of every contract event, on every platform, checked after every event."""
+    current = settings()
+    seed_note = fix_seed(pytestconfig, current)
+    print(f"certconform stateful: {seed_note}")
+    conformance_log.append({"type": "run", "seed": seed_note, "profile": settings._current_profile})
     machine = build_machine(sut, conformance_log)
-    run_state_machine_as_test(machine, settings=settings())
+    try:
+        run_state_machine_as_test(machine, settings=current)
+    except SequenceFailed as exc:
+        raise SequenceFailed(f"{exc}\n[{seed_note}]") from None
     write_coverage(pytestconfig)
+
+
+def fix_seed(config, current) -> str:
+    """Make the run reproducible and say how: derandomized profiles replay the same sequences;
+    otherwise use --hypothesis-seed or pick a seed and force it, so the printed seed replays it."""
+    if current.derandomize:
+        return f"derandomized (profile {settings._current_profile}): every run replays the same sequences"
+    from hypothesis import core
+
+    seed = config.getoption("hypothesis_seed", None)
+    if seed is None:
+        import random
+
+        seed = random.getrandbits(32)
+        core.global_force_seed = seed
+    return f"seed {seed}: rerun with --hypothesis-seed={seed} --hypothesis-profile={settings._current_profile}"
 
 
 def specified_transitions() -> list[str]:
@@ -304,7 +327,7 @@ def specified_transitions() -> list[str]:
 def write_coverage(config) -> None:
     specified = specified_transitions()
     data = {
-        "profile": settings().__class__._current_profile if hasattr(settings, "_current_profile") else None,
+        "profile": settings._current_profile,
         "transitions": dict(sorted(COVERAGE.items())),
         "specified": specified,
         "missed": [t for t in specified if t not in COVERAGE],
