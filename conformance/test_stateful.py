@@ -102,9 +102,13 @@ def build_machine(adapter, log: list[dict]):
             return [r for r in self.driver.observe() if r["installed"]]
 
         # ------------------------------------------------------------------ a small tenant
-        @initialize(target=profiles, assign=st.lists(st.sampled_from(["staff", "fleet", "both"]),
-                                                     min_size=len(PROFILES), max_size=len(PROFILES)))
-        def tenant_profiles(self, assign):
+        # One initialize rule performs every setup event (Hypothesis runs initialize rules in a
+        # random order); the others only put the tenant's names into their bundles.
+        @initialize(target=profiles,
+                    assign=st.lists(st.sampled_from(["staff", "fleet", "both"]), min_size=len(PROFILES),
+                                    max_size=len(PROFILES)),
+                    owners=st.lists(st.integers(0, 1), min_size=len(ALL_PLATFORMS), max_size=len(ALL_PLATFORMS)))
+        def tenant(self, assign, owners):
             self.do({"type": "create_group", "group": "staff"})
             self.do({"type": "create_group", "group": "fleet"})
             for (name, kind, ca), where in zip(PROFILES, assign):
@@ -114,22 +118,19 @@ def build_machine(adapter, log: list[dict]):
                 self.do(ev)
                 for g in (["staff", "fleet"] if where == "both" else [where]):
                     self.do({"type": "assign_profile", "profile": name, "group": g})
-            return multiple(*(p[0] for p in PROFILES))
-
-        @initialize(target=devices, owners=st.lists(st.integers(0, 1), min_size=len(ALL_PLATFORMS),
-                                                    max_size=len(ALL_PLATFORMS)))
-        def tenant_fleet(self, owners):
             for u in ("u1", "u2"):
                 self.do({"type": "create_user", "user": u})
                 self.do({"type": "add_member", "group": "staff", "member": u})
-            names = []
             for platform, owner in zip(ALL_PLATFORMS, owners):
                 name = f"{platform}-1"
                 self.do({"type": "enroll", "device": name, "platform": platform, "user": f"u{owner + 1}"})
                 self.do({"type": "add_member", "group": "fleet", "member": name})
                 self.do({"type": "check_in", "device": name})
-                names.append(name)
-            return multiple(*names)
+            return multiple(*(p[0] for p in PROFILES))
+
+        @initialize(target=devices)
+        def tenant_fleet(self):
+            return multiple(*(f"{platform}-1" for platform in ALL_PLATFORMS))
 
         @initialize(target=users)
         def tenant_users(self):
@@ -138,6 +139,32 @@ def build_machine(adapter, log: list[dict]):
         @initialize(target=groups)
         def tenant_groups(self):
             return multiple("staff", "fleet")
+
+        # ------------------------------------------------------------------ bad input
+        @rule(data=st.data())
+        def bad_input(self, data):
+            """An event the contract calls bad input: the implementation must raise ValueError and
+            change nothing (the oracle checks both)."""
+            device = self.pick(data, self.world.devices, "device")
+            user = sorted(self.world.users)[0] if self.world.users else "nobody"
+            bad = data.draw(st.sampled_from([
+                {"type": "no_such_event"},
+                {"type": "check_in"},
+                {"type": "check_in", "device": "never-enrolled"},
+                {"type": "check_in", "device": 7},
+                {"type": "wipe", "device": ""},
+                {"type": "enroll", "device": "new-device", "platform": "plan9", "user": user},
+                {"type": "enroll", "device": "new-device", "platform": "windows", "user": "never-created"},
+                {"type": "create_user", "user": device},
+                {"type": "create_group", "group": "staff"} if "staff" in self.world.groups else {"type": "add_member"},
+                {"type": "assign_profile", "profile": "root", "group": "no-such-group"},
+                {"type": "update_profile", "profile": "no-such-profile"},
+                {"type": "create_profile", "profile": "x", "kind": "scep", "root": "scep", "ca": "intune"},
+                {"type": "create_profile", "profile": "x", "kind": "pkcs", "root": "root", "ca": "acme"},
+                {"type": "delete_user", "user": "never-created"},
+                {"type": "remove_member", "group": "no-such-group", "member": device},
+            ]), label="bad event")
+            self.do(bad)
 
         # ------------------------------------------------------------------ directory
         @rule(target=users)
