@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from model.behaviour import default
-from model.rules import Requirement, Rules, default_rules
+from model.rules import FORBIDDEN, OPEN, Reading, Requirement, Rules, default_rules
 from model.world import World
 
 RECORD_FIELDS = {"device": str, "profile": str, "kind": str, "serial": str, "installed": bool, "revoked": bool}
@@ -167,7 +167,7 @@ def check_event(world: World, event: dict, outcome: str, before: list[dict], aft
             continue
         situation = situations.get(old["serial"])
         if situation is None:
-            req = _untouched(rules, device.platform, old["kind"], profile.ca, installed=old["installed"])
+            req = _untouched(old["kind"], profile.ca, installed=old["installed"])
             if req.allows(old, new) is None:
                 add(Finding(("I-SCOPE-TARGETING",) if old["installed"] else (CONTRACT,),
                             f"{what}: {describe(old)} is outside this event's reach, yet it was "
@@ -187,10 +187,9 @@ def check_event(world: World, event: dict, outcome: str, before: list[dict], aft
     return result
 
 
-def _untouched(rules: Rules, platform: str, kind: str, ca: str | None, installed: bool) -> Requirement:
-    from model.rules import FORBIDDEN, OPEN, Reading
-
-    # Removed certificates: revocation open, except those that are never revoked.
+def _untouched(kind: str, ca: str | None, installed: bool) -> Requirement:
+    """Outside the event's reach: nothing may change, except that a certificate already taken off
+    the device may still be revoked (unless it is one the MDM never revokes)."""
     never_revoked = kind in ("trusted_root", "pkcs_imported") or ca == "third_party"
     revoke = FORBIDDEN if (installed or never_revoked) else OPEN
     return Requirement((Reading(revoke, FORBIDDEN, (), "untouched"),), ())

@@ -77,8 +77,12 @@ class Rules:
     def __init__(self, behaviour: Behaviour):
         self.b = behaviour
         self._cache: dict[tuple, Requirement] = {}
-        ids = {s.id for s in behaviour.statements}
-        self._note = {name: name for name in ("GEN-3P-1", "ANDROID-WORK-1", "ANDROID-LEGACY-1", "MAC-WIPE-1") if name in ids}
+        notes = [s for s in behaviour.statements if s.role == "note"]
+        # The modifier hooks, read from the notes: platforms the document does not validate,
+        # platforms where the MDM never removes, kinds the third-party-CA note covers.
+        self._not_validated = {p: s.id for s in notes if s.outcome == "not-validated" for p in s.platforms}
+        self._never_removed = {p: s.id for s in notes if s.outcome == "never-removed" for p in s.platforms}
+        self._third_party = {k: s.id for s in notes if s.outcome == "removed-not-revoked" for k in s.kinds}
 
     def _outcome(self, name: str) -> dict:
         return self.b.outcomes[name]
@@ -136,16 +140,16 @@ class Rules:
         # 3. Modifiers.
         if situation == "manual_delete":
             modify(remove=REQUIRED)  # the contract: the event itself takes the certificate off
-        elif platform == "android_work":
-            modify(revoke=OPEN, remove=OPEN, cite=self._note.get("ANDROID-WORK-1"))
+        elif platform in self._not_validated:
+            modify(revoke=OPEN, remove=OPEN, cite=self._not_validated[platform])
             status = "not-validated"
-        elif platform == "android_legacy":
-            modify(remove=FORBIDDEN, cite=self._note.get("ANDROID-LEGACY-1"))
+        elif platform in self._never_removed:
+            modify(remove=FORBIDDEN, cite=self._never_removed[platform])
             status = "not-enabled"
         if kind in ("trusted_root", "pkcs_imported"):
             modify(revoke=FORBIDDEN)  # the contract: never revoked (model also says I-ROOT-LIST-ONLY-WHEN)
-        elif ca == "third_party" and kind in ("scep", "pkcs"):
-            cite = "GEN-3P-1" if kind == "scep" else self._modifier_interpretation(kind, ca)
+        elif ca == "third_party":
+            cite = self._third_party.get(kind) or self._modifier_interpretation(kind, ca)
             modify(revoke=FORBIDDEN, cite=cite)
         # Readings that became identical after the modifiers are one reading.
         unique: dict[tuple, Reading] = {}
@@ -164,9 +168,9 @@ class Rules:
 
     def _recorded_conflict(self, platform: str, kind: str, situation: str, ids: list[str]) -> str:
         for c in self.b.conflicts:
-            if platform in c.platforms and kind in c.kinds and situation in c.situations and set(c.statements) <= set(ids) | set(c.statements):
-                if set(ids) <= set(c.statements):
-                    return c.id
+            covers = platform in c.platforms and kind in c.kinds and situation in c.situations
+            if covers and set(ids) <= set(c.statements):
+                return c.id
         raise BehaviourError(
             f"behaviour.yaml: statements {', '.join(ids)} disagree on {platform}/{kind}/{situation} "
             "but no entry under 'conflicts' records it"
@@ -184,8 +188,6 @@ class Rules:
                             hit.add(r.conflict)
         return sorted(hit)
 
-    def statements_for(self, platform: str, kind: str, situation: str) -> list[str]:
-        return list(self.requirement(platform, kind, situation, "intune").statements)
 
 
 @lru_cache(maxsize=1)
