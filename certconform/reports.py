@@ -219,18 +219,9 @@ def statement_results(tests: list[TestRecord], behaviour) -> dict[str, dict]:
             note = ("no test that checks it was collected (deselected?)" if not scenarios and not stateful
                     else "its tests were skipped: " + "; ".join(sorted({t.message or "" for t in skipped})))
         out[st.id] = {
-            "id": st.id,
+            **st.as_json(),
             "verdict": verdict,
             "note": note,
-            "says": st.says,
-            "role": st.role,
-            "status": st.status,
-            "platforms": list(st.platforms),
-            "kinds": list(st.kinds),
-            "event": st.event,
-            "outcome": st.outcome,
-            "source": {"section": st.source.section, "list": st.source.list, "line": st.source.line,
-                       "sha256_8": st.source.sha256_8},
             "scenarios": [t.as_json() for t in scenarios],
             "stateful_tests": [t.as_json() for t in stateful],
             "invariants": [{"name": i["name"], "tests": sorted(i["tests"]), "failed": i["failed"]}

@@ -56,6 +56,16 @@ class Statement:
     def cite(self) -> str:
         return f"{self.id} (document {self.source.cite()})"
 
+    def as_json(self) -> dict:
+        """The statement as the reports write it (traceability.json, results.json)."""
+        return {
+            "id": self.id, "says": self.says, "role": self.role, "status": self.status,
+            "platforms": list(self.platforms), "kinds": list(self.kinds), "event": self.event,
+            "outcome": self.outcome,
+            "source": {"section": self.source.section, "list": self.source.list, "line": self.source.line,
+                       "sha256_8": self.source.sha256_8},
+        }
+
 
 @dataclass(frozen=True)
 class Conflict:
