@@ -145,6 +145,17 @@ def pytest_bdd_apply_tag(tag, function):
     return True
 
 
+@pytest.hookimpl(hookwrapper=True)
+def pytest_make_collect_report(collector):
+    """A malformed feature file (or an unknown statement tag) is one line naming the file and the
+    problem, not a traceback through pytest-bdd's parser."""
+    outcome = yield
+    report = outcome.get_result()
+    crash = getattr(report.longrepr, "reprcrash", None) if report.failed else None
+    if crash is not None and ("pytest_bdd" in crash.message or "UsageError" in crash.message):
+        report.longrepr = "feature error: " + " ".join(part.strip() for part in crash.message.splitlines() if part.strip())
+
+
 def pytest_collection_modifyitems(config, items):
     b = behaviour()
     for item in items:

@@ -68,6 +68,22 @@ def test_bad_spec_is_one_line_usage_error(spec, words, tmp_path):
     assert len([line for line in r.stderr.splitlines() if line.strip()]) == 1, r.stderr
 
 
+@pytest.mark.parametrize("text, words", [
+    ('Scenario: no feature line\n  When "d1" checks in\n', "Misplaced or incorrect 'Scenario' keyword"),
+    ('Feature: x\n  @NOPE-1\n  Scenario: s\n    When "d1" checks in\n', "feature tag @NOPE-1 names no statement"),
+])
+def test_malformed_feature_is_one_line(tmp_path, text, words):
+    (tmp_path / "features").mkdir()
+    (tmp_path / "features" / "bad.feature").write_text(text)
+    (tmp_path / "conftest.py").write_text((ROOT / "conftest.py").read_text())
+    (tmp_path / "test_bad.py").write_text("from pytest_bdd import scenarios\n\nscenarios('features')\n")
+    r = run("--mdm=reference", f"--report-dir={tmp_path / 'r'}", "-q", f"--rootdir={tmp_path}", str(tmp_path), cwd=tmp_path)
+    assert r.returncode == 2, r.stdout
+    [line] = [x for x in r.stdout.splitlines() if x.startswith("feature error:")]
+    assert words in line
+    assert "Traceback" not in r.stdout and "^^^" not in r.stdout
+
+
 def test_counterexample_gherkin_replays_the_failure(tmp_path):
     r = run("--mdm=tests.adapters_broken:KeepsScepOnGroupDeletionThenRevokesLate", f"--report-dir={tmp_path}",
             "conformance/test_stateful.py", "-q", timeout=900)
