@@ -2,8 +2,9 @@
 """How long the default conformance run takes (target: <= 30 s on a 2-core machine).
 
 Runs `pytest --mdm SPEC -q` (features + Hypothesis stateful, `ci` profile) in a subprocess for
-each implementation and prints wall-clock times against the target. A measurement, not a test:
-exit 1 only when a run fails or misses the target.
+each implementation and prints wall-clock times. The target applies to the default run (`mock`);
+the other implementations are shown for information (over HTTP every event costs two requests).
+A measurement, not a test: exit 1 only when a run fails or the default run misses the target.
 
     python benchmarks/suite_time.py [--spec mock --spec reference --spec http] [--repeat 2]
 """
@@ -37,7 +38,7 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=1)
     args = parser.parse_args()
     specs = args.spec or ["mock", "reference", "http"]
-    print(f"cores: {os.cpu_count()}  target: <= {TARGET_S:.0f} s per default run (features + stateful, ci profile)\n")
+    print(f"cores: {os.cpu_count()}  target: <= {TARGET_S:.0f} s for the default run (--mdm mock: features + stateful, ci profile)\n")
     print(f"{'implementation':<16} {'seconds':>8}  {'met':<4} result")
     bad = 0
     for spec in specs:
@@ -50,9 +51,13 @@ def main() -> int:
                         elapsed, rc, tail = timed_run(url, tmp)
                 else:
                     elapsed, rc, tail = timed_run(spec, tmp)
-            met = rc == 0 and elapsed <= TARGET_S
+            if spec == "mock":
+                met = rc == 0 and elapsed <= TARGET_S
+                label = "yes" if met else "NO"
+            else:
+                met, label = rc == 0, "info"
             bad += not met
-            print(f"{spec:<16} {elapsed:>8.1f}  {'yes' if met else 'NO':<4} {tail} (exit {rc})")
+            print(f"{spec:<16} {elapsed:>8.1f}  {label:<4} {tail} (exit {rc})")
     return 1 if bad else 0
 
 
