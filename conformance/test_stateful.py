@@ -85,7 +85,8 @@ def build_machine(adapter, log: list[dict]):
                 for entry in entries:
                     if entry["type"] == "finding":
                         entry["counterexample"] = text
-                log[:] = entries  # the final (shrunk) failure is the one reported
+                # the final (shrunk) failure is the one reported; the run's seed entry stays
+                log[:] = [e for e in log if e.get("type") == "run"] + entries
                 raise SequenceFailed(
                     f"after {len(self.events)} events, {ev['type']} departed from the document:\n  "
                     + "\n  ".join(problems)
@@ -312,7 +313,8 @@ def test_random_event_sequences(sut, conformance_log, pytestconfig):
         run_state_machine_as_test(machine, settings=current)
     except SequenceFailed as exc:
         raise SequenceFailed(f"{exc}\n[{seed_note}]") from None
-    write_coverage(pytestconfig)
+    finally:
+        write_coverage(pytestconfig)
 
 
 def fix_seed(config, current) -> str:
