@@ -75,7 +75,8 @@ def build_machine(adapter, log: list[dict]):
             if result.findings or violations:
                 problems = [str(f) for f in result.findings]
                 problems += [f"[invariant {inv.name}: {cite(inv.statements)}] {msg}" for inv, msg in violations]
-                ids = [s for f in result.findings for s in f.statements] + [s for inv, _ in violations for s in inv.statements]
+                ids = [s for f in result.findings for s in f.statements]
+                ids += [s for inv, _ in violations for s in self.relevant(inv.statements, ev)]
                 names = sorted({inv.name for inv, _ in violations})
                 summary = f"{ev['type']} breaks {', '.join(dict.fromkeys(ids)) or 'the contract'}"
                 entries = log_entries(result) + [
@@ -94,6 +95,13 @@ def build_machine(adapter, log: list[dict]):
                     + "\n\nCounterexample as Gherkin (paste into features/regressions/):\n\n" + text)
             if self.driver.results[-1].outcome == "applied":
                 log.extend(e for e in log_entries(result) if e["type"] == "check" and e["conflict"])
+
+        def relevant(self, statements, ev: dict) -> list[str]:
+            """An invariant cites statements for several platforms; keep those of the event's device."""
+            device = self.world.devices.get(ev.get("device"))
+            b = behaviour()
+            return [sid for sid in statements
+                    if device is None or sid not in b.by_id or device.platform in b.by_id[sid].platforms]
 
         @property
         def world(self):
