@@ -44,7 +44,7 @@ class Bullet:
     """One `- ` bullet of a list: where it stands and what it says (raw Markdown)."""
 
     section: str  # heading path, e.g. "Windows devices > SCEP certificates"
-    list: str  # the list's introduction, e.g. "A SCEP certificate is revoked *and* removed when:"
+    list: str  # the list's introduction line, as written in the document (ends with "when:")
     line: int  # 1-based line number in the file
     text: str  # the bullet's text without the "- " marker
     raw: str = ""  # the whole source line, as fingerprinted
