@@ -41,6 +41,10 @@ EVENT_FIELDS: dict[str, tuple[str, ...]] = {
     "delete_group": ("group",),
 }
 DEVICE_ACTIONS = ("unenroll", "wipe", "retire")
+# A field with one of these names must name an existing thing (World attribute), except in the
+# event that creates it (CREATES), where the name must be new.
+KNOWN = {"user": "users", "group": "groups", "device": "devices", "profile": "profiles"}
+CREATES = {"create_user": "user", "create_group": "group", "enroll": "device", "create_profile": "profile"}
 
 
 @dataclass
@@ -87,101 +91,48 @@ class World:
                 raise ValueError(f"{etype}: field {name!r} is missing")
             if not isinstance(value, str) or not value:
                 raise ValueError(f"{etype}: field {name!r} must be a non-empty string")
-        getattr(self, f"_check_{etype}")(event)
+        created = CREATES.get(etype)
+        for name in needed:
+            if name in KNOWN and name != created and event[name] not in getattr(self, KNOWN[name]):
+                raise ValueError(f"{etype}: field {name!r}: unknown {name} {event[name]!r}")
+        if created:
+            self._check_new_name(etype, created, event[created])
+        self._check_rules(etype, event)
         return event
 
-    def _need(self, table: dict, name: str, what: str, etype: str, fieldname: str):
-        if name not in table:
-            raise ValueError(f"{etype}: field {fieldname!r}: unknown {what} {name!r}")
-        return table[name]
+    def _check_new_name(self, etype: str, fieldname: str, name: str) -> None:
+        taken = {"user": self.users.keys() | self.devices.keys(), "device": self.users.keys() | self.devices.keys(),
+                 "group": self.groups.keys(), "profile": self.profiles.keys()}[fieldname]
+        if name in taken:
+            raise ValueError(f"{etype}: field {fieldname!r}: {name!r} already exists"
+                             + (" (users and devices share one namespace)" if fieldname in ("user", "device") else ""))
 
-    def _free_name(self, name: str, etype: str, fieldname: str) -> None:
-        if name in self.users or name in self.devices:
-            raise ValueError(f"{etype}: field {fieldname!r}: {name!r} already names a user or device")
+    def _check_rules(self, etype: str, e: dict) -> None:
+        """The event-specific rules beyond 'names exist' (one place, one rule each)."""
+        def bad(fieldname: str, why: str):
+            raise ValueError(f"{etype}: field {fieldname!r}: {why}")
 
-    def _check_create_user(self, e):
-        self._free_name(e["user"], "create_user", "user")
-
-    def _check_create_group(self, e):
-        if e["group"] in self.groups:
-            raise ValueError(f"create_group: field 'group': group {e['group']!r} already exists")
-
-    def _check_member(self, e, etype):
-        members = self._need(self.groups, e["group"], "group", etype, "group")
-        if e["member"] not in self.users and e["member"] not in self.devices:
-            raise ValueError(f"{etype}: field 'member': unknown user or device {e['member']!r}")
-        return members
-
-    def _check_add_member(self, e):
-        self._check_member(e, "add_member")
-
-    def _check_remove_member(self, e):
-        if e["member"] not in self._check_member(e, "remove_member"):
-            raise ValueError(f"remove_member: field 'member': {e['member']!r} is not a member of {e['group']!r}")
-
-    def _check_enroll(self, e):
-        if e["platform"] not in PLATFORMS:
-            raise ValueError(f"enroll: field 'platform': unknown platform {e['platform']!r} (one of {', '.join(PLATFORMS)})")
-        self._need(self.users, e["user"], "user", "enroll", "user")
-        self._free_name(e["device"], "enroll", "device")
-
-    def _check_create_profile(self, e):
-        if e["profile"] in self.profiles:
-            raise ValueError(f"create_profile: field 'profile': profile {e['profile']!r} already exists")
-        if e["kind"] not in KINDS:
-            raise ValueError(f"create_profile: field 'kind': unknown kind {e['kind']!r} (one of {', '.join(KINDS)})")
-        if e["kind"] in ("scep", "pkcs"):
-            root = self._need(self.profiles, e["root"], "profile", "create_profile", "root")
-            if root.kind != "trusted_root":
-                raise ValueError(f"create_profile: field 'root': {e['root']!r} is a {root.kind} profile, not trusted_root")
-            if e["ca"] not in CAS:
-                raise ValueError(f"create_profile: field 'ca': unknown CA {e['ca']!r} (intune or third_party)")
-
-    def _check_assign_profile(self, e):
-        self._need(self.profiles, e["profile"], "profile", "assign_profile", "profile")
-        self._need(self.groups, e["group"], "group", "assign_profile", "group")
-
-    def _check_unassign_profile(self, e):
-        profile = self._need(self.profiles, e["profile"], "profile", "unassign_profile", "profile")
-        self._need(self.groups, e["group"], "group", "unassign_profile", "group")
-        if e["group"] not in profile.groups:
-            raise ValueError(f"unassign_profile: field 'group': {e['profile']!r} is not assigned to {e['group']!r}")
-
-    def _check_update_profile(self, e):
-        self._need(self.profiles, e["profile"], "profile", "update_profile", "profile")
-
-    def _check_check_in(self, e):
-        self._need(self.devices, e["device"], "device", "check_in", "device")
-
-    def _check_delete_certificate(self, e):
-        self._need(self.devices, e["device"], "device", "delete_certificate", "device")
-        self._need(self.profiles, e["profile"], "profile", "delete_certificate", "profile")
-
-    def _check_device_action(self, e, etype):
-        device = self._need(self.devices, e["device"], "device", etype, "device")
-        if not device.enrolled:
-            raise ValueError(f"{etype}: field 'device': {e['device']!r} is not enrolled")
-
-    def _check_unenroll(self, e):
-        self._check_device_action(e, "unenroll")
-
-    def _check_wipe(self, e):
-        self._check_device_action(e, "wipe")
-
-    def _check_retire(self, e):
-        self._check_device_action(e, "retire")
-
-    def _check_lose_license(self, e):
-        self._need(self.users, e["user"], "user", "lose_license", "user")
-
-    def _check_withdraw_license(self, e):
-        self._need(self.users, e["user"], "user", "withdraw_license", "user")
-
-    def _check_delete_user(self, e):
-        self._need(self.users, e["user"], "user", "delete_user", "user")
-
-    def _check_delete_group(self, e):
-        self._need(self.groups, e["group"], "group", "delete_group", "group")
+        if etype in ("add_member", "remove_member") and e["member"] not in self.users.keys() | self.devices.keys():
+            bad("member", f"unknown user or device {e['member']!r}")
+        if etype == "remove_member" and e["member"] not in self.groups[e["group"]]:
+            bad("member", f"{e['member']!r} is not a member of {e['group']!r}")
+        if etype == "enroll" and e["platform"] not in PLATFORMS:
+            bad("platform", f"unknown platform {e['platform']!r} (one of {', '.join(PLATFORMS)})")
+        if etype == "create_profile":
+            if e["kind"] not in KINDS:
+                bad("kind", f"unknown kind {e['kind']!r} (one of {', '.join(KINDS)})")
+            if e["kind"] in ("scep", "pkcs"):
+                root = self.profiles.get(e["root"])
+                if root is None:
+                    bad("root", f"unknown profile {e['root']!r}")
+                if root.kind != "trusted_root":
+                    bad("root", f"{e['root']!r} is a {root.kind} profile, not trusted_root")
+                if e["ca"] not in CAS:
+                    bad("ca", f"unknown CA {e['ca']!r} (intune or third_party)")
+        if etype == "unassign_profile" and e["group"] not in self.profiles[e["profile"]].groups:
+            bad("group", f"{e['profile']!r} is not assigned to {e['group']!r}")
+        if etype in DEVICE_ACTIONS and not self.devices[e["device"]].enrolled:
+            bad("device", f"{e['device']!r} is not enrolled")
 
     # ------------------------------------------------------------------ mutation
     def apply(self, event: dict) -> None:
