@@ -107,8 +107,11 @@ def expected_outcome(world: World, event: dict, before: list[dict]) -> tuple[str
         r["installed"] and r["device"] == event["device"] and r["profile"] == event["profile"] for r in before
     ):
         return "invalid", f"delete_certificate: no installed certificate of {event['profile']!r} on {event['device']!r}"
-    if event["type"] == "wipe" and world.devices[event["device"]].platform == "macos":
-        return "rejected", "MAC-WIPE-1: a macOS wipe is not supported"
+    device = world.devices.get(event.get("device"))
+    if device is not None:
+        for st in default().statements:  # statements whose outcome is a refusal (MAC-WIPE-1)
+            if st.outcome == "rejected" and device.platform in st.platforms and event["type"] in st.situations:
+                return "rejected", f"{st.id}: {st.says}"
     return "applied", ""
 
 
@@ -132,8 +135,8 @@ def check_event(world: World, event: dict, outcome: str, before: list[dict], aft
         return result
     want, why = expected_outcome(world, event, before)
     if want != outcome:
-        stmts = ("MAC-WIPE-1", "I-MACOS-WIPE-REFUSED") if "MAC-WIPE-1" in why or (
-            outcome == "rejected" and event.get("type") == "wipe") else (CONTRACT,)
+        # a refusal the document requires cites its statement (why starts with its id)
+        stmts = (why.split(":")[0],) if want == "rejected" else (CONTRACT,)
         verbs = {"applied": "apply it", "rejected": "refuse it (EventRejected)", "invalid": "reject it as bad input (ValueError)"}
         add(Finding(stmts, f"{what}: the implementation {'applied' if outcome == 'applied' else 'answered ' + outcome}"
                     f"{(' (' + detail + ')') if detail else ''}, but it should {verbs[want]}{(': ' + why) if why else ''}"))
