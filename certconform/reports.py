@@ -32,6 +32,8 @@ from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 
+from model.world import KINDS
+
 VERDICTS = ("fail", "not-run", "conflict", "pass", "not-enabled", "not-validated", "unspecified")
 VERDICT_TEXT = {
     "fail": "FAIL",
@@ -281,7 +283,7 @@ def matrix(tests: list[TestRecord], behaviour, rules, statements: dict[str, dict
     verdict; where the rules leave every reading open it is 'unspecified', with what was observed."""
     checks = [e for t in tests for e in t.log if e.get("type") == "check"]
     columns = list(behaviour.events)
-    kinds = ("trusted_root", "scep", "pkcs", "pkcs_imported")
+    kinds = KINDS
     rows = []
     for platform, platform_name in behaviour.platforms.items():
         for kind in kinds:

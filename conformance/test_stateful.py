@@ -25,7 +25,7 @@ from conformance.counterexample import gherkin
 from model.behaviour import ALL_PLATFORMS, default as behaviour
 from model.oracle import cite
 from model.rules import default_rules
-from model.world import DEVICE_ACTIONS
+from model.world import DEVICE_ACTIONS, KINDS
 from steps.driver import Driver, log_entries
 
 PROFILES = [  # (name, kind, ca)
@@ -350,7 +350,7 @@ def specified_transitions() -> list[str]:
     for platform in ALL_PLATFORMS:
         if b.by_id["ANDROID-WORK-1"].platforms == (platform,):
             continue
-        for kind in ("trusted_root", "scep", "pkcs", "pkcs_imported"):
+        for kind in KINDS:
             for situation in b.situations:
                 if platform in b.by_id["MAC-WIPE-1"].platforms and situation == "wipe":
                     continue

@@ -22,7 +22,6 @@ SCHEMA_FILE = MODEL_DIR / "behaviour.schema.json"
 
 VALIDATED_PLATFORMS = ("windows", "ios", "android_knox", "macos")
 ALL_PLATFORMS = VALIDATED_PLATFORMS + ("android_work", "android_legacy")
-ALL_KINDS = ("trusted_root", "scep", "pkcs", "pkcs_imported")
 
 
 class BehaviourError(ValueError):
@@ -35,9 +34,6 @@ class Source:
     list: str
     line: int
     sha256_8: str
-
-    def cite(self) -> str:
-        return f"line {self.line} ({self.section}; {self.sha256_8})"
 
 
 @dataclass(frozen=True)
@@ -52,9 +48,6 @@ class Statement:
     says: str
     source: Source
     situations: tuple[str, ...]  # resolved from the events table
-
-    def cite(self) -> str:
-        return f"{self.id} (document {self.source.cite()})"
 
     def as_json(self) -> dict:
         """The statement as the reports write it (traceability.json, results.json)."""
@@ -97,9 +90,6 @@ class Behaviour:
     conflicts: list[Conflict]
     interpretations: list[Interpretation]
     by_id: dict[str, Statement] = field(default_factory=dict)
-
-    def statement(self, sid: str) -> Statement:
-        return self.by_id[sid]
 
     def conflict_of(self, sid: str) -> Conflict | None:
         return next((c for c in self.conflicts if sid in c.statements), None)

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from model.behaviour import default
 from model.rules import FORBIDDEN, OPEN, Reading, Requirement, Rules, default_rules
-from model.world import World
+from model.world import KINDS, World
 
 RECORD_FIELDS = {"device": str, "profile": str, "kind": str, "serial": str, "installed": bool, "revoked": bool}
 CONTRACT = "CONTRACT"  # cited for rules that come from ../shared/CONTRACT.md rather than the document
@@ -88,7 +88,7 @@ def validate_inventory(inventory: object) -> list[Finding]:
                 findings.append(Finding((CONTRACT,), f"observe()[{i}] lacks field {name!r}: {r!r}"))
             elif not isinstance(r[name], typ):
                 findings.append(Finding((CONTRACT,), f"observe()[{i}] field {name!r} must be {typ.__name__}, got {r[name]!r}"))
-        if isinstance(r.get("kind"), str) and r["kind"] not in ("trusted_root", "scep", "pkcs", "pkcs_imported"):
+        if isinstance(r.get("kind"), str) and r["kind"] not in KINDS:
             findings.append(Finding((CONTRACT,), f"observe()[{i}] field 'kind' is not a contract kind: {r['kind']!r}"))
         serial = r.get("serial")
         if serial in seen:

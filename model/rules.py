@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from model.behaviour import Behaviour, BehaviourError, default
+from model.world import KINDS
 
 REQUIRED, FORBIDDEN, OPEN = "required", "forbidden", "open"
 
@@ -180,7 +181,7 @@ class Rules:
         """Evaluate every combination; return the recorded conflicts that were actually hit."""
         hit = set()
         for platform in self.b.platforms:
-            for kind in ("trusted_root", "scep", "pkcs", "pkcs_imported"):
+            for kind in KINDS:
                 for situation in self.b.situations:
                     for ca in (None, "intune", "third_party"):
                         r = self.requirement(platform, kind, situation, ca)

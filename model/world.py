@@ -191,9 +191,6 @@ class World:
         device = self.devices[device_name]
         return [p for p in self.profiles.values() if self.targets(p, device)]
 
-    def user_devices(self, user: str) -> list[Device]:
-        return [d for d in self.devices.values() if d.user == user]
-
     def delivery_required(self, device_name: str) -> bool:
         """False where delivery is open: the device's user lost the licence or was deleted."""
         user = self.devices[device_name].user
