@@ -1,6 +1,6 @@
 """The `certconform` command line.
 
-    certconform run   --mdm SPEC [--report-dir DIR] [pytest args...]   run the conformance suite, write reports/
+    certconform run   --mdm SPEC [--strict] [--report-dir DIR] [pytest args...]   run the conformance suite, write reports/
     certconform serve --port PORT [--host 127.0.0.1] [--token TOKEN]   serve the bundled mock MDM over HTTP
     certconform drift DOC [--json]                                     compare another edition of the document
 
@@ -38,6 +38,7 @@ def _run(args: argparse.Namespace, extra: list[str]) -> int:
         f"--junitxml={report_dir / 'junit.xml'}",
         f"--cucumberjson={report_dir / 'cucumber.json'}",
         *([f"--mdm-token={args.mdm_token}"] if args.mdm_token else []),
+        *(["--strict-readings"] if args.strict else []),
         *([f"--document={Path(args.document).resolve()}"] if args.document else []),
         *extra,
     ]
@@ -72,6 +73,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--mdm-token", default=None, help="bearer token for http:// (default: env MDM_TOKEN)")
     run.add_argument("--report-dir", default=str(PROJECT_ROOT / "reports"))
     run.add_argument("--document", default=None, help="the specification document (default: ../shared/spec-source/...)")
+    run.add_argument("--strict", action="store_true",
+                     help="also fail on departures from our readings (verdict 'deviates'), not only from the document")
     run.set_defaults(func=_run)
     serve = sub.add_parser("serve", help="serve the bundled mock MDM over the contract's HTTP binding")
     serve.add_argument("--port", type=int, required=True)

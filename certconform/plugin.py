@@ -60,6 +60,10 @@ def pytest_addoption(parser):
     group.addoption("--document", default=None,
                     help="path of the specification document (default: ../shared/spec-source/remove-certificates.md)")
     group.addoption("--report-dir", default=str(PROJECT_ROOT / "reports"), help="where reports are written (default: reports/)")
+    group.addoption("--strict-readings", action="store_true",
+                    default=os.environ.get("CERTCONFORM_STRICT", "") not in ("", "0"),
+                    help="fail on departures from our readings too (tier 'reading', reported 'deviates'); "
+                         "`certconform run --strict` sets it (default: env CERTCONFORM_STRICT)")
 
 
 @pytest.hookimpl(tryfirst=True)  # before junitxml / pytest-bdd read their output paths

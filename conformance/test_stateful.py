@@ -23,7 +23,6 @@ from hypothesis.stateful import Bundle, RuleBasedStateMachine, initialize, multi
 
 from conformance.counterexample import gherkin
 from model.behaviour import ALL_PLATFORMS, default as behaviour
-from model.oracle import cite
 from model.rules import default_rules
 from model.world import DEVICE_ACTIONS, KINDS
 from steps.driver import Driver, log_entries
@@ -44,7 +43,7 @@ class SequenceFailed(AssertionError):
     pass
 
 
-def build_machine(adapter, log: list[dict]):
+def build_machine(adapter, log: list[dict], strict: bool = False):
     class ConformanceMachine(RuleBasedStateMachine):
         users = Bundle("users")
         groups = Bundle("groups")
@@ -53,7 +52,7 @@ def build_machine(adapter, log: list[dict]):
 
         def __init__(self):
             super().__init__()
-            self.driver = Driver(adapter)
+            self.driver = Driver(adapter, strict=strict)
             self.driver.reset()
             self.events: list[dict] = []
             self.counter = 100  # above the tenant's own names, so fresh names never collide
@@ -66,26 +65,20 @@ def build_machine(adapter, log: list[dict]):
         def do(self, ev: dict) -> None:
             self.events.append(ev)
             result = self.driver.apply(ev)
-            violations = self.driver.violations[-1]
             for c in result.checks:
                 COVERAGE[f"{c.platform}/{c.kind}/{c.situation}"] += 1
                 event(f"transition {c.platform}/{c.kind}/{c.situation}")
                 for sid in c.statements:
                     STATEMENTS[sid] += 1
-            if result.findings or violations:
-                problems = [str(f) for f in result.findings]
-                problems += [f"[invariant {inv.name}: {cite(inv.statements)}] {msg}" for inv, msg in violations]
-                ids = [s for f in result.findings for s in f.statements]
-                ids += [s for inv, _ in violations for s in self.relevant(inv.statements, ev)]
-                names = sorted({inv.name for inv, _ in violations})
+            failures = self.driver.failures(result)
+            if failures:
+                problems = [str(f) for f in failures]
+                ids = [s for f in failures for s in f.statements]
+                names = sorted({n for f in failures for n in f.invariants})
                 summary = f"{ev['type']} breaks {', '.join(dict.fromkeys(ids)) or 'the contract'}"
-                entries = log_entries(result) + [
-                    {"type": "finding", "statements": list(inv.statements), "invariant": inv.name, "message": msg}
-                    for inv, msg in violations]
                 text = gherkin(self.events, ids, summary)
-                for entry in entries:
-                    if entry["type"] == "finding":
-                        entry["counterexample"] = text
+                entries = [dict(e, counterexample=text) if e["type"] == "finding" else e for e in log_entries(result)
+                           if e["type"] != "finding" or any(f.message == e["message"] for f in failures)]
                 # the final (shrunk) failure is the one reported; the run's seed entry stays
                 log[:] = [e for e in log if e.get("type") == "run"] + entries
                 raise SequenceFailed(
@@ -94,14 +87,10 @@ def build_machine(adapter, log: list[dict]):
                     + (f"\ninvariants violated: {', '.join(names)}" if names else "")
                     + "\n\nCounterexample as Gherkin (paste into features/regressions/):\n\n" + text)
             if self.driver.results[-1].outcome == "applied":
-                log.extend(e for e in log_entries(result) if e["type"] == "check" and e["conflict"])
-
-        def relevant(self, statements, ev: dict) -> list[str]:
-            """An invariant cites statements for several platforms; keep those of the event's device."""
-            device = self.world.devices.get(ev.get("device"))
-            b = behaviour()
-            return [sid for sid in statements
-                    if device is None or sid not in b.by_id or device.platform in b.by_id[sid].platforms]
+                # conflicts (which reading was followed) and deviations from our readings are reported
+                log.extend(e for e in log_entries(result)
+                           if (e["type"] == "check" and (e["conflict"] or e["verdict"] == "deviates"))
+                           or (e["type"] == "finding" and e.get("tier") == "reading"))
 
         @property
         def world(self):
@@ -316,7 +305,7 @@ def test_random_event_sequences(sut, conformance_log, pytestconfig):
     seed_note = fix_seed(pytestconfig, current)
     print(f"certconform stateful: {seed_note}")
     conformance_log.append({"type": "run", "seed": seed_note, "profile": settings._current_profile})
-    machine = build_machine(sut, conformance_log)
+    machine = build_machine(sut, conformance_log, strict=pytestconfig.getoption("strict_readings"))
     try:
         run_state_machine_as_test(machine, settings=current)
     except SequenceFailed as exc:

@@ -54,17 +54,17 @@ Feature: Android KNOX: what each event does to SCEP and PKCS certificates
   @KNOX-SCEP-ROOT-1 @trusted_root
   Scenario: KNOX-SCEP-ROOT-1 Android KNOX: when the user unenrolls the device, the trusted root certificate is taken off the device.
     When the user unenrolls "dev1"
-    Then the trusted root certificate on "dev1" is removed but not revoked
+    Then the trusted root certificate on "dev1" is removed
 
   @KNOX-SCEP-ROOT-2 @trusted_root
   Scenario: KNOX-SCEP-ROOT-2 Android KNOX: when an administrator wipes the device, the trusted root certificate is taken off the device.
     When an administrator wipes "dev1"
-    Then the trusted root certificate on "dev1" is removed but not revoked
+    Then the trusted root certificate on "dev1" is removed
 
   @KNOX-SCEP-ROOT-3 @trusted_root
   Scenario: KNOX-SCEP-ROOT-3 Android KNOX: when an administrator retires the device, the trusted root certificate is taken off the device.
     When an administrator retires "dev1"
-    Then the trusted root certificate on "dev1" is removed but not revoked
+    Then the trusted root certificate on "dev1" is removed
 
   @KNOX-SCEP-STAY-1 @scep
   Scenario: KNOX-SCEP-STAY-1 Android KNOX: when the user loses the Intune licence, the SCEP certificate is neither revoked nor removed.
@@ -104,17 +104,17 @@ Feature: Android KNOX: what each event does to SCEP and PKCS certificates
   @KNOX-PKCS-ROOT-1 @trusted_root
   Scenario: KNOX-PKCS-ROOT-1 Android KNOX: when the user unenrolls the device, the trusted root certificate is taken off the device.
     When the user unenrolls "dev1"
-    Then the trusted root certificate on "dev1" is removed but not revoked
+    Then the trusted root certificate on "dev1" is removed
 
   @KNOX-PKCS-ROOT-2 @trusted_root
   Scenario: KNOX-PKCS-ROOT-2 Android KNOX: when an administrator wipes the device, the trusted root certificate is taken off the device.
     When an administrator wipes "dev1"
-    Then the trusted root certificate on "dev1" is removed but not revoked
+    Then the trusted root certificate on "dev1" is removed
 
   @KNOX-PKCS-ROOT-3 @trusted_root
   Scenario: KNOX-PKCS-ROOT-3 Android KNOX: when an administrator retires the device, the trusted root certificate is taken off the device.
     When an administrator retires "dev1"
-    Then the trusted root certificate on "dev1" is removed but not revoked
+    Then the trusted root certificate on "dev1" is removed
 
   @KNOX-PKCS-STAY-1 @pkcs
   Scenario: KNOX-PKCS-STAY-1 Android KNOX: when the user loses the Intune licence, the PKCS certificate is neither revoked nor removed.

@@ -77,7 +77,7 @@ Feature: Statements that apply across platforms
       | macOS | retires |
 
   @GEN-IMPORTED-1
-  Scenario Outline: GEN-IMPORTED-1 Imported PKCS certificates are taken off the device when company data is removed from it (wipe or retire); the MDM did not issue them, so it never revokes them.
+  Scenario Outline: GEN-IMPORTED-1 Imported PKCS certificates are taken off the device when company data is removed from it (wipe or retire). (That the MDM, which did not issue them, never revokes them is our reading I-OUTSIDERS-NEVER-REVOKED.)
     Given a licensed user "alice" who is a member of the group "staff"
     And "alice" enrolls the <platform> device "dev1", which is a member of the group "fleet"
     And a trusted root profile "root", a SCEP profile "scep" and a PKCS profile "pkcs" from the Intune CA, and an imported PKCS profile "imported"
@@ -88,16 +88,16 @@ Feature: Statements that apply across platforms
 
     Examples:
       | platform | event | outcome |
-      | Windows | an administrator wipes "dev1" | is removed but not revoked |
-      | Windows | an administrator retires "dev1" | is removed but not revoked |
-      | iOS | an administrator wipes "dev1" | is removed but not revoked |
-      | iOS | an administrator retires "dev1" | is removed but not revoked |
-      | Android KNOX | an administrator wipes "dev1" | is removed but not revoked |
-      | Android KNOX | an administrator retires "dev1" | is removed but not revoked |
-      | macOS | an administrator retires "dev1" | is removed but not revoked |
+      | Windows | an administrator wipes "dev1" | is removed |
+      | Windows | an administrator retires "dev1" | is removed |
+      | iOS | an administrator wipes "dev1" | is removed |
+      | iOS | an administrator retires "dev1" | is removed |
+      | Android KNOX | an administrator wipes "dev1" | is removed |
+      | Android KNOX | an administrator retires "dev1" | is removed |
+      | macOS | an administrator retires "dev1" | is removed |
 
   @GEN-IMPORTED-2
-  Scenario Outline: GEN-IMPORTED-2 Imported PKCS certificates are taken off the device when it is unenrolled from management, and never revoked.
+  Scenario Outline: GEN-IMPORTED-2 Imported PKCS certificates are taken off the device when it is unenrolled from management.
     Given a licensed user "alice" who is a member of the group "staff"
     And "alice" enrolls the <platform> device "dev1", which is a member of the group "fleet"
     And a trusted root profile "root", a SCEP profile "scep" and a PKCS profile "pkcs" from the Intune CA, and an imported PKCS profile "imported"
@@ -108,10 +108,10 @@ Feature: Statements that apply across platforms
 
     Examples:
       | platform | event | outcome |
-      | Windows | the user unenrolls "dev1" | is removed but not revoked |
-      | iOS | the user unenrolls "dev1" | is removed but not revoked |
-      | Android KNOX | the user unenrolls "dev1" | is removed but not revoked |
-      | macOS | the user unenrolls "dev1" | is removed but not revoked |
+      | Windows | the user unenrolls "dev1" | is removed |
+      | iOS | the user unenrolls "dev1" | is removed |
+      | Android KNOX | the user unenrolls "dev1" | is removed |
+      | macOS | the user unenrolls "dev1" | is removed |
 
   @GEN-MANUAL-1 @GEN-MANUAL-2
   Scenario Outline: GEN-MANUAL-1 On every platform a person may delete a SCEP or PKCS certificate from a device that its profile still targets; the certificate is then gone from the device.
@@ -151,24 +151,24 @@ Feature: Statements that apply across platforms
     Examples:
       | platform | event | kind | outcome |
       | Windows | the user unenrolls "dev1" | SCEP | is removed but not revoked |
-      | Windows | the user unenrolls "dev1" | PKCS | is removed but not revoked |
+      | Windows | the user unenrolls "dev1" | PKCS | is removed |
       | Windows | an administrator wipes "dev1" | SCEP | is removed but not revoked |
-      | Windows | an administrator wipes "dev1" | PKCS | is removed but not revoked |
+      | Windows | an administrator wipes "dev1" | PKCS | is removed |
       | Windows | an administrator retires "dev1" | SCEP | is removed but not revoked |
-      | Windows | an administrator retires "dev1" | PKCS | is removed but not revoked |
+      | Windows | an administrator retires "dev1" | PKCS | is removed |
       | iOS | the user unenrolls "dev1" | SCEP | is removed but not revoked |
-      | iOS | the user unenrolls "dev1" | PKCS | is removed but not revoked |
+      | iOS | the user unenrolls "dev1" | PKCS | is removed |
       | iOS | an administrator wipes "dev1" | SCEP | is removed but not revoked |
-      | iOS | an administrator wipes "dev1" | PKCS | is removed but not revoked |
+      | iOS | an administrator wipes "dev1" | PKCS | is removed |
       | iOS | an administrator retires "dev1" | SCEP | is removed but not revoked |
-      | iOS | an administrator retires "dev1" | PKCS | is removed but not revoked |
+      | iOS | an administrator retires "dev1" | PKCS | is removed |
       | Android KNOX | the user unenrolls "dev1" | SCEP | is removed but not revoked |
-      | Android KNOX | the user unenrolls "dev1" | PKCS | is removed but not revoked |
+      | Android KNOX | the user unenrolls "dev1" | PKCS | is removed |
       | Android KNOX | an administrator wipes "dev1" | SCEP | is removed but not revoked |
-      | Android KNOX | an administrator wipes "dev1" | PKCS | is removed but not revoked |
+      | Android KNOX | an administrator wipes "dev1" | PKCS | is removed |
       | Android KNOX | an administrator retires "dev1" | SCEP | is not revoked |
-      | Android KNOX | an administrator retires "dev1" | PKCS | is removed but not revoked |
+      | Android KNOX | an administrator retires "dev1" | PKCS | is removed |
       | macOS | the user unenrolls "dev1" | SCEP | is removed but not revoked |
-      | macOS | the user unenrolls "dev1" | PKCS | is removed but not revoked |
+      | macOS | the user unenrolls "dev1" | PKCS | is removed |
       | macOS | an administrator retires "dev1" | SCEP | is removed but not revoked |
-      | macOS | an administrator retires "dev1" | PKCS | is removed but not revoked |
+      | macOS | an administrator retires "dev1" | PKCS | is removed |

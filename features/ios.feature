@@ -44,17 +44,17 @@ Feature: iOS: what each event does to SCEP and PKCS certificates
   @IOS-SCEP-ROOT-1 @trusted_root
   Scenario: IOS-SCEP-ROOT-1 iOS: when the user unenrolls the device, the trusted root certificate is taken off the device.
     When the user unenrolls "dev1"
-    Then the trusted root certificate on "dev1" is removed but not revoked
+    Then the trusted root certificate on "dev1" is removed
 
   @IOS-SCEP-ROOT-2 @trusted_root
   Scenario: IOS-SCEP-ROOT-2 iOS: when an administrator wipes the device, the trusted root certificate is taken off the device.
     When an administrator wipes "dev1"
-    Then the trusted root certificate on "dev1" is removed but not revoked
+    Then the trusted root certificate on "dev1" is removed
 
   @IOS-SCEP-ROOT-3 @trusted_root
   Scenario: IOS-SCEP-ROOT-3 iOS: when an administrator retires the device, the trusted root certificate is taken off the device.
     When an administrator retires "dev1"
-    Then the trusted root certificate on "dev1" is removed but not revoked
+    Then the trusted root certificate on "dev1" is removed
 
   @IOS-SCEP-STAY-1 @scep
   Scenario: IOS-SCEP-STAY-1 iOS: when the user loses the Intune licence, the SCEP certificate is neither revoked nor removed.
@@ -99,17 +99,17 @@ Feature: iOS: what each event does to SCEP and PKCS certificates
   @IOS-PKCS-ROOT-1 @trusted_root
   Scenario: IOS-PKCS-ROOT-1 iOS: when the user unenrolls the device, the trusted root certificate is taken off the device.
     When the user unenrolls "dev1"
-    Then the trusted root certificate on "dev1" is removed but not revoked
+    Then the trusted root certificate on "dev1" is removed
 
   @IOS-PKCS-ROOT-2 @trusted_root
   Scenario: IOS-PKCS-ROOT-2 iOS: when an administrator wipes the device, the trusted root certificate is taken off the device.
     When an administrator wipes "dev1"
-    Then the trusted root certificate on "dev1" is removed but not revoked
+    Then the trusted root certificate on "dev1" is removed
 
   @IOS-PKCS-ROOT-3 @trusted_root
   Scenario: IOS-PKCS-ROOT-3 iOS: when an administrator retires the device, the trusted root certificate is taken off the device.
     When an administrator retires "dev1"
-    Then the trusted root certificate on "dev1" is removed but not revoked
+    Then the trusted root certificate on "dev1" is removed
 
   @IOS-PKCS-STAY-1 @pkcs
   Scenario: IOS-PKCS-STAY-1 iOS: when the user loses the Intune licence, the PKCS certificate is neither revoked nor removed.

@@ -44,17 +44,17 @@ Feature: Windows: what each event does to SCEP and PKCS certificates
   @WIN-SCEP-ROOT-1 @trusted_root
   Scenario: WIN-SCEP-ROOT-1 Windows: when the user unenrolls the device, the trusted root certificate is taken off the device.
     When the user unenrolls "dev1"
-    Then the trusted root certificate on "dev1" is removed but not revoked
+    Then the trusted root certificate on "dev1" is removed
 
   @WIN-SCEP-ROOT-2 @trusted_root
   Scenario: WIN-SCEP-ROOT-2 Windows: when an administrator wipes the device, the trusted root certificate is taken off the device.
     When an administrator wipes "dev1"
-    Then the trusted root certificate on "dev1" is removed but not revoked
+    Then the trusted root certificate on "dev1" is removed
 
   @WIN-SCEP-ROOT-3 @trusted_root
   Scenario: WIN-SCEP-ROOT-3 Windows: when an administrator retires the device, the trusted root certificate is taken off the device.
     When an administrator retires "dev1"
-    Then the trusted root certificate on "dev1" is removed but not revoked
+    Then the trusted root certificate on "dev1" is removed
 
   @WIN-SCEP-STAY-1 @scep
   Scenario: WIN-SCEP-STAY-1 Windows: when the user loses the Intune licence, the SCEP certificate is neither revoked nor removed.
@@ -104,17 +104,17 @@ Feature: Windows: what each event does to SCEP and PKCS certificates
   @WIN-PKCS-ROOT-1 @trusted_root
   Scenario: WIN-PKCS-ROOT-1 Windows: when the user unenrolls the device, the trusted root certificate is taken off the device.
     When the user unenrolls "dev1"
-    Then the trusted root certificate on "dev1" is removed but not revoked
+    Then the trusted root certificate on "dev1" is removed
 
   @WIN-PKCS-ROOT-2 @trusted_root
   Scenario: WIN-PKCS-ROOT-2 Windows: when an administrator wipes the device, the trusted root certificate is taken off the device.
     When an administrator wipes "dev1"
-    Then the trusted root certificate on "dev1" is removed but not revoked
+    Then the trusted root certificate on "dev1" is removed
 
   @WIN-PKCS-ROOT-3 @trusted_root
   Scenario: WIN-PKCS-ROOT-3 Windows: when an administrator retires the device, the trusted root certificate is taken off the device.
     When an administrator retires "dev1"
-    Then the trusted root certificate on "dev1" is removed but not revoked
+    Then the trusted root certificate on "dev1" is removed
 
   @WIN-PKCS-STAY-1 @pkcs
   Scenario: WIN-PKCS-STAY-1 Windows: when the user loses the Intune licence, the PKCS certificate is neither revoked nor removed.

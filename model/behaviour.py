@@ -73,8 +73,14 @@ class Conflict:
 
 @dataclass(frozen=True)
 class Interpretation:
+    """One of our readings. tier "document": it only says how the text is read (or leaves an
+    outcome open) and demands nothing beyond it; tier "reading": it demands more than the text,
+    so a departure is reported `deviates` and fails only under --strict."""
+
     id: str
+    tier: str  # document | reading
     says: str
+    reason: str
     statements: tuple[str, ...]
     applies: dict | None
 
@@ -90,6 +96,9 @@ class Behaviour:
     conflicts: list[Conflict]
     interpretations: list[Interpretation]
     by_id: dict[str, Statement] = field(default_factory=dict)
+
+    def interpretation(self, iid: str) -> Interpretation | None:
+        return next((i for i in self.interpretations if i.id == iid), None)
 
     def conflict_of(self, sid: str) -> Conflict | None:
         return next((c for c in self.conflicts if sid in c.statements), None)
@@ -177,7 +186,17 @@ def _build(raw: dict) -> Behaviour:
         applies = i.get("applies")
         if applies and "outcome" in applies and applies["outcome"] not in raw["outcomes"]:
             raise BehaviourError(f"behaviour.yaml: interpretation {i['id']}: field 'applies.outcome': unknown outcome")
-        interpretations.append(Interpretation(i["id"], i["says"], tuple(i.get("statements", [])), applies))
+        if applies and applies.get("same_as", situations and next(iter(situations))) not in situations:
+            raise BehaviourError(f"behaviour.yaml: interpretation {i['id']}: field 'applies.same_as': unknown situation")
+        for s in (applies or {}).get("situations", []):
+            if s not in situations:
+                raise BehaviourError(f"behaviour.yaml: interpretation {i['id']}: field 'applies.situations': "
+                                     f"unknown situation {s!r}")
+        if applies and i["tier"] != "reading":
+            raise BehaviourError(f"behaviour.yaml: interpretation {i['id']}: field 'applies': only a tier 'reading' "
+                                 "interpretation can add a requirement")
+        interpretations.append(Interpretation(i["id"], i["tier"], i["says"], i["reason"],
+                                              tuple(i.get("statements", [])), applies))
     return Behaviour(
         document=raw["document"],
         platforms=raw["platforms"],

@@ -1,22 +1,26 @@
-"""Named invariants checked after every step of the Hypothesis state machine.
+"""Named invariants checked after every step of the Hypothesis state machine (and of replays).
 
-What this module knows: properties that must hold of one observed step (the world before the
-event, the event, what apply() did, the inventory before and after), each named, each citing
-the statement ids it enforces (or "expected of any MDM" / the contract). Where a property
-depends on the document (which platforms remove roots on a wipe, say), the invariant takes its
-domain from model/rules.py, so the behaviour table stays the single owner of every rule; the
-invariant is a focused second look with its own name and message.
-What it does not know: how the step was produced; conformance/test_stateful.py and the
-regression steps (steps/replay_steps.py) run them through steps/driver.py.
+What this module knows: properties of one observed step (the world before the event, the event,
+what apply() did, the inventory before and after), each with a name and a docstring. A violation
+cites exactly the statements that speak about the record it concerns (its platform, kind and
+situation, looked up in model/rules.py), never a whole family: a Windows-only fault names only
+Windows statements. Every violation has a tier, as the oracle's findings do: `document`,
+`reading` (an interpretation or contract convention; a deviation, failing only under --strict)
+or `contract` (the adapter's interface).
+What it does not know: how the step was produced, or any rule of its own: where a property
+depends on the document, its domain comes from model/rules.py. The invariants are a second,
+named look at what the oracle judges; steps/driver.py merges a violation into the oracle's
+finding for the same certificate (the finding then carries the invariant's name), so one fault
+is reported once.
 
-tests/test_invariants.py checks each invariant's cited statements against behaviour.yaml and
-that each one can fail.
+tests/test_invariants.py gives every invariant a step that must trip it and one that must not.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Callable
 
+from model.oracle import DOCUMENT, INTERFACE, READING
 from model.rules import FORBIDDEN, REQUIRED, default_rules
 from model.world import DEVICE_ACTIONS, World
 
@@ -29,13 +33,28 @@ class Step:
     before: list[dict]
     after: list[dict]
     seen_serials: set  # every serial observed before this event
+    _situations: dict | None = None
+
+    @property
+    def situations(self) -> dict:
+        """serial -> situation of the records the (performed) event concerns; computed once."""
+        if self._situations is None:
+            self._situations = self.world.situations(self.event, self.before) if self.outcome == "applied" else {}
+        return self._situations
+
+
+@dataclass(frozen=True)
+class Violation:
+    statements: tuple[str, ...]
+    message: str
+    serial: str | None = None
+    tier: str = DOCUMENT
 
 
 @dataclass(frozen=True)
 class Invariant:
     name: str
-    statements: tuple[str, ...]
-    check: Callable[[Step], list[str]]
+    check: Callable[[Step], list[Violation]]
 
     @property
     def doc(self) -> str:
@@ -45,239 +64,279 @@ class Invariant:
 INVARIANTS: list[Invariant] = []
 
 
-def invariant(name: str, *statements: str):
+def invariant(name: str):
     def register(fn):
-        INVARIANTS.append(Invariant(name, statements, fn))
+        INVARIANTS.append(Invariant(name, fn))
         return fn
 
     return register
 
 
+# --------------------------------------------------------------------------- helpers
 def _pairs(step: Step):
     """(before, after) record pairs matched by serial, for records present before the event."""
     after = {r.get("serial"): r for r in step.after}
     return [(old, after[old["serial"]]) for old in step.before if old.get("serial") in after]
 
 
-def _device(step: Step, name: str):
-    return step.world.devices.get(name)
-
-
 def _applied(step: Step, *types: str) -> bool:
     return step.outcome == "applied" and step.event.get("type") in types
 
 
+def _judged(step: Step, name: str | None) -> bool:
+    """False for devices the document does not validate (ANDROID-WORK-1): nothing is judged there."""
+    dev = step.world.devices.get(name)
+    return dev is not None and not default_rules().not_validated(dev.platform)
+
+
+def _doc_ids(req) -> tuple[str, ...]:
+    return tuple(s for s in req.statements if not s.startswith("I-"))
+
+
+def _situated(step: Step):
+    """(old, new, device, profile, situation) for every record the event concerns."""
+    for old, new in _pairs(step):
+        situation = step.situations.get(old["serial"])
+        dev, profile = step.world.devices.get(old["device"]), step.world.profiles.get(old["profile"])
+        if situation and dev is not None and profile is not None and _judged(step, dev.name):
+            yield old, new, dev, profile, situation
+
+
+def _acted_device(step: Step):
+    """The enrolled device a performed unenroll / wipe / retire acts on, or None."""
+    if not _applied(step, *DEVICE_ACTIONS):
+        return None
+    dev = step.world.devices.get(step.event["device"])
+    return dev if dev is not None and dev.enrolled and _judged(step, dev.name) else None
+
+
+def _state(r: dict) -> tuple:
+    return r["revoked"], r["installed"]
+
+
 # --------------------------------------------------------------------------- invariants
-@invariant("device-actions-remove-roots-on-windows-and-ios",
-           "WIN-SCEP-ROOT-1", "WIN-SCEP-ROOT-2", "WIN-SCEP-ROOT-3", "WIN-PKCS-ROOT-1", "WIN-PKCS-ROOT-2",
-           "WIN-PKCS-ROOT-3", "IOS-SCEP-ROOT-1", "IOS-SCEP-ROOT-2", "IOS-SCEP-ROOT-3", "IOS-PKCS-ROOT-1",
-           "IOS-PKCS-ROOT-2", "IOS-PKCS-ROOT-3")
-def roots_removed(step: Step) -> list[str]:
-    """Wipe, retire and unenroll always take the trusted root certificates off a Windows or iOS device."""
-    if not _applied(step, *DEVICE_ACTIONS):
+@invariant("device-actions-remove-roots")
+def roots_removed(step: Step) -> list[Violation]:
+    """Where a platform's root list names the device action (e.g. a wipe on Windows or iOS), it
+    takes every trusted root certificate off the device."""
+    dev = _acted_device(step)
+    if dev is None:
         return []
-    dev = _device(step, step.event["device"])
-    if dev is None or dev.platform not in ("windows", "ios"):
+    req = default_rules().requirement(dev.platform, "trusted_root", step.event["type"])
+    if not all(r.remove == REQUIRED for r in req.readings):
         return []
-    return [f"{step.event['type']} left trusted root {old['serial']} installed on {dev.name} ({dev.platform})"
-            for old, new in _pairs(step)
-            if old["device"] == dev.name and old["kind"] == "trusted_root" and old["installed"] and new["installed"]]
+    return [Violation(_doc_ids(req), f"{step.event['type']} left trusted root {old['serial']} installed on {dev.name} "
+                      f"({dev.platform})", old["serial"])
+            for old, new in _pairs(step) if old["device"] == dev.name and old["kind"] == "trusted_root"
+            and old["installed"] and new["installed"]]
 
 
-@invariant("device-actions-revoke-and-remove-intune-certificates",
-           "WIN-SCEP-RR-1", "WIN-SCEP-RR-2", "WIN-SCEP-RR-3", "WIN-PKCS-RR-1", "WIN-PKCS-RR-2", "WIN-PKCS-RR-3",
-           "IOS-SCEP-RR-1", "IOS-SCEP-RR-2", "IOS-SCEP-RR-3", "IOS-PKCS-RR-1", "IOS-PKCS-RR-2", "IOS-PKCS-RR-3",
-           "KNOX-SCEP-RR-1", "KNOX-SCEP-RR-2", "KNOX-PKCS-RR-1", "KNOX-PKCS-RR-2", "KNOX-PKCS-RR-3",
-           "MAC-SCEP-RR-1", "MAC-SCEP-RR-2", "MAC-PKCS-RR-1", "MAC-PKCS-RR-2")
-def device_actions_revoke_and_remove(step: Step) -> list[str]:
-    """Where the platform's list says a device action revokes and removes an Intune-issued SCEP or PKCS
-    certificate, both happen by the time the action returns (no late revocation)."""
-    if not _applied(step, *DEVICE_ACTIONS):
+@invariant("device-actions-revoke-and-remove-intune-certificates")
+def device_actions_revoke_and_remove(step: Step) -> list[Violation]:
+    """Where a platform's list says a device action revokes and removes an Intune-issued SCEP or
+    PKCS certificate, both have happened when the action returns (no late revocation)."""
+    dev = _acted_device(step)
+    if dev is None:
         return []
-    dev = _device(step, step.event["device"])
     out = []
     for old, new in _pairs(step):
-        if old["device"] != step.event["device"] or old["kind"] not in ("scep", "pkcs") or not old["installed"]:
-            continue
         profile = step.world.profiles.get(old["profile"])
-        if profile is None or profile.ca != "intune":
+        if old["device"] != dev.name or old["kind"] not in ("scep", "pkcs") or not old["installed"] or profile is None:
             continue
-        req = default_rules().requirement(dev.platform, old["kind"], step.event["type"], "intune")
-        if [(r.revoke, r.remove) for r in req.readings] == [(REQUIRED, REQUIRED)]:
-            if not new["revoked"] or new["installed"]:
-                out.append(f"{step.event['type']} on {dev.platform}: {old['kind']} {old['serial']} must be revoked and "
-                           f"removed, observed revoked={new['revoked']} installed={new['installed']}")
+        req = default_rules().requirement(dev.platform, old["kind"], step.event["type"], profile.ca)
+        if [(r.revoke, r.remove) for r in req.readings] == [(REQUIRED, REQUIRED)] and (not new["revoked"] or new["installed"]):
+            out.append(Violation(_doc_ids(req), f"{step.event['type']} on {dev.platform}: {old['kind']} {old['serial']} "
+                                 f"must be revoked and removed, observed revoked={new['revoked']} "
+                                 f"installed={new['installed']}", old["serial"]))
     return out
 
 
-@invariant("licence-events-change-nothing", "WIN-SCEP-STAY-1", "WIN-SCEP-STAY-2", "WIN-PKCS-STAY-1",
-           "WIN-PKCS-STAY-2", "IOS-SCEP-STAY-1", "IOS-SCEP-STAY-2", "IOS-PKCS-STAY-1", "IOS-PKCS-STAY-2",
-           "KNOX-SCEP-STAY-1", "KNOX-SCEP-STAY-2", "KNOX-PKCS-STAY-1", "KNOX-PKCS-STAY-2", "MAC-SCEP-STAY-1",
-           "MAC-SCEP-STAY-2", "MAC-PKCS-STAY-1", "MAC-PKCS-STAY-2", "I-LICENCE-NOTHING")
-def licence_events_change_nothing(step: Step) -> list[str]:
-    """Losing or withdrawing a licence never revokes or removes any certificate."""
-    if not _applied(step, "lose_license", "withdraw_license"):
+@invariant("stay-lists-are-honoured")
+def stays(step: Step) -> list[Violation]:
+    """Where the table says a certificate stays for this event (a licence change, a PKCS profile
+    update, ...), it is neither revoked nor removed. Tier document where a statement says so,
+    reading where only our interpretation does (e.g. I-LICENCE-NOTHING for roots)."""
+    out = []
+    for old, new, dev, profile, situation in _situated(step):
+        req = default_rules().requirement(dev.platform, old["kind"], situation, profile.ca)
+        if _state(old) == _state(new):
+            continue
+        if all((r.revoke, r.remove) == (FORBIDDEN, FORBIDDEN) for r in req.readings):
+            out.append(Violation(_doc_ids(req), f"{step.event['type']} ({situation}) changed {old['kind']} "
+                                 f"{old['serial']} on {dev.platform}, which must stay", old["serial"]))
+        elif all((r.revoke, r.remove) == (FORBIDDEN, FORBIDDEN) for r in req.strict_readings) \
+                and req.allows(old, new) is not None:
+            out.append(Violation(req.interpretations, f"{step.event['type']} ({situation}) changed {old['kind']} "
+                                 f"{old['serial']} on {dev.platform}, which stays by our reading", old["serial"], READING))
+    return out
+
+
+@invariant("imported-certificates-leave-with-company-data")
+def imported_removed(step: Step) -> list[Violation]:
+    """Unenroll, wipe and retire take imported PKCS certificates off the device, wherever the
+    table requires it (not on Android legacy, where the document contradicts itself)."""
+    dev = _acted_device(step)
+    if dev is None:
         return []
-    return [f"{step.event['type']} changed {old['kind']} {old['serial']} on {old['device']}"
-            for old, new in _pairs(step) if (old["revoked"], old["installed"]) != (new["revoked"], new["installed"])]
+    req = default_rules().requirement(dev.platform, "pkcs_imported", step.event["type"], None)
+    if not all(r.remove == REQUIRED for r in req.readings):
+        return []
+    return [Violation(_doc_ids(req), f"{step.event['type']} left imported {old['serial']} on {dev.name} ({dev.platform})",
+                      old["serial"])
+            for old, new in _pairs(step) if old["device"] == dev.name and old["kind"] == "pkcs_imported"
+            and old["installed"] and new["installed"]]
 
 
-@invariant("revocation-is-permanent", "CONTRACT")
-def revocation_permanent(step: Step) -> list[str]:
-    """A certificate once reported revoked is revoked in every later observation (expected of any CA)."""
-    return [f"{old['serial']} was revoked and is now reported not revoked" for old, new in _pairs(step)
-            if old["revoked"] and not new["revoked"]]
-
-
-@invariant("serials-are-unique", "CONTRACT")
-def serials_unique(step: Step) -> list[str]:
-    """Every serial appears once in the inventory, and a serial is never reused for a new certificate."""
-    seen, out = set(), []
-    for r in step.after:
-        if r.get("serial") in seen:
-            out.append(f"serial {r.get('serial')} appears more than once")
-        seen.add(r.get("serial"))
-    known = step.seen_serials | {r.get("serial") for r in step.before}
-    for r in step.after[len(step.before):]:
-        if r.get("serial") in known:
-            out.append(f"new certificate on {r.get('device')} reuses serial {r.get('serial')}")
+@invariant("outsiders-are-never-revoked")
+def never_revoked(step: Step) -> list[Violation]:
+    """The MDM does not revoke at a third-party CA (GEN-3P-1 for SCEP; our reading I-3P-PKCS for
+    PKCS), nor trusted roots and imported PKCS certificates (our reading I-OUTSIDERS-NEVER-REVOKED)."""
+    out = []
+    for old, new in _pairs(step):
+        profile = step.world.profiles.get(old["profile"])
+        if profile is None or not _judged(step, old["device"]) or old["revoked"] or not new["revoked"]:
+            continue
+        if old["kind"] in ("trusted_root", "pkcs_imported"):
+            out.append(Violation(("I-OUTSIDERS-NEVER-REVOKED",), f"{old['kind']} {old['serial']} was revoked",
+                                 old["serial"], READING))
+        elif profile.ca == "third_party":
+            doc = old["kind"] == "scep"
+            out.append(Violation(("GEN-3P-1",) if doc else ("I-3P-PKCS",),
+                                 f"third-party {old['kind']} {old['serial']} was revoked", old["serial"],
+                                 DOCUMENT if doc else READING))
     return out
 
 
-@invariant("removed-certificates-are-never-reinstalled", "GEN-MANUAL-2", "CONTRACT")
-def never_reinstalled(step: Step) -> list[str]:
-    """A removed certificate never comes back: a reissue is a new certificate with a new serial."""
-    return [f"{old['serial']} on {old['device']} was removed and is installed again" for old, new in _pairs(step)
-            if not old["installed"] and new["installed"]]
+@invariant("android-legacy-certificates-are-never-removed-by-the-mdm")
+def legacy_never_removed(step: Step) -> list[Violation]:
+    """On Android legacy devices the events the table covers take no certificate off (ANDROID-LEGACY-1),
+    except where it leaves removal open (a wipe) or contradicts itself (imported PKCS)."""
+    out = []
+    for old, new, dev, profile, situation in _situated(step):
+        req = default_rules().requirement(dev.platform, old["kind"], situation, profile.ca)
+        if req.status == "not-enabled" and all(r.remove == FORBIDDEN for r in req.readings) \
+                and old["installed"] and not new["installed"]:
+            out.append(Violation(_doc_ids(req), f"{step.event['type']} removed {old['kind']} {old['serial']} from "
+                                 f"Android legacy device {dev.name}", old["serial"]))
+    return out
 
 
-@invariant("records-are-never-dropped", "CONTRACT")
-def records_kept(step: Step) -> list[str]:
-    """observe() lists every certificate ever delivered, removed ones included, in delivery order."""
-    after = [r.get("serial") for r in step.after[: len(step.before)]]
-    if after != [r.get("serial") for r in step.before]:
-        return ["observe() dropped or reordered earlier records"]
-    return []
-
-
-@invariant("events-on-one-device-leave-other-devices-alone", "I-SCOPE-TARGETING")
-def other_devices_untouched(step: Step) -> list[str]:
-    """A device action, check-in or manual deletion on one device never changes another device's
-    certificates (expected of any MDM)."""
+@invariant("events-on-one-device-leave-other-devices-alone")
+def other_devices_untouched(step: Step) -> list[Violation]:
+    """A device action, check-in or manual deletion on one device changes no other device's
+    certificates (our reading I-SCOPE-TARGETING)."""
     if step.event.get("type") not in DEVICE_ACTIONS + ("check_in", "delete_certificate"):
         return []
     target = step.event.get("device")
-    return [f"{step.event['type']} on {target} changed {old['kind']} {old['serial']} on {old['device']}"
+    return [Violation(("I-SCOPE-TARGETING",), f"{step.event['type']} on {target} changed {old['kind']} {old['serial']} "
+                      f"on {old['device']}", old["serial"], READING)
             for old, new in _pairs(step)
-            if old["device"] != target and (old["revoked"], old["installed"]) != (new["revoked"], new["installed"])]
+            if old["device"] != target and _judged(step, old["device"]) and _state(old) != _state(new)]
 
 
-@invariant("check-in-restores-targeted-certificates", "GEN-MANUAL-2", "CONTRACT")
-def check_in_restores(step: Step) -> list[str]:
+@invariant("check-in-restores-targeted-certificates")
+def check_in_restores(step: Step) -> list[Violation]:
     """After a check-in, every profile that targets the enrolled device (of a licensed user) has an
-    installed certificate there."""
-    if not _applied(step, "check_in"):
+    installed certificate there: the contract's check-in, and GEN-MANUAL-2 where one was removed."""
+    if not _applied(step, "check_in") or not _judged(step, step.event["device"]):
         return []
     name = step.event["device"]
     if not step.world.devices[name].enrolled or not step.world.delivery_required(name):
         return []
     held = {r["profile"] for r in step.after if r["device"] == name and r["installed"]}
-    return [f"after check-in, profile {p.name} targets {name} but no certificate of it is installed"
-            for p in step.world.targeting_profiles(name) if p.name not in held]
-
-
-@invariant("third-party-and-imported-certificates-are-never-revoked", "GEN-3P-1", "I-3P-PKCS", "GEN-IMPORTED-1",
-           "GEN-IMPORTED-2")
-def never_revoked(step: Step) -> list[str]:
-    """The MDM cannot revoke at a third-party CA, and did not issue imported PKCS certificates (nor roots)."""
     out = []
-    for old, new in _pairs(step):
-        profile = step.world.profiles.get(old["profile"])
-        outsider = old["kind"] in ("pkcs_imported", "trusted_root") or (profile is not None and profile.ca == "third_party")
-        if outsider and new["revoked"] and not old["revoked"]:
-            out.append(f"{old['kind']} {old['serial']} (CA {profile.ca if profile else '?'}) was revoked")
+    for p in step.world.targeting_profiles(name):
+        if p.name in held:
+            continue
+        reissue = any(r["device"] == name and r["profile"] == p.name for r in step.before)
+        out.append(Violation(("GEN-MANUAL-2",) if reissue else ("CONTRACT",),
+                             f"after check-in, profile {p.name} targets {name} but no certificate of it is installed",
+                             None, DOCUMENT if reissue else INTERFACE))
     return out
 
 
-@invariant("android-legacy-certificates-are-never-removed-by-the-mdm", "ANDROID-LEGACY-1")
-def legacy_never_removed(step: Step) -> list[str]:
-    """On Android legacy devices the MDM takes no certificate off (only a person deleting it by hand does)."""
-    if step.outcome != "applied" or step.event.get("type") == "delete_certificate":
-        return []
-    out = []
-    for old, new in _pairs(step):
-        dev = _device(step, old["device"])
-        if dev is not None and dev.platform == "android_legacy" and old["installed"] and not new["installed"]:
-            out.append(f"{step.event['type']} removed {old['kind']} {old['serial']} from Android legacy device {dev.name}")
-    return out
-
-
-@invariant("certificates-arrive-only-at-check-in", "CONTRACT")
-def delivery_only_at_check_in(step: Step) -> list[str]:
-    """New certificates appear only at a check-in, at most one per targeting profile without one."""
-    new = step.after[len(step.before):]
+@invariant("certificates-arrive-only-at-check-in")
+def delivery_only_at_check_in(step: Step) -> list[Violation]:
+    """New certificates appear only at a check-in, at most one per profile (our reading
+    I-DELIVERY-AT-CHECK-IN, a convention of the contract)."""
+    known = {r.get("serial") for r in step.before}
+    new = [r for r in step.after if r.get("serial") not in known]
     if not new:
         return []
     if not _applied(step, "check_in"):
-        return [f"{step.event.get('type')} delivered {r.get('kind')} {r.get('serial')} to {r.get('device')}" for r in new]
-    profiles = [r.get("profile") for r in new]
-    return [f"check-in delivered {profiles.count(p)} certificates of {p}" for p in set(profiles) if profiles.count(p) > 1]
+        return [Violation(("I-DELIVERY-AT-CHECK-IN",), f"{step.event.get('type')} delivered {r.get('kind')} "
+                          f"{r.get('serial')} to {r.get('device')}", r.get("serial"), READING) for r in new]
+    profiles = [r.get("profile") for r in new if _judged(step, r.get("device"))]
+    return [Violation(("I-DELIVERY-AT-CHECK-IN",), f"check-in delivered {profiles.count(p)} certificates of {p}",
+                      None, READING) for p in sorted(set(profiles)) if profiles.count(p) > 1]
 
 
-@invariant("macos-wipe-is-refused", "MAC-WIPE-1", "I-MACOS-WIPE-REFUSED")
-def macos_wipe_refused(step: Step) -> list[str]:
-    """A wipe of an enrolled macOS device is refused (EventRejected) and changes nothing."""
+@invariant("macos-wipe-is-refused")
+def macos_wipe_refused(step: Step) -> list[Violation]:
+    """A wipe of an enrolled macOS device is refused (our reading I-MACOS-WIPE-REFUSED of MAC-WIPE-1),
+    and a refused event changes nothing (the contract)."""
     if step.event.get("type") != "wipe":
         return []
-    dev = _device(step, step.event.get("device"))
-    if dev is None or dev.platform != "macos" or not dev.enrolled:
+    dev = step.world.devices.get(step.event.get("device"))
+    if dev is None or not dev.enrolled or default_rules().refusal(dev.platform, "wipe") is None:
         return []
-    out = [] if step.outcome == "rejected" else [f"wipe of macOS device {dev.name} was {step.outcome}, not refused"]
-    if step.after != step.before:
-        out.append(f"the macOS wipe of {dev.name} changed the inventory")
+    if step.outcome == "applied":
+        return [Violation(("I-MACOS-WIPE-REFUSED",), f"wipe of macOS device {dev.name} was performed, not refused",
+                          None, READING)]
+    if [_key(r) for r in step.after] != [_key(r) for r in step.before]:
+        return [Violation(("CONTRACT",), f"the refused macOS wipe of {dev.name} changed the inventory", None, INTERFACE)]
+    return []
+
+
+@invariant("revocation-is-permanent")
+def revocation_permanent(step: Step) -> list[Violation]:
+    """A certificate once reported revoked is revoked in every later observation (our reading
+    I-REVOCATION-PERMANENT)."""
+    return [Violation(("I-REVOCATION-PERMANENT",), f"{old['serial']} was revoked and is now reported not revoked",
+                      old["serial"], READING)
+            for old, new in _pairs(step) if old["revoked"] and not new["revoked"] and _judged(step, old["device"])]
+
+
+@invariant("removed-certificates-are-never-reinstalled")
+def never_reinstalled(step: Step) -> list[Violation]:
+    """A removed certificate never comes back under its serial: a reissue is a new certificate (our
+    reading I-NO-REINSTALL)."""
+    return [Violation(("I-NO-REINSTALL",), f"{old['serial']} on {old['device']} was removed and is installed again",
+                      old["serial"], READING)
+            for old, new in _pairs(step) if not old["installed"] and new["installed"] and _judged(step, old["device"])]
+
+
+@invariant("serials-are-unique")
+def serials_unique(step: Step) -> list[Violation]:
+    """Every serial appears once in an observation, and a new certificate never takes a serial
+    that an earlier observation showed (the contract: serials are unique across the inventory)."""
+    seen, out = set(), []
+    for r in step.after:
+        if r.get("serial") in seen:
+            out.append(Violation(("CONTRACT",), f"serial {r.get('serial')} appears more than once", r.get("serial"),
+                                 INTERFACE))
+        seen.add(r.get("serial"))
+    current = {r.get("serial") for r in step.before}
+    for r in step.after:
+        if r.get("serial") not in current and r.get("serial") in step.seen_serials:
+            out.append(Violation(("CONTRACT",), f"new certificate on {r.get('device')} reuses serial {r.get('serial')}, "
+                                 "seen in an earlier observation", r.get("serial"), INTERFACE))
     return out
 
 
-@invariant("imported-certificates-leave-with-company-data", "GEN-IMPORTED-1", "GEN-IMPORTED-2")
-def imported_removed(step: Step) -> list[str]:
-    """Unenroll, wipe and retire take imported PKCS certificates off the device (except where the
-    Android legacy note forbids removal, and where the table leaves it open)."""
-    if not _applied(step, *DEVICE_ACTIONS):
-        return []
-    dev = _device(step, step.event["device"])
-    req = default_rules().requirement(dev.platform, "pkcs_imported", step.event["type"], None)
-    if not all(r.remove == REQUIRED for r in req.readings):
-        return []
-    return [f"{step.event['type']} left imported {old['serial']} on {dev.name} ({dev.platform})"
-            for old, new in _pairs(step)
-            if old["device"] == dev.name and old["kind"] == "pkcs_imported" and old["installed"] and new["installed"]]
+@invariant("records-are-never-dropped")
+def records_kept(step: Step) -> list[Violation]:
+    """observe() lists every certificate ever delivered, removed ones included, in delivery order."""
+    after = [r.get("serial") for r in step.after[: len(step.before)]]
+    if after != [r.get("serial") for r in step.before]:
+        return [Violation(("CONTRACT",), "observe() dropped or reordered earlier records", None, INTERFACE)]
+    return []
 
 
-@invariant("stay-lists-are-honoured", "WIN-SCEP-STAY-3", "WIN-PKCS-STAY-4", "IOS-PKCS-STAY-4", "KNOX-PKCS-STAY-4",
-           "KNOX-PKCS-STAY-5", "MAC-PKCS-STAY-3", "MAC-PKCS-STAY-5")
-def stays(step: Step) -> list[str]:
-    """Where every reading of the table says a certificate stays for this event (e.g. a PKCS profile
-    update on Windows, iOS, KNOX and macOS), it is neither revoked nor removed."""
-    if step.outcome != "applied":
-        return []
-    out = []
-    situations = step.world.situations(step.event, step.before) if step.event.get("type") in _SCOPED else {}
-    for old, new in _pairs(step):
-        situation = situations.get(old["serial"])
-        dev, profile = _device(step, old["device"]), step.world.profiles.get(old["profile"])
-        if situation is None or dev is None or profile is None:
-            continue
-        req = default_rules().requirement(dev.platform, old["kind"], situation, profile.ca)
-        if all((r.revoke, r.remove) == (FORBIDDEN, FORBIDDEN) for r in req.readings):
-            if (old["revoked"], old["installed"]) != (new["revoked"], new["installed"]):
-                out.append(f"{step.event['type']} ({situation}) changed {old['kind']} {old['serial']} on "
-                           f"{dev.platform}, which must stay ({', '.join(req.statements)})")
-    return out
+def _key(r: dict) -> tuple:
+    return r.get("serial"), r.get("installed"), r.get("revoked")
 
 
-_SCOPED = ("remove_member", "unassign_profile", "update_profile", "delete_user", "delete_group")
-
-
-def check_all(step: Step) -> list[tuple[Invariant, str]]:
-    """Every violated invariant with its message."""
-    return [(inv, msg) for inv in INVARIANTS for msg in inv.check(step)]
+def check_all(step: Step) -> list[tuple[Invariant, Violation]]:
+    """Every violated invariant with its violation."""
+    return [(inv, v) for inv in INVARIANTS for v in inv.check(step)]

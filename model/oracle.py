@@ -16,23 +16,35 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from model.behaviour import default
-from model.rules import FORBIDDEN, OPEN, Reading, Requirement, Rules, default_rules
-from model.world import KINDS, World
+from model.rules import Requirement, Rules, default_rules
+from model.world import DEVICE_ACTIONS, KINDS, World
 
 RECORD_FIELDS = {"device": str, "profile": str, "kind": str, "serial": str, "installed": bool, "revoked": bool}
 CONTRACT = "CONTRACT"  # cited for rules that come from ../shared/CONTRACT.md rather than the document
 
+# Tiers of a finding (README "Tiers"):
+DOCUMENT = "document"  # the statement's own text requires it: always a failure
+READING = "reading"  # one of our interpretations or a contract convention: `deviates`; fails under --strict
+INTERFACE = "contract"  # the adapter broke the contract's interface, so nothing can be judged: always a failure
+TIERS = (DOCUMENT, READING, INTERFACE)
+
 
 @dataclass
 class Finding:
-    """One departure from the document or the contract."""
+    """One departure from the document (tier document), from one of our readings (tier reading,
+    naming the interpretation ids) or from the adapter contract's interface (tier contract)."""
 
     statements: tuple[str, ...]
     message: str
     serial: str | None = None
+    tier: str = DOCUMENT
+    invariants: tuple[str, ...] = ()  # named invariants that saw the same departure
 
     def __str__(self) -> str:
-        return f"[{cite(self.statements)}] {self.message}"
+        return f"[{self.tier}: {cite(self.statements)}] {self.message}"
+
+    def fails(self, strict: bool = False) -> bool:
+        return self.tier != READING or strict
 
 
 @dataclass
@@ -50,6 +62,8 @@ class Check:
     serial: str
     before: tuple[bool, bool] = (False, True)  # (revoked, installed) before the event
     after: tuple[bool, bool] = (False, True)  # (revoked, installed) after the event
+    verdict: str = "pass"  # pass | deviates | fail | not-validated
+    interpretations: tuple[str, ...] = ()  # reading-tier ids behind a deviation
 
 
 @dataclass
@@ -63,9 +77,16 @@ class StepResult:
     def ok(self) -> bool:
         return not self.findings
 
+    def failures(self, strict: bool = False) -> list[Finding]:
+        """The findings that fail the run: document and contract tiers, and readings under --strict."""
+        return [f for f in self.findings if f.fails(strict)]
+
+    def deviations(self) -> list[Finding]:
+        return [f for f in self.findings if f.tier == READING]
+
 
 def cite(statements: tuple[str, ...] | list[str]) -> str:
-    """'WIN-SCEP-RR-2 (line 64, c5fd30ff)' for each statement; interpretations and CONTRACT as is."""
+    """'WIN-SCEP-RR-2 line 64 c5fd30ff' for each statement; interpretations and CONTRACT as is."""
     b = default()
     parts = []
     for sid in statements:
@@ -76,43 +97,82 @@ def cite(statements: tuple[str, ...] | list[str]) -> str:
 
 def validate_inventory(inventory: object) -> list[Finding]:
     """Shape of observe(): a list of records with the contract's fields and unique serials."""
+    def bad(message: str) -> Finding:
+        return Finding((CONTRACT,), message, tier=INTERFACE)
+
     if not isinstance(inventory, list):
-        return [Finding((CONTRACT,), f"observe() must return a list, got {type(inventory).__name__}")]
+        return [bad(f"observe() must return a list, got {type(inventory).__name__}")]
     findings, seen = [], set()
     for i, r in enumerate(inventory):
         if not isinstance(r, dict):
-            findings.append(Finding((CONTRACT,), f"observe()[{i}] must be an object, got {type(r).__name__}"))
+            findings.append(bad(f"observe()[{i}] must be an object, got {type(r).__name__}"))
             continue
         for name, typ in RECORD_FIELDS.items():
             if name not in r:
-                findings.append(Finding((CONTRACT,), f"observe()[{i}] lacks field {name!r}: {r!r}"))
+                findings.append(bad(f"observe()[{i}] lacks field {name!r}: {r!r}"))
             elif not isinstance(r[name], typ):
-                findings.append(Finding((CONTRACT,), f"observe()[{i}] field {name!r} must be {typ.__name__}, got {r[name]!r}"))
+                findings.append(bad(f"observe()[{i}] field {name!r} must be {typ.__name__}, got {r[name]!r}"))
         if isinstance(r.get("kind"), str) and r["kind"] not in KINDS:
-            findings.append(Finding((CONTRACT,), f"observe()[{i}] field 'kind' is not a contract kind: {r['kind']!r}"))
+            findings.append(bad(f"observe()[{i}] field 'kind' is not a contract kind: {r['kind']!r}"))
         serial = r.get("serial")
-        if serial in seen:
-            findings.append(Finding((CONTRACT,), f"serial {serial!r} appears twice in observe()"))
-        seen.add(serial)
+        if isinstance(serial, str):
+            if serial in seen:
+                findings.append(bad(f"serial {serial!r} appears twice in observe()"))
+            seen.add(serial)
     return findings
 
 
-def expected_outcome(world: World, event: dict, before: list[dict]) -> tuple[str, str]:
-    """What the document and contract expect of `apply(event)`: ('applied'|'rejected'|'invalid', why)."""
+@dataclass(frozen=True)
+class Expectation:
+    """What the document and the contract expect of apply(event)."""
+
+    preferred: str  # applied | rejected | invalid
+    why: str = ""
+    allowed: tuple[str, ...] = ()  # further outcomes that are no failure
+    deviating: tuple[str, ...] = ()  # outcomes that deviate from a reading (tier reading)
+    statements: tuple[str, ...] = (CONTRACT,)  # cited when the outcome is wrong
+
+    def judge(self, outcome: str) -> str:
+        if outcome == self.preferred or outcome in self.allowed:
+            return "pass"
+        return "deviates" if outcome in self.deviating else "fail"
+
+
+def expectation(world: World, event: dict, before: list[dict], rules: Rules | None = None) -> Expectation:
+    """Which outcomes of `apply(event)` conform."""
+    rules = rules or default_rules()
     try:
         world.validate(event)
     except ValueError as exc:
-        return "invalid", str(exc)
+        return Expectation("invalid", str(exc))
     if event["type"] == "delete_certificate" and not any(
         r["installed"] and r["device"] == event["device"] and r["profile"] == event["profile"] for r in before
     ):
-        return "invalid", f"delete_certificate: no installed certificate of {event['profile']!r} on {event['device']!r}"
+        return Expectation("invalid", f"delete_certificate: no installed certificate of {event['profile']!r} on {event['device']!r}")
     device = world.devices.get(event.get("device"))
+    if device is not None and event["type"] in DEVICE_ACTIONS and not device.enrolled:
+        return Expectation("applied", f"I-DEVICE-ACTION-ON-UNMANAGED: {device.name} is no longer enrolled",
+                           allowed=("rejected", "invalid"), statements=("I-DEVICE-ACTION-ON-UNMANAGED",))
     if device is not None:
-        for st in default().statements:  # statements whose outcome is a refusal (MAC-WIPE-1)
-            if st.outcome == "rejected" and device.platform in st.platforms and event["type"] in st.situations:
-                return "rejected", f"{st.id}: {st.says}"
-    return "applied", ""
+        refused = rules.refusal(device.platform, event["type"])  # MAC-WIPE-1
+        if refused is not None:
+            return Expectation("rejected", f"{refused.id}: {refused.says}", deviating=("applied",),
+                               statements=(refused.id, "I-MACOS-WIPE-REFUSED"))
+    return Expectation("applied")
+
+
+def expected_outcome(world: World, event: dict, before: list[dict]) -> tuple[str, str]:
+    """The preferred outcome of `apply(event)` and why: ('applied'|'rejected'|'invalid', why)."""
+    e = expectation(world, event, before)
+    return e.preferred, e.why
+
+
+def world_follows(expect: Expectation, outcome: str) -> bool:
+    """Whether the model's World should apply the event: the implementation performed an event
+    that may be performed (or should have performed one it refused)."""
+    if expect.preferred == "invalid":
+        return False
+    return outcome == "applied" or expect.preferred == "applied"
 
 
 def describe(record: dict) -> str:
@@ -133,16 +193,21 @@ def check_event(world: World, event: dict, outcome: str, before: list[dict], aft
     if findings:
         result.findings.extend(findings)
         return result
-    want, why = expected_outcome(world, event, before)
-    if want != outcome:
-        # a refusal the document requires cites its statement (why starts with its id)
-        stmts = (why.split(":")[0],) if want == "rejected" else (CONTRACT,)
+    expect = expectation(world, event, before, rules)
+    verdict = expect.judge(outcome)
+    if verdict != "pass":
         verbs = {"applied": "apply it", "rejected": "refuse it (EventRejected)", "invalid": "reject it as bad input (ValueError)"}
-        add(Finding(stmts, f"{what}: the implementation {'applied' if outcome == 'applied' else 'answered ' + outcome}"
-                    f"{(' (' + detail + ')') if detail else ''}, but it should {verbs[want]}{(': ' + why) if why else ''}"))
-    if outcome != "applied" or want != "applied":
+        done = "applied it" if outcome == "applied" else "answered " + outcome
+        # A wrong answer to an event is an interface failure; only the macOS wipe has a
+        # reading-tier preference (I-MACOS-WIPE-REFUSED): performing it deviates.
+        tier = READING if verdict == "deviates" else INTERFACE
+        stmts = tuple(s for s in expect.statements if s not in default().by_id) if tier == READING else expect.statements
+        add(Finding(stmts, f"{what}: the implementation {done}{(' (' + detail + ')') if detail else ''}, "
+                    f"but {'our reading expects it to' if tier == READING else 'it should'} {verbs[expect.preferred]}"
+                    f"{(': ' + expect.why) if expect.why else ''}", tier=tier))
+    if outcome != "applied" or expect.preferred == "invalid":
         if _key(after) != _key(before):
-            add(Finding((CONTRACT,), f"{what}: the event was {outcome}, yet the inventory changed"))
+            add(Finding((CONTRACT,), f"{what}: the event was {outcome}, yet the inventory changed", tier=INTERFACE))
         return result
 
     by_serial_after = {r["serial"]: r for r in after}
@@ -150,61 +215,81 @@ def check_event(world: World, event: dict, outcome: str, before: list[dict], aft
     if [r["serial"] for r in after[: len(before)]] != [r["serial"] for r in before]:
         missing = [r["serial"] for r in before if r["serial"] not in by_serial_after]
         add(Finding((CONTRACT,), f"{what}: observe() lost or reordered earlier records"
-                    + (f" (missing {', '.join(missing)})" if missing else "")))
+                    + (f" (missing {', '.join(missing)})" if missing else ""), tier=INTERFACE))
         return result
 
     situations = world.situations(event, before)
     for old in before:
         new = by_serial_after[old["serial"]]
-        for name in ("device", "profile", "kind"):
-            if new[name] != old[name]:
-                add(Finding((CONTRACT,), f"{what}: {describe(old)} changed its {name} to {new[name]!r}"))
-        if old["revoked"] and not new["revoked"]:
-            add(Finding((CONTRACT,), f"{what}: {describe(old)} was revoked and is now reported not revoked (revocation is permanent)"))
-        if not old["installed"] and new["installed"]:
-            add(Finding((CONTRACT,), f"{what}: {describe(old)} was removed and is now installed again (a reissue must be a new certificate)"))
         device = world.devices.get(old["device"])
         profile = world.profiles.get(old["profile"])
+        for name in ("device", "profile", "kind"):
+            if new[name] != old[name]:
+                add(Finding((CONTRACT,), f"{what}: {describe(old)} changed its {name} to {new[name]!r}", tier=INTERFACE))
         if device is None or profile is None:
-            add(Finding((CONTRACT,), f"{what}: {describe(old)} names a device or profile that was never created"))
+            add(Finding((CONTRACT,), f"{what}: {describe(old)} names a device or profile that was never created",
+                        tier=INTERFACE))
             continue
+        if rules.not_validated(device.platform):
+            continue  # ANDROID-WORK-1: nothing is judged (the reports still show what was observed)
+        if old["revoked"] and not new["revoked"]:
+            add(Finding(("I-REVOCATION-PERMANENT",), f"{what}: {describe(old)} was revoked and is now reported "
+                        "not revoked", old["serial"], READING))
+        if not old["installed"] and new["installed"]:
+            add(Finding(("I-NO-REINSTALL",), f"{what}: {describe(old)} was removed and is now installed again "
+                        "(a reissue is a new certificate)", old["serial"], READING))
         situation = situations.get(old["serial"])
         if situation is None:
-            req = _untouched(old["kind"], profile.ca, installed=old["installed"])
-            if req.allows(old, new) is None:
-                add(Finding(("I-SCOPE-TARGETING",) if old["installed"] else (CONTRACT,),
-                            f"{what}: {describe(old)} is outside this event's reach, yet it was "
-                            f"{_change(old, new)}"))
+            req = rules.untouched(device.platform, old["kind"], profile.ca, installed=old["installed"])
+            _judge(result, req, old, new, what, f"is outside this event's reach, yet it was {_change(old, new)}")
             continue
         req = rules.requirement(device.platform, old["kind"], situation, profile.ca)
-        reading = req.allows(old, new)
-        result.checks.append(Check(req.statements, reading is not None, reading.label if reading else None,
+        tier_verdict, reading = _judge(result, req, old, new, what, None)
+        result.checks.append(Check(req.statements, tier_verdict != "fail", reading.label if reading else None,
                                    req.conflict, situation, device.platform, old["kind"], event["type"], old["serial"],
-                                   (old["revoked"], old["installed"]), (new["revoked"], new["installed"])))
-        if reading is None:
-            wants = " or ".join(f"{r.describe()} ({r.label})" for r in req.readings)
-            add(Finding(req.statements, f"{what}: {describe(old)} {wants}; observed: {_change(old, new)}",
-                        old["serial"]))
+                                   (old["revoked"], old["installed"]), (new["revoked"], new["installed"]),
+                                   tier_verdict if req.status != "not-validated" else "not-validated",
+                                   req.interpretations if tier_verdict == "deviates" else ()))
 
-    _check_deliveries(world, event, before, after[len(before):], result, what)
+    _check_deliveries(world, event, before, after[len(before):], result, what, rules)
     return result
 
 
-def _untouched(kind: str, ca: str | None, installed: bool) -> Requirement:
-    """Outside the event's reach: nothing may change, except that a certificate already taken off
-    the device may still be revoked (unless it is one the MDM never revokes)."""
-    never_revoked = kind in ("trusted_root", "pkcs_imported") or ca == "third_party"
-    revoke = FORBIDDEN if (installed or never_revoked) else OPEN
-    return Requirement((Reading(revoke, FORBIDDEN, (), "untouched"),), ())
+def _judge(result: StepResult, req: Requirement, old: dict, new: dict, what: str, text: str | None):
+    """Judge one record against one requirement; add a document or reading finding if it departs."""
+    verdict, reading = req.judge(old, new)
+    if verdict == "fail":
+        wants = " or ".join(f"{r.describe()} ({r.label})" for r in req.readings)
+        result.findings.append(Finding(req.statements or ("I-SCOPE-TARGETING",),
+                                       f"{what}: {describe(old)} {text or wants + '; observed: ' + _change(old, new)}",
+                                       old["serial"], DOCUMENT))
+    elif verdict == "deviates":
+        wants = " or ".join(r.describe() for r in req.strict_readings)
+        because = ", ".join(req.interpretations)
+        result.findings.append(Finding(req.interpretations + tuple(s for s in req.statements if s not in req.interpretations),
+                                       f"{what}: {describe(old)} "
+                                       + (text or f"{wants} by our reading {because}; observed: {_change(old, new)}")
+                                       + f" (the document allows it; {because}: {_why(req.interpretations)})",
+                                       old["serial"], READING))
+    return verdict, reading
 
 
-def _check_deliveries(world: World, event: dict, before: list[dict], new: list[dict], result: StepResult, what: str):
+def _why(ids) -> str:
+    b = default()
+    return "; ".join(i.reason for i in (b.interpretation(x) for x in ids) if i is not None)
+
+
+def _check_deliveries(world: World, event: dict, before: list[dict], new: list[dict], result: StepResult, what: str,
+                      rules: Rules):
     add = result.findings.append
     if event["type"] != "check_in":
         for r in new:
-            add(Finding((CONTRACT,), f"{what}: {describe(r)} was delivered, but certificates are delivered only at check-in"))
+            add(Finding(("I-DELIVERY-AT-CHECK-IN",), f"{what}: {describe(r)} was delivered, but by our reading "
+                        "certificates are delivered only at check-in", r.get("serial"), READING))
         return
     device = world.devices[event["device"]]
+    if rules.not_validated(device.platform):
+        return  # ANDROID-WORK-1: deliveries and reissue are not judged either
     installed = {(r["device"], r["profile"]) for r in before if r["installed"]}
     due: dict[str, bool] = {}  # profile -> delivery required (True) or open (False)
     for p in world.targeting_profiles(device.name):
@@ -213,27 +298,35 @@ def _check_deliveries(world: World, event: dict, before: list[dict], new: list[d
     seen: dict[str, int] = {}
     for r in new:
         seen[r["profile"]] = seen.get(r["profile"], 0) + 1
-        if r["device"] != device.name or r["profile"] not in due:
-            add(Finding((CONTRACT,), f"{what}: delivered {describe(r)}, which no profile targeting "
-                        f"{device.name} was due to deliver"))
+        known = world.profiles.get(r["profile"])
+        if r["device"] not in world.devices or known is None:
+            add(Finding((CONTRACT,), f"{what}: delivered {describe(r)}, which names a device or profile that was "
+                        "never created", r["serial"], INTERFACE))
             continue
-        kind = world.profiles[r["profile"]].kind
-        if r["kind"] != kind:
-            add(Finding((CONTRACT,), f"{what}: {describe(r)} has kind {r['kind']!r}, but profile {r['profile']} is {kind}"))
+        if r["device"] != device.name or r["profile"] not in due:
+            unmanaged = r["device"] == device.name and not device.enrolled
+            add(Finding(("I-UNMANAGED-DEVICE",) if unmanaged else ("I-DELIVERY-AT-CHECK-IN",),
+                        f"{what}: delivered {describe(r)}, which no profile targeting {device.name} was due to "
+                        "deliver", r["serial"], READING))
+            continue
+        if r["kind"] != known.kind:
+            add(Finding((CONTRACT,), f"{what}: {describe(r)} has kind {r['kind']!r}, but profile {r['profile']} is "
+                        f"{known.kind}", r["serial"], INTERFACE))
         if not r["installed"] or r["revoked"]:
             add(Finding((CONTRACT,), f"{what}: new {describe(r)} must be installed and not revoked "
-                        f"(installed={r['installed']}, revoked={r['revoked']})"))
-    reissue = ("GEN-MANUAL-2",) if any(
-        not r["installed"] and r["device"] == device.name for r in before) else (CONTRACT,)
+                        f"(installed={r['installed']}, revoked={r['revoked']})", r["serial"], INTERFACE))
     for profile, required in due.items():
         n = seen.get(profile, 0)
         if n > 1:
-            add(Finding((CONTRACT,), f"{what}: profile {profile} delivered {n} certificates at one check-in"))
+            add(Finding(("I-DELIVERY-AT-CHECK-IN",), f"{what}: profile {profile} delivered {n} certificates at one "
+                        "check-in", None, READING))
         elif n == 0 and required:
-            was_removed = any(r["device"] == device.name and r["profile"] == profile for r in before)
-            add(Finding(reissue if was_removed else (CONTRACT,),
+            removed_by_hand = any(r["device"] == device.name and r["profile"] == profile and not r["installed"]
+                                  for r in before)
+            add(Finding(("GEN-MANUAL-2",) if removed_by_hand else (CONTRACT,),
                         f"{what}: profile {profile} targets {device.name} and has no installed certificate there, "
-                        f"but the check-in delivered none" + (" (a removed certificate must be reissued)" if was_removed else "")))
+                        f"but the check-in delivered none" + (" (a removed certificate must be reissued)" if removed_by_hand else ""),
+                        None, DOCUMENT if removed_by_hand else INTERFACE))
 
 
 def _change(old: dict, new: dict) -> str:

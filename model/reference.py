@@ -4,7 +4,8 @@ What this module knows: how to turn the model's requirements into one concrete b
 keeps a World (model/world.py) and a certificate list; for each event it asks model/rules.py what
 each concerned certificate must undergo and does exactly that. Where the document leaves a choice
 open it does nothing (keeps the certificate, does not revoke); where the document contradicts
-itself it follows the first reading listed in behaviour.yaml.
+itself it follows the first reading listed in behaviour.yaml; where one of our reading-tier
+interpretations adds a requirement it follows that too, so it passes under --strict.
 What it does not know: real X.509 (serials are counters); that is the mock's job (mdm/mock).
 """
 from __future__ import annotations
@@ -41,7 +42,7 @@ class ReferenceMDM:
             cert = next(r for r in self.certs if r["serial"] == serial)
             device = self.world.devices[cert["device"]]
             profile = self.world.profiles[cert["profile"]]
-            reading = self.rules.requirement(device.platform, cert["kind"], situation, profile.ca).readings[0]
+            reading = self.rules.requirement(device.platform, cert["kind"], situation, profile.ca).strict_readings[0]
             if reading.revoke == REQUIRED:
                 cert["revoked"] = True
             if reading.remove == REQUIRED:

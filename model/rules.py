@@ -1,10 +1,13 @@
 """Execute model/behaviour.yaml: what the document requires of one certificate in one situation.
 
-What this module knows: how the table's entries combine — platform lists first, then derived
-interpretations and the intro's general statements where the platform lists are silent;
-conflicting platform statements become alternative readings (either passes); then the modifiers:
-third-party CA and imported/root certificates are never revoked, Android legacy never removes,
-Android for Work is not validated.
+What this module knows: how the table's entries combine, in two tiers. Tier "document": platform
+lists first, the intro's general statements where the platform lists are silent; conflicting
+statements become alternative readings (either passes); then the notes' modifiers (a third-party
+SCEP certificate is never revoked, Android legacy never removes except on wipe, Android for Work
+is not validated, a refused macOS wipe performed anyway has open effects). Tier "reading": the
+reading-tier interpretations with `applies` (I-LICENCE-NOTHING, I-3P-PKCS, I-USER-LEAVES-GROUP,
+I-OUTSIDERS-NEVER-REVOKED, ...) narrow the document's readings into `strict` ones; a change the
+document allows but `strict` does not is a deviation.
 What it does not know: any platform, kind or event by name beyond those modifier hooks; every
 per-platform fact is a row of behaviour.yaml. Where is the rule for KNOX retire? In the YAML,
 statement KNOX-SCEP-RV-1 / KNOX-PKCS-RR-3 / KNOX-SCEP-ROOT-3; this file only looks it up.
@@ -54,22 +57,66 @@ def _tri_ok(tri: str, before: bool, after: bool, target: bool) -> bool:
     return True
 
 
+PASS, DEVIATES, FAIL = "pass", "deviates", "fail"
+
+
+def meet(a: Reading, b: Reading) -> Reading:
+    """The stricter of two readings, aspect by aspect (open yields to the other; a clash keeps `a`)."""
+    def one(x: str, y: str) -> str:
+        return y if x == OPEN else x
+    return Reading(one(a.revoke, b.revoke), one(a.remove, b.remove), a.statements, a.label)
+
+
+def _unique(readings) -> tuple[Reading, ...]:
+    out: dict[tuple, Reading] = {}
+    for r in readings:
+        out.setdefault((r.revoke, r.remove), r)
+    return tuple(out.values())
+
+
 @dataclass(frozen=True)
 class Requirement:
-    """What the document requires of one certificate for one event: any reading may hold."""
+    """What one event requires of one certificate, in two tiers.
+
+    `readings`: what the document's text requires (tier "document"); any one may hold (several
+    only where the document contradicts itself: `conflict`). `strict`: what our reading-tier
+    interpretations (`interpretations`) add on top; a change the document allows but `strict`
+    does not is a deviation, which fails the run only under --strict."""
 
     readings: tuple[Reading, ...]
-    statements: tuple[str, ...]  # every statement that spoke (readings + modifiers)
+    statements: tuple[str, ...]  # every statement (or document-tier interpretation) that spoke
     conflict: str | None = None  # conflict id where the readings disagree
     status: str = "tested"  # tested | not-validated | not-enabled
+    strict: tuple[Reading, ...] | None = None  # None: the same as `readings`
+    interpretations: tuple[str, ...] = ()  # reading-tier interpretations behind `strict`
 
     def allows(self, before: dict, after: dict) -> Reading | None:
-        """The first reading the observed change satisfies, or None."""
+        """The first document reading the observed change satisfies, or None."""
         return next((r for r in self.readings if r.allows(before, after)), None)
+
+    def judge(self, before: dict, after: dict) -> tuple[str, Reading | None]:
+        """(PASS | DEVIATES | FAIL, the document reading followed)."""
+        reading = self.allows(before, after)
+        if reading is None:
+            return FAIL, None
+        if self.strict is not None and not any(r.allows(before, after) for r in self.strict):
+            return DEVIATES, reading
+        return PASS, reading
+
+    @property
+    def strict_readings(self) -> tuple[Reading, ...]:
+        return self.strict if self.strict is not None else self.readings
 
     @property
     def is_open(self) -> bool:
         return all(r.revoke == OPEN and r.remove == OPEN for r in self.readings)
+
+    @property
+    def strict_is_open(self) -> bool:
+        return all(r.revoke == OPEN and r.remove == OPEN for r in self.strict_readings)
+
+
+UNSPECIFIED = Reading(OPEN, OPEN, (), "unspecified")
 
 
 class Rules:
@@ -80,10 +127,13 @@ class Rules:
         self._cache: dict[tuple, Requirement] = {}
         notes = [s for s in behaviour.statements if s.role == "note"]
         # The modifier hooks, read from the notes: platforms the document does not validate,
-        # platforms where the MDM never removes, kinds the third-party-CA note covers.
+        # platforms where the MDM never removes, kinds the third-party-CA note covers, events
+        # a platform refuses.
         self._not_validated = {p: s.id for s in notes if s.outcome == "not-validated" for p in s.platforms}
         self._never_removed = {p: s.id for s in notes if s.outcome == "never-removed" for p in s.platforms}
         self._third_party = {k: s.id for s in notes if s.outcome == "removed-not-revoked" for k in s.kinds}
+        self._refused = [s for s in notes if s.outcome == "rejected"]
+        self._reading_tier = [i for i in behaviour.interpretations if i.tier == "reading" and i.applies]
 
     def _outcome(self, name: str) -> dict:
         return self.b.outcomes[name]
@@ -92,6 +142,11 @@ class Rules:
         o = self._outcome(outcome)
         return Reading(o["revoke"], o["remove"], statements, outcome)
 
+    def _interp(self, iid: str) -> str:
+        if self.b.interpretation(iid) is None:
+            raise BehaviourError(f"behaviour.yaml: interpretation {iid} is used by model/rules.py but not defined")
+        return iid
+
     def matching(self, role: str, platform: str, kind: str, situation: str):
         return [
             s
@@ -99,78 +154,133 @@ class Rules:
             if s.role == role and platform in s.platforms and kind in s.kinds and situation in s.situations
         ]
 
+    def not_validated(self, platform: str) -> str | None:
+        """The statement saying the document does not validate `platform` (ANDROID-WORK-1), if any."""
+        return self._not_validated.get(platform)
+
+    def refusal(self, platform: str, event_type: str):
+        """The statement saying `platform` does not support `event_type` (MAC-WIPE-1), if any."""
+        return next((s for s in self._refused if platform in s.platforms and event_type in s.situations), None)
+
     def requirement(self, platform: str, kind: str, situation: str, ca: str | None = None) -> Requirement:
         key = (platform, kind, situation, ca)
         if key not in self._cache:
             self._cache[key] = self._compute(platform, kind, situation, ca)
         return self._cache[key]
 
+    def untouched(self, platform: str, kind: str, ca: str | None, installed: bool) -> Requirement:
+        """A certificate outside every situation of the event. The document says nothing about it
+        (except that a third-party SCEP certificate is never revoked); I-SCOPE-TARGETING reads it
+        as untouched (a removed certificate may still be revoked, unless never-revoked applies)."""
+        key = ("untouched", platform, kind, ca, installed)
+        if key not in self._cache:
+            doc = UNSPECIFIED
+            statements: tuple[str, ...] = ()
+            if self._not_validated.get(platform):
+                self._cache[key] = Requirement((doc,), (self._not_validated[platform],), status="not-validated")
+                return self._cache[key]
+            if ca == "third_party" and kind in self._third_party:
+                doc = Reading(FORBIDDEN, OPEN, (self._third_party[kind],), "untouched")
+                statements = (self._third_party[kind],)
+            strict_revoke = FORBIDDEN if installed else OPEN
+            interps = [self._interp("I-SCOPE-TARGETING")]
+            for interp in self._reading_tier:
+                a = interp.applies
+                if a.get("modifier") == "never-revoked" and kind in a.get("kinds", [kind]) \
+                        and (ca in a["cas"] if "cas" in a else True):
+                    strict_revoke = FORBIDDEN
+                    if not installed:
+                        interps.append(interp.id)
+            strict = meet(Reading(strict_revoke, FORBIDDEN, (), "untouched"), doc)
+            self._cache[key] = Requirement((doc,), statements, strict=(strict,), interpretations=tuple(interps))
+        return self._cache[key]
+
     def _compute(self, platform: str, kind: str, situation: str, ca: str | None) -> Requirement:
-        # 1. The platform's own lists decide where they speak (I-PLATFORM-LIST-WINS).
+        # 0. An event the platform refuses (MAC-WIPE-1) that was performed anyway: effects are open.
+        refused = self.refusal(platform, situation)
+        if refused is not None:
+            return Requirement((UNSPECIFIED,), (refused.id,))
+        # 1. The platform's own lists decide where they speak (I-PLATFORM-LIST-WINS); 2. else the
+        # general statements (intro, imported, manual) that require something.
         found = self.matching("platform", platform, kind, situation)
-        # 2. Else executable interpretations, then the general statements (intro, imported, manual).
-        derived: list[Reading] = []
         if not found:
-            for interp in self.b.interpretations:
-                a = interp.applies or {}
-                if "outcome" in a and kind in a.get("kinds", [kind]) and situation in a.get("situations", []):
-                    derived.append(self._reading(a["outcome"], (interp.id,)))
-            found = [] if derived else self.matching("general", platform, kind, situation)
-            found = [s for s in found if self._outcome(s.outcome)["revoke"] != OPEN or self._outcome(s.outcome)["remove"] != OPEN]
+            found = [s for s in self.matching("general", platform, kind, situation)
+                     if self._outcome(s.outcome)["revoke"] != OPEN or self._outcome(s.outcome)["remove"] != OPEN]
         by_outcome: dict[str, list[str]] = {}
         for s in found:
             by_outcome.setdefault(s.outcome, []).append(s.id)
-        readings = [self._reading(o, tuple(ids)) for o, ids in by_outcome.items()] + derived
+        readings = [self._reading(o, tuple(ids)) for o, ids in by_outcome.items()] or [UNSPECIFIED]
         conflict = None
         if len(by_outcome) > 1:
             conflict = self._recorded_conflict(platform, kind, situation, [s.id for s in found])
-        if not readings:
-            readings = [Reading(OPEN, OPEN, (), "unspecified")]
         statements = [sid for r in readings for sid in r.statements]
         status = "tested"
 
         def modify(revoke=None, remove=None, cite=None):
             nonlocal readings
-            readings = [
-                Reading(revoke or r.revoke, remove or r.remove, r.statements + ((cite,) if cite else ()), r.label)
-                for r in readings
-            ]
+            readings = [Reading(revoke or r.revoke, remove or r.remove, r.statements + ((cite,) if cite else ()),
+                                r.label) for r in readings]
             if cite:
                 statements.append(cite)
 
-        # 3. Modifiers.
+        # 3. Document-tier modifiers from the notes.
         if situation == "manual_delete":
-            modify(remove=REQUIRED)  # the contract: the event itself takes the certificate off
+            modify(remove=REQUIRED)  # the event itself takes the certificate off (contract)
         elif platform in self._not_validated:
-            modify(revoke=OPEN, remove=OPEN, cite=self._not_validated[platform])
-            status = "not-validated"
+            # ANDROID-WORK-1: nothing is judged, in any tier.
+            cite = self._not_validated[platform]
+            return Requirement((Reading(OPEN, OPEN, (cite,), "not-validated"),), tuple(dict.fromkeys(statements + [cite])),
+                               status="not-validated")
         elif platform in self._never_removed:
-            modify(remove=FORBIDDEN, cite=self._never_removed[platform])
+            legacy = self._never_removed[platform]
             status = "not-enabled"
-        if kind in ("trusted_root", "pkcs_imported"):
-            modify(revoke=FORBIDDEN)  # the contract: never revoked (model also says I-ROOT-LIST-ONLY-WHEN)
+            if situation == "wipe":
+                modify(remove=OPEN, cite=self._interp("I-LEGACY-WIPE-OPEN"))
+                statements.append(legacy)
+            elif any(r.remove == REQUIRED for r in readings):
+                # a general statement requires removal where the legacy note forbids it
+                readings = readings + [Reading(OPEN, FORBIDDEN, (legacy,), "never-removed")]
+                statements.append(legacy)
+                conflict = self._recorded_conflict(platform, kind, situation, [*statements])
+            else:
+                modify(remove=FORBIDDEN, cite=legacy)
+        if ca == "third_party" and kind in self._third_party:
+            modify(revoke=FORBIDDEN, cite=self._third_party[kind])
         elif ca == "third_party":
-            cite = self._third_party.get(kind) or self._modifier_interpretation(kind, ca)
-            modify(revoke=FORBIDDEN, cite=cite)
-        # Readings that became identical after the modifiers are one reading.
-        unique: dict[tuple, Reading] = {}
-        for r in readings:
-            unique.setdefault((r.revoke, r.remove), r)
-        if len(unique) == 1:
-            conflict = None if len(readings) == 1 else conflict
-        return Requirement(tuple(unique.values()), tuple(dict.fromkeys(statements)), conflict, status)
-
-    def _modifier_interpretation(self, kind: str, ca: str) -> str | None:
-        for interp in self.b.interpretations:
-            a = interp.applies or {}
-            if a.get("modifier") == "never-revoked" and kind in a.get("kinds", []) and ca in a.get("cas", []):
-                return interp.id
-        return None
+            modify(revoke=OPEN, cite=self._interp("I-3P-REVOCATION-OPEN"))
+        readings_t = _unique(readings)
+        if len(readings_t) == 1:
+            conflict = None
+        # 4. Reading-tier interpretations: what we add on top of the text.
+        strict = list(readings_t)
+        interps: list[str] = []
+        for interp in self._reading_tier:
+            a = interp.applies
+            if "situations" in a and situation not in a["situations"]:
+                continue
+            if "kinds" in a and kind not in a["kinds"]:
+                continue
+            if "cas" in a and ca not in a["cas"]:
+                continue
+            if "outcome" in a:
+                extra = [self._reading(a["outcome"], (interp.id,))]
+            elif a.get("modifier") == "never-revoked":
+                extra = [Reading(FORBIDDEN, OPEN, (interp.id,), "never-revoked")]
+            elif "same_as" in a:
+                extra = list(self.requirement(platform, kind, a["same_as"], ca).strict_readings)
+            else:  # pragma: no cover - the schema allows nothing else
+                continue
+            met = _unique(meet(r, e) for r in strict for e in extra)
+            if {(r.revoke, r.remove) for r in met} != {(r.revoke, r.remove) for r in strict}:
+                strict = list(met)
+                interps.append(interp.id)
+        return Requirement(readings_t, tuple(dict.fromkeys(statements)), conflict, status,
+                           tuple(strict) if interps else None, tuple(interps))
 
     def _recorded_conflict(self, platform: str, kind: str, situation: str, ids: list[str]) -> str:
         for c in self.b.conflicts:
             covers = platform in c.platforms and kind in c.kinds and situation in c.situations
-            if covers and set(ids) <= set(c.statements):
+            if covers and set(ids) & set(c.statements) and set(i for i in ids if i in self.b.by_id) <= set(c.statements):
                 return c.id
         raise BehaviourError(
             f"behaviour.yaml: statements {', '.join(ids)} disagree on {platform}/{kind}/{situation} "
@@ -188,7 +298,6 @@ class Rules:
                         if r.conflict:
                             hit.add(r.conflict)
         return sorted(hit)
-
 
 
 @lru_cache(maxsize=1)

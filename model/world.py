@@ -131,8 +131,8 @@ class World:
                     bad("ca", f"unknown CA {e['ca']!r} (intune or third_party)")
         if etype == "unassign_profile" and e["group"] not in self.profiles[e["profile"]].groups:
             bad("group", f"{e['profile']!r} is not assigned to {e['group']!r}")
-        if etype in DEVICE_ACTIONS and not self.devices[e["device"]].enrolled:
-            bad("device", f"{e['device']!r} is not enrolled")
+        # A device action on a device that is no longer enrolled is not bad input: the device is
+        # known. What it may do is I-DEVICE-ACTION-ON-UNMANAGED (model/oracle.py).
 
     # ------------------------------------------------------------------ mutation
     def apply(self, event: dict) -> None:
@@ -210,13 +210,25 @@ class World:
             p, d = self.profiles.get(r["profile"]), self.devices[r["device"]]
             return p is not None and self.targets(p, d) and not after.targets(after.profiles[p.name], after.devices[d.name])
 
+        def chain_lost(r: dict) -> bool:
+            """A trusted root that a SCEP/PKCS profile names, when the event ends that profile's
+            targeting of the device (I-ROOT-CHAINED-IN-REACH)."""
+            d = self.devices[r["device"]]
+            return any(p.root == r["profile"] and self.targets(p, d) and not after.targets(after.profiles[p.name], after.devices[d.name])
+                       for p in self.profiles.values() if p.kind in ("scep", "pkcs"))
+
+        acted_on = self.devices.get(event.get("device")) if t in DEVICE_ACTIONS else None
         out: dict[str, str] = {}
         for r in installed:
             dev = self.devices[r["device"]]
-            if t in DEVICE_ACTIONS and r["device"] == event["device"]:
-                out[r["serial"]] = t
+            if acted_on is not None:
+                if r["device"] == acted_on.name and acted_on.enrolled:  # a second action concerns nothing
+                    out[r["serial"]] = t
             elif t in ("remove_member", "unassign_profile") and lost(r):
-                out[r["serial"]] = "leaves_group" if t == "remove_member" else "unassigned"
+                if t == "unassign_profile":
+                    out[r["serial"]] = "unassigned"
+                else:
+                    out[r["serial"]] = "leaves_group" if event["member"] == dev.name else "user_leaves_group"
             elif t == "update_profile" and r["profile"] == event["profile"]:
                 profile = self.profiles[r["profile"]]
                 out[r["serial"]] = "updated" if self.targets(profile, dev) else "updated_untargeted"
@@ -224,10 +236,14 @@ class World:
                 out[r["serial"]] = "license_lost" if t == "lose_license" else "license_withdrawn"
             elif t == "delete_user" and dev.user == event["user"]:
                 out[r["serial"]] = "user_deleted_untargeted" if lost(r) else "user_deleted"
-            elif t == "delete_group":
-                p = self.profiles.get(r["profile"])
-                if p is not None and event["group"] in p.groups and self.reaches(event["group"], dev):
-                    out[r["serial"]] = "group_deleted_untargeted" if lost(r) else "group_deleted"
+            elif t == "delete_group" and self._deleted_group_reached(event["group"], r, dev):
+                out[r["serial"]] = "group_deleted_untargeted" if lost(r) else "group_deleted"
             elif t == "delete_certificate" and (r["device"], r["profile"]) == (event["device"], event["profile"]):
                 out[r["serial"]] = "manual_delete"
+            if r["serial"] not in out and after is not None and r["kind"] == "trusted_root" and chain_lost(r):
+                out[r["serial"]] = "chained_untargeted"
         return out
+
+    def _deleted_group_reached(self, group: str, record: dict, device: Device) -> bool:
+        p = self.profiles.get(record["profile"])
+        return p is not None and group in p.groups and self.reaches(group, device)

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 import mdm
 from model.invariants import Step, check_all
-from model.oracle import StepResult, check_event, expected_outcome, validate_inventory
+from model.oracle import Finding, StepResult, check_event, expectation, validate_inventory, world_follows
 from model.world import World
 
 
@@ -28,11 +28,13 @@ class Driver:
     world: World = field(default_factory=World)
     results: list[StepResult] = field(default_factory=list)
     block_before: list[dict] | None = None  # inventory before the current block of When steps
+    block_start: int = 0  # index into `results` of the block's first When event
     last_outcome: str = "applied"
     last_error: str = ""
     then_seen: bool = False  # a Then step closed the current block of When steps
     log: list[dict] | None = None  # the test's conformance_log (see certconform/plugin.py)
-    violations: list[list] = field(default_factory=list)  # per event: [(Invariant, message)]
+    violations: list[list] = field(default_factory=list)  # per event: [(Invariant, Violation)] merged into findings
+    strict: bool = False  # --strict-readings: reading-tier deviations fail too
     seen_serials: set = field(default_factory=set)
     _last_after: list[dict] | None = None
 
@@ -75,21 +77,28 @@ class Driver:
             after = [dict(r) if isinstance(r, dict) else r for r in after]
         self._last_after = after
         after_findings = validate_inventory(after)
+        expect = expectation(self.world, event, before)
         result = check_event(self.world, event, outcome, before, after, detail=detail,
                              inventory_findings=after_findings)
         if after_findings or validate_inventory(before):
             violations = []  # a malformed inventory is already a finding; the invariants cannot read it
         else:
             violations = check_all(Step(self.world, event, outcome, before, after, self.seen_serials))
+        merge_violations(result, violations)
         self.violations.append(violations)
         self.seen_serials.update(r.get("serial") for r in after if isinstance(r, dict))
-        if expected_outcome(self.world, event, before)[0] == "applied":
+        if world_follows(expect, outcome):
             self.world.apply(event)
         self.results.append(result)
         if self.log is not None:
             self.log.extend(log_entries(result))
         self.last_outcome, self.last_error = outcome, detail
         return result
+
+    def failures(self, result: StepResult | None = None) -> list[Finding]:
+        """The findings of one event (default: the last) that fail the run under this driver's tier setting."""
+        result = result if result is not None else self.results[-1]
+        return result.failures(self.strict)
 
     def given(self, event: dict) -> None:
         """Apply a setup event; a refusal means the situation cannot be built, which fails the scenario."""
@@ -102,8 +111,13 @@ class Driver:
         """Apply the event under test; consecutive When steps share one 'before' snapshot."""
         if self.block_before is None or self.then_seen:
             self.block_before = self.observe()
+            self.block_start = len(self.results)
             self.then_seen = False
         return self.apply(event)
+
+    def block_results(self) -> list[StepResult]:
+        """The oracle's results for the events of the current When block."""
+        return self.results[self.block_start:]
 
     def end_block(self) -> list[dict]:
         """Called by Then steps: the snapshot before the When block (kept for further Thens)."""
@@ -113,15 +127,32 @@ class Driver:
         return self.block_before
 
 
+def merge_violations(result: StepResult, violations) -> None:
+    """Fold the invariants' violations into the oracle's findings: a violation about a certificate
+    (or event) that a finding of the same tier already names only adds the invariant's name to
+    it; any other becomes a finding of its own. So one fault is reported once, with every named
+    invariant that saw it."""
+    for inv, v in violations:
+        same = next((f for f in result.findings if f.tier == v.tier and f.serial == v.serial
+                     and (v.serial is not None or set(f.statements) & set(v.statements))), None)
+        if same is not None:
+            if inv.name not in same.invariants:
+                same.invariants += (inv.name,)
+            continue
+        result.findings.append(Finding(v.statements, f"invariant {inv.name}: {v.message}", v.serial, v.tier,
+                                       (inv.name,)))
+
+
 def log_entries(result: StepResult) -> list[dict]:
     """Plain dicts for the reports: every oracle check (with the reading followed) and finding."""
     entries = [
         {"type": "check", "statements": list(c.statements), "passed": c.passed, "reading": c.reading,
          "conflict": c.conflict, "situation": c.situation, "platform": c.platform, "kind": c.kind,
-         "event": c.event, "serial": c.serial,
+         "event": c.event, "serial": c.serial, "verdict": c.verdict, "interpretations": list(c.interpretations),
          "before": {"revoked": c.before[0], "installed": c.before[1]},
          "after": {"revoked": c.after[0], "installed": c.after[1]}}
         for c in result.checks
     ]
-    entries += [{"type": "finding", "statements": list(f.statements), "message": f.message} for f in result.findings]
+    entries += [{"type": "finding", "statements": list(f.statements), "message": f.message, "tier": f.tier,
+                 "invariant": ", ".join(f.invariants) or None} for f in result.findings]
     return entries

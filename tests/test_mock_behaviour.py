@@ -29,11 +29,12 @@ EXPECTED = {
     ("macos", "scep"): "RR no RR RR RR RR - - RR - -",
     ("macos", "pkcs"): "RR no RR X X - - - - - -",
     # KNOX SCEP 167-190 (retire/group/unassign/directory/update revoke only; 177 chosen over 190)
-    ("android_knox", "scep"): "RR RR R R R R R R RR - -",
+    # (the user leaving the group: as the device, and always taken off the device, line 37)
+    ("android_knox", "scep"): "RR RR R R RR R R R RR - -",
     # KNOX PKCS 194-212 (unassignment stays, 212; leaving a group: silent, line 37 -> removed)
     ("android_knox", "pkcs"): "RR RR RR X X - - - - - -",
     # Android for Work: not validated (216); like KNOX, but retire deletes the work profile
-    ("android_work", "scep"): "RR RR RR R R R R R RR - -",
+    ("android_work", "scep"): "RR RR RR R RR R R R RR - -",
     ("android_work", "pkcs"): "RR RR RR X X - - - - - -",
     # Android legacy: never removes (217); revokes where KNOX revokes
     ("android_legacy", "scep"): "R R R R R R R R RR - -",

@@ -51,9 +51,28 @@ def test_bad_event_is_value_error_naming_the_field(event, words):
     assert adapter.observe() == before
 
 
-def test_a_second_remote_action_on_an_unenrolled_device_is_bad_input():
+@pytest.mark.parametrize("action", ["unenroll", "wipe", "retire"])
+def test_a_second_remote_action_on_an_unenrolled_device_is_a_no_op(action):
+    """I-DEVICE-ACTION-ON-UNMANAGED: the reference performs it as a no-op (refusing it or calling
+    it bad input would also conform); either way nothing changes."""
     adapter = mdm.load_adapter("reference")
     for ev in SETUP + [{"type": "retire", "device": "d1"}]:
         adapter.apply(ev)
-    with pytest.raises(ValueError, match="'d1' is not enrolled"):
-        adapter.apply({"type": "wipe", "device": "d1"})
+    before = adapter.observe()
+    adapter.apply({"type": action, "device": "d1"})
+    assert adapter.observe() == before
+
+
+def test_the_oracle_accepts_every_answer_to_a_second_remote_action():
+    from model.oracle import check_event
+    from model.world import World
+
+    world = World()
+    for ev in SETUP + [{"type": "retire", "device": "d1"}]:
+        world.apply(world.validate(ev))
+    for outcome in ("applied", "rejected", "invalid"):
+        assert check_event(world, {"type": "wipe", "device": "d1"}, outcome, [], []).findings == [], outcome
+    changed = check_event(world, {"type": "wipe", "device": "d1"}, "applied",
+                          [{"device": "d1", "profile": "scep", "kind": "scep", "serial": "1", "installed": True, "revoked": False}],
+                          [{"device": "d1", "profile": "scep", "kind": "scep", "serial": "1", "installed": False, "revoked": False}])
+    assert changed.findings and changed.findings[0].tier == "reading", changed.findings

@@ -227,8 +227,8 @@ def android_other_feature(platform: str, sid: str) -> str:
                           [f'the document makes no promise about the certificates on "{DEVICE}"'], (["event"], rows))
     else:
         for kind in ("scep", "pkcs", "trusted_root", "pkcs_imported"):
-            rows = [[when_line(s, kind), phrase_for(rules.requirement(platform, kind, s, "intune").readings)]
-                    for s in situations]
+            reqs = [(s, rules.requirement(platform, kind, s, "intune")) for s in situations]
+            rows = [[when_line(s, kind), phrase_for(r.readings)] for s, r in reqs if not r.is_open]
             lines += scenario([sid, kind], f"{sid} {words}: the MDM never takes a {WORDS_FOR_KIND[kind]} certificate off the device",
                               ["<event>"], [then_line(kind, "<outcome>")], (["event", "outcome"], rows))
     return "\n".join(lines) + "\n"

@@ -10,8 +10,11 @@ Every row starts from "stays" (neither revoked nor removed) and lists only what 
 
 Triggers:
   unenroll, wipe, retire   the remote actions (and the user's unenrollment)
-  left_group               the device, or the device's user, was removed from a group and the
-                           profile no longer targets the device because of it
+  left_group               the device was removed from a group and the profile no longer
+                           targets the device because of it
+  user_left_group          the device's user was removed from a group, with the same effect:
+                           as left_group, and always taken off the device (line 37 names the
+                           user; the platform bullets name only the device)
   unassigned               the profile was removed from a group's assignment and no longer targets
                            the device because of it
   directory_removal        the device's user or a group was deleted from the directory and the
@@ -38,6 +41,7 @@ UNENROLL = "unenroll"
 WIPE = "wipe"
 RETIRE = "retire"
 LEFT_GROUP = "left_group"
+USER_LEFT_GROUP = "user_left_group"
 UNASSIGNED = "unassigned"
 DIRECTORY_REMOVAL = "directory_removal"
 PROFILE_UPDATED = "profile_updated"
@@ -163,7 +167,12 @@ NO_REMOVAL_PLATFORMS = frozenset({"android_legacy"})
 
 def decide(platform: str, kind: str, ca: str | None, trigger: str) -> Outcome:
     """What happens to one installed certificate of `kind` (issued via `ca`) on `platform`."""
-    outcome = TABLE[platform][kind][trigger]
+    if trigger == USER_LEFT_GROUP:
+        outcome = TABLE[platform][kind][LEFT_GROUP]
+        if kind in ("scep", "pkcs"):
+            outcome = Outcome(revoke=outcome.revoke, remove=True)
+    else:
+        outcome = TABLE[platform][kind][trigger]
     if kind in ("trusted_root", "pkcs_imported") or ca == "third_party":
         # Roots and imported certificates were not issued by the MDM's CA; a third-party CA is
         # not run by the MDM (line 55). None of them can be revoked by the MDM.

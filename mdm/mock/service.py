@@ -161,8 +161,10 @@ class MockMDM:
         target = self._group("remove_member", group)
         if member not in target.members:
             raise ValueError(f"remove_member: {member!r} is not a member of group {group!r} (field 'member')")
-        # Removing the device's user from the group counts as removing the device (project rule).
-        self._retarget(self._devices_reached_by(member), policy.LEFT_GROUP,
+        # Removing the device's user from the group: as removing the device, and the certificate
+        # always leaves the device (see removal_policy.USER_LEFT_GROUP).
+        trigger = policy.LEFT_GROUP if self._enrollments.device(member) is not None else policy.USER_LEFT_GROUP
+        self._retarget(self._devices_reached_by(member), trigger,
                        lambda: self._directory.remove_member(group, member))
 
     def _on_lose_license(self, user: str) -> None:
