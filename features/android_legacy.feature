@@ -94,7 +94,7 @@ Feature: Android legacy: not enabled for certificate removal, so the MDM never r
       | the device group "fleet", which contains "dev1", and to the user group "staff", which contains "alice" | an administrator deletes the group "fleet" from the directory |
 
   @ANDROID-LEGACY-1 @pkcs_imported
-  Scenario Outline: ANDROID-LEGACY-1 Android legacy: the MDM never takes a imported PKCS certificate off the device. An imported certificate is never revoked (the MDM did not issue it).
+  Scenario Outline: ANDROID-LEGACY-1 Android legacy: the MDM never takes an imported PKCS certificate off the device. An imported certificate is never revoked (the MDM did not issue it).
     Given an imported PKCS profile "imported"
     And every profile is assigned to <targeting>
     And "dev1" has checked in and holds a certificate from every profile

@@ -162,7 +162,7 @@ Feature: Windows: what each event does to SCEP and PKCS certificates
     Then the PKCS certificate on "dev1" is revoked and removed
 
   @WIN-PKCS-RM-1 @pkcs
-  Scenario Outline: WIN-PKCS-RM-1 Windows: when the profile stops targeting the device or its user, the PKCS certificate is taken off the device (the list says nothing about revocation).
+  Scenario Outline: WIN-PKCS-RM-1 Windows: when the profile stops targeting the device or its user, the PKCS certificate is taken off the device (the list says nothing about revocation). The cases where the document contradicts itself (C-WIN-PKCS-UNTARGETED-DELETION) have their own scenario.
     Given a trusted root profile "root-pkcs" and a PKCS profile "pkcs" chained to it, from the Intune CA
     And every profile is assigned to <targeting>
     And "dev1" has checked in and holds a certificate from every profile
@@ -241,7 +241,7 @@ Feature: Windows: what each event does to SCEP and PKCS certificates
       | the user group "staff", which contains "alice" |
 
   @WIN-PKCS-STAY-3 @pkcs
-  Scenario Outline: WIN-PKCS-STAY-3 Windows: when an administrator deletes the user or the group from the directory, the PKCS certificate is neither revoked nor removed.
+  Scenario Outline: WIN-PKCS-STAY-3 Windows: when an administrator deletes the user or the group from the directory, the PKCS certificate is neither revoked nor removed. The cases where the document contradicts itself (C-WIN-PKCS-UNTARGETED-DELETION) have their own scenario.
     Given a trusted root profile "root-pkcs" and a PKCS profile "pkcs" chained to it, from the Intune CA
     And every profile is assigned to <targeting>
     And "dev1" has checked in and holds a certificate from every profile

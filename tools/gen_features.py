@@ -170,7 +170,9 @@ class Row:
 
 def make_row(platform: str, kind: str, profiles: Profiles, targeting: tuple, events: list[dict]) -> Row:
     """Replay the scenario into a model World; the World says which situation the first When event
-    creates for the checked certificate, the rules what that situation requires."""
+    creates for the checked certificate, the rules what that situation requires. (A row with more
+    When events, the offboarding order, is judged by the first: its Then covers the whole block,
+    and the later events meet a certificate that the first one settled.)"""
     world = World()
     for e in (setup.user_with_device(USER, platform, DEVICE) + profiles.events()
               + setup.targeting(targeting, profiles.names)):
@@ -208,7 +210,7 @@ def speaks(sid: str, row: Row, via_interpretation: bool = False) -> bool:
 class Block:
     """One scenario: statement ids (the first names it), a kind, a title and its rows."""
     ids: list[str]
-    kind: str
+    kind: str | tuple  # the kind checked (a tuple: every kind, for a Then about all certificates)
     title: object  # str, or a callable(block) -> str (conflict scenarios: ids grow as rows merge)
     rows: list[Row] = field(default_factory=list)
     extra_tags: list[str] = field(default_factory=list)
@@ -306,6 +308,10 @@ def statement_blocks(platforms, statements, kind_of, profiles_of, cands_of=None)
             title = f"{st.id} {st.says}" + "".join(
                 f" By {i}: {next(x.says for x in b.interpretations if x.id == i)}" for i in relies)
             title += claimed_note(st, kind, phrase, claimed)
+            split = sorted({r.req.conflict for r in rows if r.req.conflict})
+            if split:
+                title += (f" The cases where the document contradicts itself ({', '.join(split)}) "
+                          "have their own scenario.")
             blk = Block([st.id], kind, title, extra_tags=list(relies), then=phrase)
             for r in rs:
                 blk.add(r)
@@ -512,7 +518,8 @@ def android_other_feature(platform: str, sid: str) -> str:
             for r in rows:
                 by_phrase.setdefault(r.phrase, []).append(r)
             for phrase, rs in by_phrase.items():
-                title = (f"{sid} {words}: the MDM never takes a {WORDS_FOR_KIND[kind]} certificate off the device."
+                article = "an" if WORDS_FOR_KIND[kind][0] in "aeiou" else "a"
+                title = (f"{sid} {words}: the MDM never takes {article} {WORDS_FOR_KIND[kind]} certificate off the device."
                          + claimed_note(st, kind, phrase, claimed))
                 blocks.append(Block([sid], kind, title, rs, then=phrase))
     for blk in blocks:
