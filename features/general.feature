@@ -175,7 +175,7 @@ Feature: Statements that apply across platforms
       | macOS |
 
   @GEN-MANUAL-1 @GEN-MANUAL-2 @scep
-  Scenario Outline: GEN-MANUAL-1, GEN-MANUAL-2 On every platform a person may delete a SCEP or PKCS certificate from a device that its profile still targets; the certificate is then gone from the device. After a manual deletion, the device's next check-in finds the certificate missing and the MDM delivers a new one (a new serial); nothing else is needed. Not checked here: Android for Work is not validated (ANDROID-WORK-1).
+  Scenario Outline: GEN-MANUAL-1, GEN-MANUAL-2 On every platform a person may delete a SCEP or PKCS certificate from a device that its profile still targets; the certificate is then gone from the device. After a manual deletion, the device's next check-in finds the certificate missing and the MDM delivers a new one (a new serial); nothing else is needed. Checked for SCEP on Windows, iOS, Android KNOX, macOS and Android legacy. Not checked here: Android for Work is not validated (ANDROID-WORK-1).
     Given a licensed user "alice" who has enrolled the <platform> device "dev1"
     And a trusted root profile "root-scep" and a SCEP profile "scep" chained to it, from the Intune CA
     And every profile is assigned to the device group "fleet", which contains "dev1"
@@ -194,7 +194,7 @@ Feature: Statements that apply across platforms
       | Android legacy |
 
   @GEN-MANUAL-1 @GEN-MANUAL-2 @pkcs
-  Scenario Outline: GEN-MANUAL-1, GEN-MANUAL-2 On every platform a person may delete a SCEP or PKCS certificate from a device that its profile still targets; the certificate is then gone from the device. After a manual deletion, the device's next check-in finds the certificate missing and the MDM delivers a new one (a new serial); nothing else is needed. Not checked here: Android for Work is not validated (ANDROID-WORK-1).
+  Scenario Outline: GEN-MANUAL-1, GEN-MANUAL-2 On every platform a person may delete a SCEP or PKCS certificate from a device that its profile still targets; the certificate is then gone from the device. After a manual deletion, the device's next check-in finds the certificate missing and the MDM delivers a new one (a new serial); nothing else is needed. Checked for PKCS on Windows, iOS, Android KNOX, macOS and Android legacy. Not checked here: Android for Work is not validated (ANDROID-WORK-1).
     Given a licensed user "alice" who has enrolled the <platform> device "dev1"
     And a trusted root profile "root-pkcs" and a PKCS profile "pkcs" chained to it, from the Intune CA
     And every profile is assigned to the device group "fleet", which contains "dev1"

@@ -170,3 +170,12 @@ def test_conflict_scenarios_are_titled_as_conflicts():
                     s.endswith("stays, neither revoked nor removed") for s in thens):
                 wrong.append(f"{path.name}: {name[:80]} (the Then asserts something else)")
     assert not wrong, "\n".join(sorted(set(wrong)))
+
+
+def test_scenario_names_are_unique():
+    # conformance/test_features.py binds every feature in one module: a repeated name would
+    # silently replace the earlier scenario's test.
+    names = [line.strip().split(":", 1)[1].strip() for path in sorted(FEATURES.rglob("*.feature"))
+             for line in path.read_text().splitlines() if line.strip().startswith(("Scenario:", "Scenario Outline:"))]
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    assert not repeated, repeated

@@ -465,7 +465,9 @@ def general_feature() -> str:
         rows = rows_for(m1.platforms, kind, profiles, cands)
         kept = [r for r in rows if r.expected == "applied" and r.req and r.platform not in notes_with("not-validated")]
         tail = [f'When "{DEVICE}" checks in', f'Then "{DEVICE}" holds a new <kind> certificate with a new serial']
-        blocks.append(Block([m1.id, m2.id], kind, f"{m1.id}, {m2.id} {m1.says} {m2.says}" + not_checked(m1, kind, rows, kept),
+        title = (f"{m1.id}, {m2.id} {m1.says} {m2.says} Checked for {WORDS_FOR_KIND[kind]} on "
+                 f"{platform_list(r.platform for r in kept)}." + not_checked(m1, kind, rows, kept))
+        blocks.append(Block([m1.id, m2.id], kind, title,
                             kept, then=removed, tail=tail))
     # GEN-3P-1: a third-party CA never revokes; the PKCS rows rely on I-3P-PKCS.
     sid = "GEN-3P-1"
