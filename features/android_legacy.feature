@@ -4,68 +4,114 @@ Feature: Android legacy: not enabled for certificate removal, so the MDM never r
   ANDROID-LEGACY-1: Android legacy devices (not Samsung KNOX, no work profile) are not enabled for certificate removal: the MDM never takes a certificate off them (a wipe erases the device, so removal there is open: I-LEGACY-WIPE-OPEN; imported PKCS: conflict C-LEGACY-IMPORTED).
 
   Background:
-    Given a licensed user "alice" who is a member of the group "staff"
-    And "alice" enrolls the Android legacy device "dev1", which is a member of the group "fleet"
-    And a trusted root profile "root", a SCEP profile "scep" and a PKCS profile "pkcs" from the Intune CA, and an imported PKCS profile "imported"
-    And every profile is assigned to the group "fleet"
-    And "dev1" has checked in and holds a certificate from every profile
+    Given a licensed user "alice" who has enrolled the Android legacy device "dev1"
 
   @ANDROID-LEGACY-1 @scep
-  Scenario Outline: ANDROID-LEGACY-1 Android legacy: the MDM never takes a SCEP certificate off the device
+  Scenario Outline: ANDROID-LEGACY-1 Android legacy: the MDM never takes a SCEP certificate off the device.
+    Given a trusted root profile "root-scep" and a SCEP profile "scep" chained to it, from the Intune CA
+    And every profile is assigned to <targeting>
+    And "dev1" has checked in and holds a certificate from every profile
     When <event>
-    Then the SCEP certificate on "dev1" <outcome>
+    Then the SCEP certificate on "dev1" is not removed
 
     Examples:
-      | event | outcome |
-      | the user unenrolls "dev1" | is not removed |
-      | an administrator retires "dev1" | is not removed |
-      | "dev1" is removed from the group "fleet" | is not removed |
-      | the assignment of profile "scep" to the group "fleet" is removed | is not removed |
-      | an administrator updates the profile "scep" | is not removed |
-      | an administrator deletes the user "alice" from the directory | is not removed |
-      | an administrator deletes the group "fleet" from the directory | is not removed |
+      | targeting | event |
+      | the device group "fleet", which contains "dev1" | the user unenrolls "dev1" |
+      | the device group "fleet", which contains "dev1" | an administrator retires "dev1" |
+      | the device group "fleet", which contains "dev1" | an administrator updates the profile "scep" |
+      | the device group "fleet", which contains "dev1" | "dev1" is removed from the group "fleet" |
+      | the user group "staff", which contains "alice" | "alice" is removed from the group "staff" |
+      | the device group "fleet", which contains "dev1" | the assignment of profile "scep" to the group "fleet" is removed |
+      | the user group "staff", which contains "alice" | the assignment of profile "scep" to the group "staff" is removed |
+      | the device group "fleet", which contains "dev1" | "alice" loses the Intune licence |
+      | the user group "staff", which contains "alice" | "alice" loses the Intune licence |
+      | the device group "fleet", which contains "dev1" | an administrator withdraws the Intune licence of "alice" |
+      | the user group "staff", which contains "alice" | an administrator withdraws the Intune licence of "alice" |
+      | the device group "fleet", which contains "dev1" | an administrator deletes the user "alice" from the directory |
+      | the user group "staff", which contains "alice" | an administrator deletes the user "alice" from the directory |
+      | the device group "fleet", which contains "dev1" | an administrator deletes the group "fleet" from the directory |
+      | the user group "staff", which contains "alice" | an administrator deletes the group "staff" from the directory |
+      | the device group "fleet", which contains "dev1", and to the user group "staff", which contains "alice" | an administrator deletes the group "staff" from the directory |
+      | the device group "fleet", which contains "dev1", and to the user group "staff", which contains "alice" | an administrator deletes the group "fleet" from the directory |
 
   @ANDROID-LEGACY-1 @pkcs
-  Scenario Outline: ANDROID-LEGACY-1 Android legacy: the MDM never takes a PKCS certificate off the device
+  Scenario Outline: ANDROID-LEGACY-1 Android legacy: the MDM never takes a PKCS certificate off the device.
+    Given a trusted root profile "root-pkcs" and a PKCS profile "pkcs" chained to it, from the Intune CA
+    And every profile is assigned to <targeting>
+    And "dev1" has checked in and holds a certificate from every profile
     When <event>
-    Then the PKCS certificate on "dev1" <outcome>
+    Then the PKCS certificate on "dev1" is not removed
 
     Examples:
-      | event | outcome |
-      | the user unenrolls "dev1" | is not removed |
-      | an administrator retires "dev1" | is not removed |
-      | "dev1" is removed from the group "fleet" | is not removed |
-      | the assignment of profile "pkcs" to the group "fleet" is removed | is not removed |
-      | an administrator updates the profile "pkcs" | is not removed |
-      | an administrator deletes the user "alice" from the directory | is not removed |
-      | an administrator deletes the group "fleet" from the directory | is not removed |
+      | targeting | event |
+      | the device group "fleet", which contains "dev1" | the user unenrolls "dev1" |
+      | the device group "fleet", which contains "dev1" | an administrator retires "dev1" |
+      | the device group "fleet", which contains "dev1" | an administrator updates the profile "pkcs" |
+      | the device group "fleet", which contains "dev1" | "dev1" is removed from the group "fleet" |
+      | the user group "staff", which contains "alice" | "alice" is removed from the group "staff" |
+      | the device group "fleet", which contains "dev1" | the assignment of profile "pkcs" to the group "fleet" is removed |
+      | the user group "staff", which contains "alice" | the assignment of profile "pkcs" to the group "staff" is removed |
+      | the device group "fleet", which contains "dev1" | "alice" loses the Intune licence |
+      | the user group "staff", which contains "alice" | "alice" loses the Intune licence |
+      | the device group "fleet", which contains "dev1" | an administrator withdraws the Intune licence of "alice" |
+      | the user group "staff", which contains "alice" | an administrator withdraws the Intune licence of "alice" |
+      | the device group "fleet", which contains "dev1" | an administrator deletes the user "alice" from the directory |
+      | the user group "staff", which contains "alice" | an administrator deletes the user "alice" from the directory |
+      | the device group "fleet", which contains "dev1" | an administrator deletes the group "fleet" from the directory |
+      | the user group "staff", which contains "alice" | an administrator deletes the group "staff" from the directory |
+      | the device group "fleet", which contains "dev1", and to the user group "staff", which contains "alice" | an administrator deletes the group "staff" from the directory |
+      | the device group "fleet", which contains "dev1", and to the user group "staff", which contains "alice" | an administrator deletes the group "fleet" from the directory |
 
   @ANDROID-LEGACY-1 @trusted_root
-  Scenario Outline: ANDROID-LEGACY-1 Android legacy: the MDM never takes a trusted root certificate off the device
+  Scenario Outline: ANDROID-LEGACY-1 Android legacy: the MDM never takes a trusted root certificate off the device.
+    Given a trusted root profile "root-scep" and a SCEP profile "scep" chained to it, from the Intune CA
+    And every profile is assigned to <targeting>
+    And "dev1" has checked in and holds a certificate from every profile
     When <event>
-    Then the trusted root certificate on "dev1" <outcome>
+    Then the trusted root certificate of "root-scep" on "dev1" is not removed
 
     Examples:
-      | event | outcome |
-      | the user unenrolls "dev1" | is not removed |
-      | an administrator retires "dev1" | is not removed |
-      | "dev1" is removed from the group "fleet" | is not removed |
-      | the assignment of profile "root" to the group "fleet" is removed | is not removed |
-      | an administrator updates the profile "root" | is not removed |
-      | an administrator deletes the user "alice" from the directory | is not removed |
-      | an administrator deletes the group "fleet" from the directory | is not removed |
+      | targeting | event |
+      | the device group "fleet", which contains "dev1" | the user unenrolls "dev1" |
+      | the device group "fleet", which contains "dev1" | an administrator retires "dev1" |
+      | the device group "fleet", which contains "dev1" | an administrator updates the profile "root-scep" |
+      | the device group "fleet", which contains "dev1" | "dev1" is removed from the group "fleet" |
+      | the user group "staff", which contains "alice" | "alice" is removed from the group "staff" |
+      | the device group "fleet", which contains "dev1" | the assignment of profile "root-scep" to the group "fleet" is removed |
+      | the user group "staff", which contains "alice" | the assignment of profile "root-scep" to the group "staff" is removed |
+      | the device group "fleet", which contains "dev1" | "alice" loses the Intune licence |
+      | the user group "staff", which contains "alice" | "alice" loses the Intune licence |
+      | the device group "fleet", which contains "dev1" | an administrator withdraws the Intune licence of "alice" |
+      | the user group "staff", which contains "alice" | an administrator withdraws the Intune licence of "alice" |
+      | the device group "fleet", which contains "dev1" | an administrator deletes the user "alice" from the directory |
+      | the user group "staff", which contains "alice" | an administrator deletes the user "alice" from the directory |
+      | the device group "fleet", which contains "dev1" | an administrator deletes the group "fleet" from the directory |
+      | the user group "staff", which contains "alice" | an administrator deletes the group "staff" from the directory |
+      | the device group "fleet", which contains "dev1", and to the user group "staff", which contains "alice" | an administrator deletes the group "staff" from the directory |
+      | the device group "fleet", which contains "dev1", and to the user group "staff", which contains "alice" | an administrator deletes the group "fleet" from the directory |
 
   @ANDROID-LEGACY-1 @pkcs_imported
-  Scenario Outline: ANDROID-LEGACY-1 Android legacy: the MDM never takes a imported PKCS certificate off the device
+  Scenario Outline: ANDROID-LEGACY-1 Android legacy: the MDM never takes an imported PKCS certificate off the device.
+    Given an imported PKCS profile "imported"
+    And every profile is assigned to <targeting>
+    And "dev1" has checked in and holds a certificate from every profile
     When <event>
-    Then the imported PKCS certificate on "dev1" <outcome>
+    Then the imported PKCS certificate on "dev1" is not removed
 
     Examples:
-      | event | outcome |
-      | the user unenrolls "dev1" | is removed, or else is not removed (the document contradicts itself) |
-      | an administrator retires "dev1" | is removed, or else is not removed (the document contradicts itself) |
-      | "dev1" is removed from the group "fleet" | is not removed |
-      | the assignment of profile "imported" to the group "fleet" is removed | is not removed |
-      | an administrator updates the profile "imported" | is not removed |
-      | an administrator deletes the user "alice" from the directory | is not removed |
-      | an administrator deletes the group "fleet" from the directory | is not removed |
+      | targeting | event |
+      | the device group "fleet", which contains "dev1" | an administrator updates the profile "imported" |
+      | the device group "fleet", which contains "dev1" | "dev1" is removed from the group "fleet" |
+      | the user group "staff", which contains "alice" | "alice" is removed from the group "staff" |
+      | the device group "fleet", which contains "dev1" | the assignment of profile "imported" to the group "fleet" is removed |
+      | the user group "staff", which contains "alice" | the assignment of profile "imported" to the group "staff" is removed |
+      | the device group "fleet", which contains "dev1" | "alice" loses the Intune licence |
+      | the user group "staff", which contains "alice" | "alice" loses the Intune licence |
+      | the device group "fleet", which contains "dev1" | an administrator withdraws the Intune licence of "alice" |
+      | the user group "staff", which contains "alice" | an administrator withdraws the Intune licence of "alice" |
+      | the device group "fleet", which contains "dev1" | an administrator deletes the user "alice" from the directory |
+      | the user group "staff", which contains "alice" | an administrator deletes the user "alice" from the directory |
+      | the device group "fleet", which contains "dev1" | an administrator deletes the group "fleet" from the directory |
+      | the user group "staff", which contains "alice" | an administrator deletes the group "staff" from the directory |
+      | the device group "fleet", which contains "dev1", and to the user group "staff", which contains "alice" | an administrator deletes the group "staff" from the directory |
+      | the device group "fleet", which contains "dev1", and to the user group "staff", which contains "alice" | an administrator deletes the group "fleet" from the directory |

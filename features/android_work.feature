@@ -4,24 +4,35 @@ Feature: Android for Work: not validated by the document, reported as such
   ANDROID-WORK-1: Android for Work devices were not validated for any of the Android scenarios: the suite requires nothing of them and reports them as not validated.
 
   Background:
-    Given a licensed user "alice" who is a member of the group "staff"
-    And "alice" enrolls the Android for Work device "dev1", which is a member of the group "fleet"
-    And a trusted root profile "root", a SCEP profile "scep" and a PKCS profile "pkcs" from the Intune CA, and an imported PKCS profile "imported"
-    And every profile is assigned to the group "fleet"
-    And "dev1" has checked in and holds a certificate from every profile
+    Given a licensed user "alice" who has enrolled the Android for Work device "dev1"
 
-  @ANDROID-WORK-1
+  @ANDROID-WORK-1 @scep @pkcs @trusted_root @pkcs_imported
   Scenario Outline: ANDROID-WORK-1 Android for Work devices were not validated for any of the Android scenarios: the suite requires nothing of them and reports them as not validated.
+    Given a trusted root profile "root-scep" and a SCEP profile "scep" chained to it, from the Intune CA
+    And a trusted root profile "root-pkcs" and a PKCS profile "pkcs" chained to it, from the Intune CA
+    And an imported PKCS profile "imported"
+    And every profile is assigned to <targeting>
+    And "dev1" has checked in and holds a certificate from every profile
     When <event>
     Then the document makes no promise about the certificates on "dev1"
 
     Examples:
-      | event |
-      | the user unenrolls "dev1" |
-      | an administrator wipes "dev1" |
-      | an administrator retires "dev1" |
-      | "dev1" is removed from the group "fleet" |
-      | the assignment of profile "scep" to the group "fleet" is removed |
-      | an administrator updates the profile "scep" |
-      | an administrator deletes the user "alice" from the directory |
-      | an administrator deletes the group "fleet" from the directory |
+      | targeting | event |
+      | the device group "fleet", which contains "dev1" | the user unenrolls "dev1" |
+      | the device group "fleet", which contains "dev1" | an administrator wipes "dev1" |
+      | the device group "fleet", which contains "dev1" | an administrator retires "dev1" |
+      | the device group "fleet", which contains "dev1" | an administrator updates the profile "scep" |
+      | the device group "fleet", which contains "dev1" | "dev1" is removed from the group "fleet" |
+      | the user group "staff", which contains "alice" | "alice" is removed from the group "staff" |
+      | the device group "fleet", which contains "dev1" | the assignment of profile "scep" to the group "fleet" is removed |
+      | the user group "staff", which contains "alice" | the assignment of profile "scep" to the group "staff" is removed |
+      | the device group "fleet", which contains "dev1" | "alice" loses the Intune licence |
+      | the user group "staff", which contains "alice" | "alice" loses the Intune licence |
+      | the device group "fleet", which contains "dev1" | an administrator withdraws the Intune licence of "alice" |
+      | the user group "staff", which contains "alice" | an administrator withdraws the Intune licence of "alice" |
+      | the device group "fleet", which contains "dev1" | an administrator deletes the user "alice" from the directory |
+      | the user group "staff", which contains "alice" | an administrator deletes the user "alice" from the directory |
+      | the device group "fleet", which contains "dev1" | an administrator deletes the group "fleet" from the directory |
+      | the user group "staff", which contains "alice" | an administrator deletes the group "staff" from the directory |
+      | the device group "fleet", which contains "dev1", and to the user group "staff", which contains "alice" | an administrator deletes the group "staff" from the directory |
+      | the device group "fleet", which contains "dev1", and to the user group "staff", which contains "alice" | an administrator deletes the group "fleet" from the directory |

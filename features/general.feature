@@ -3,18 +3,17 @@
 Feature: Statements that apply across platforms
   The document's introduction and notes: removal when a profile stops targeting, the offboarding
   order, imported PKCS certificates, manual deletion and reissue, third-party certification
-  authorities. Each scenario runs on every platform the statement names.
+  authorities. A scenario runs on the platforms it names and says where the platforms' own
+  lists decide instead.
 
-  @GEN-INTRO-1
-  Scenario Outline: GEN-INTRO-1 Any platform: wiping a device can take its SCEP and PKCS certificates off it.
-    Given a licensed user "alice" who is a member of the group "staff"
-    And "alice" enrolls the <platform> device "dev1", which is a member of the group "fleet"
-    And a trusted root profile "root", a SCEP profile "scep" and a PKCS profile "pkcs" from the Intune CA, and an imported PKCS profile "imported"
-    And every profile is assigned to the group "fleet"
+  @GEN-INTRO-1 @scep @I-INTRO-CAN-BE
+  Scenario Outline: GEN-INTRO-1 Any platform: wiping a device can take its SCEP and PKCS certificates off it. Checked for SCEP on Windows, iOS and Android KNOX, where the platform's list requires the removal too (I-INTRO-CAN-BE). Not checked here: on macOS the event is refused (MAC-WIPE-1).
+    Given a licensed user "alice" who has enrolled the <platform> device "dev1"
+    And a trusted root profile "root-scep" and a SCEP profile "scep" chained to it, from the Intune CA
+    And every profile is assigned to the device group "fleet", which contains "dev1"
     And "dev1" has checked in and holds a certificate from every profile
     When an administrator wipes "dev1"
     Then the SCEP certificate on "dev1" is removed
-    And the PKCS certificate on "dev1" is removed
 
     Examples:
       | platform |
@@ -22,16 +21,29 @@ Feature: Statements that apply across platforms
       | iOS |
       | Android KNOX |
 
-  @GEN-INTRO-2
-  Scenario Outline: GEN-INTRO-2 Any platform: retiring a device can take its SCEP and PKCS certificates off it.
-    Given a licensed user "alice" who is a member of the group "staff"
-    And "alice" enrolls the <platform> device "dev1", which is a member of the group "fleet"
-    And a trusted root profile "root", a SCEP profile "scep" and a PKCS profile "pkcs" from the Intune CA, and an imported PKCS profile "imported"
-    And every profile is assigned to the group "fleet"
+  @GEN-INTRO-1 @pkcs @I-INTRO-CAN-BE
+  Scenario Outline: GEN-INTRO-1 Any platform: wiping a device can take its SCEP and PKCS certificates off it. Checked for PKCS on Windows, iOS and Android KNOX, where the platform's list requires the removal too (I-INTRO-CAN-BE). Not checked here: on macOS the event is refused (MAC-WIPE-1).
+    Given a licensed user "alice" who has enrolled the <platform> device "dev1"
+    And a trusted root profile "root-pkcs" and a PKCS profile "pkcs" chained to it, from the Intune CA
+    And every profile is assigned to the device group "fleet", which contains "dev1"
+    And "dev1" has checked in and holds a certificate from every profile
+    When an administrator wipes "dev1"
+    Then the PKCS certificate on "dev1" is removed
+
+    Examples:
+      | platform |
+      | Windows |
+      | iOS |
+      | Android KNOX |
+
+  @GEN-INTRO-2 @scep @I-INTRO-CAN-BE
+  Scenario Outline: GEN-INTRO-2 Any platform: retiring a device can take its SCEP and PKCS certificates off it. Checked for SCEP on Windows, iOS and macOS, where the platform's list requires the removal too (I-INTRO-CAN-BE). Not checked here: on Android KNOX, KNOX-SCEP-RV-1 decides.
+    Given a licensed user "alice" who has enrolled the <platform> device "dev1"
+    And a trusted root profile "root-scep" and a SCEP profile "scep" chained to it, from the Intune CA
+    And every profile is assigned to the device group "fleet", which contains "dev1"
     And "dev1" has checked in and holds a certificate from every profile
     When an administrator retires "dev1"
     Then the SCEP certificate on "dev1" is removed
-    And the PKCS certificate on "dev1" is removed
 
     Examples:
       | platform |
@@ -39,136 +51,258 @@ Feature: Statements that apply across platforms
       | iOS |
       | macOS |
 
-  @GEN-INTRO-3
-  Scenario Outline: GEN-INTRO-3 Any platform: once the profile that delivered a certificate stops targeting the device or its user, the certificate is taken off the device.
-    Given a licensed user "alice" who is a member of the group "staff"
-    And "alice" enrolls the <platform> device "dev1", which is a member of the group "fleet"
-    And a trusted root profile "root", a SCEP profile "scep" and a PKCS profile "pkcs" from the Intune CA, and an imported PKCS profile "imported"
-    And every profile is assigned to the group "fleet"
+  @GEN-INTRO-2 @pkcs @I-INTRO-CAN-BE
+  Scenario Outline: GEN-INTRO-2 Any platform: retiring a device can take its SCEP and PKCS certificates off it. Checked for PKCS on Windows, iOS, Android KNOX and macOS, where the platform's list requires the removal too (I-INTRO-CAN-BE).
+    Given a licensed user "alice" who has enrolled the <platform> device "dev1"
+    And a trusted root profile "root-pkcs" and a PKCS profile "pkcs" chained to it, from the Intune CA
+    And every profile is assigned to the device group "fleet", which contains "dev1"
     And "dev1" has checked in and holds a certificate from every profile
-    When <event>
-    Then the <kind> certificate on "dev1" <outcome>
+    When an administrator retires "dev1"
+    Then the PKCS certificate on "dev1" is removed
 
     Examples:
-      | platform | kind | event | outcome |
-      | iOS | PKCS | "dev1" is removed from the group "fleet" | is removed |
-      | Android KNOX | PKCS | "dev1" is removed from the group "fleet" | is removed |
-      | macOS | PKCS | "dev1" is removed from the group "fleet" | is removed |
+      | platform |
+      | Windows |
+      | iOS |
+      | Android KNOX |
+      | macOS |
 
-  @GEN-ORDER-1 @GEN-ORDER-2
-  Scenario Outline: GEN-ORDER-1 Offboarding a user: first wipe or retire the user's device, so its certificates are revoked and removed while the MDM still manages it.
-    Given a licensed user "alice" who is a member of the group "staff"
-    And "alice" enrolls the <platform> device "dev1", which is a member of the group "fleet"
-    And a trusted root profile "root", a SCEP profile "scep" and a PKCS profile "pkcs" from the Intune CA, and an imported PKCS profile "imported"
-    And every profile is assigned to the group "fleet"
+  @GEN-INTRO-3 @scep @I-PLATFORM-LIST-WINS
+  Scenario Outline: GEN-INTRO-3 Any platform: once the profile that delivered a certificate stops targeting the device or its user, the certificate is taken off the device. Checked where no platform list speaks (I-PLATFORM-LIST-WINS): SCEP on Windows, iOS, Android KNOX and macOS, for the events below; elsewhere the platform's lists decide.
+    Given a licensed user "alice" who has enrolled the <platform> device "dev1"
+    And a trusted root profile "root-scep" and a SCEP profile "scep" chained to it, from the Intune CA
+    And every profile is assigned to the user group "staff", which contains "alice"
     And "dev1" has checked in and holds a certificate from every profile
-    When an administrator <action> "dev1"
+    When "alice" is removed from the group "staff"
+    Then the SCEP certificate on "dev1" is removed
+
+    Examples:
+      | platform |
+      | Windows |
+      | iOS |
+      | Android KNOX |
+      | macOS |
+
+  @GEN-INTRO-3 @pkcs @I-PLATFORM-LIST-WINS
+  Scenario Outline: GEN-INTRO-3 Any platform: once the profile that delivered a certificate stops targeting the device or its user, the certificate is taken off the device. Checked where no platform list speaks (I-PLATFORM-LIST-WINS): PKCS on iOS, Android KNOX and macOS, for the events below; elsewhere the platform's lists decide.
+    Given a licensed user "alice" who has enrolled the <platform> device "dev1"
+    And a trusted root profile "root-pkcs" and a PKCS profile "pkcs" chained to it, from the Intune CA
+    And every profile is assigned to <targeting>
+    And "dev1" has checked in and holds a certificate from every profile
+    When <event>
+    Then the PKCS certificate on "dev1" is removed
+
+    Examples:
+      | platform | targeting | event |
+      | iOS | the device group "fleet", which contains "dev1" | "dev1" is removed from the group "fleet" |
+      | iOS | the user group "staff", which contains "alice" | "alice" is removed from the group "staff" |
+      | Android KNOX | the device group "fleet", which contains "dev1" | "dev1" is removed from the group "fleet" |
+      | Android KNOX | the user group "staff", which contains "alice" | "alice" is removed from the group "staff" |
+      | macOS | the device group "fleet", which contains "dev1" | "dev1" is removed from the group "fleet" |
+      | macOS | the user group "staff", which contains "alice" | "alice" is removed from the group "staff" |
+
+  @GEN-ORDER-1 @GEN-ORDER-2 @scep
+  Scenario Outline: GEN-ORDER-1, GEN-ORDER-2 Offboarding a user: first wipe or retire the user's device, so its certificates are revoked and removed while the MDM still manages it. Offboarding a user, second step: only then delete the user from the directory; the certificates stay revoked and removed. Where the platform's list requires less, the check follows it: Android KNOX retire: is revoked (KNOX-SCEP-RV-1).
+    Given a licensed user "alice" who has enrolled the <platform> device "dev1"
+    And a trusted root profile "root-scep" and a SCEP profile "scep" chained to it, from the Intune CA
+    And every profile is assigned to <targeting>
+    And "dev1" has checked in and holds a certificate from every profile
+    When <event>
     And an administrator deletes the user "alice" from the directory
-    Then the SCEP certificate on "dev1" is revoked and removed
-    And the PKCS certificate on "dev1" is revoked and removed
+    Then the SCEP certificate on "dev1" <outcome>
 
     Examples:
-      | platform | action |
-      | Windows | wipes |
-      | Windows | retires |
-      | iOS | wipes |
-      | iOS | retires |
-      | Android KNOX | wipes |
-      | macOS | retires |
+      | platform | targeting | event | outcome |
+      | Windows | the device group "fleet", which contains "dev1" | an administrator wipes "dev1" | is revoked and removed |
+      | Windows | the user group "staff", which contains "alice" | an administrator wipes "dev1" | is revoked and removed |
+      | Windows | the device group "fleet", which contains "dev1" | an administrator retires "dev1" | is revoked and removed |
+      | Windows | the user group "staff", which contains "alice" | an administrator retires "dev1" | is revoked and removed |
+      | iOS | the device group "fleet", which contains "dev1" | an administrator wipes "dev1" | is revoked and removed |
+      | iOS | the user group "staff", which contains "alice" | an administrator wipes "dev1" | is revoked and removed |
+      | iOS | the device group "fleet", which contains "dev1" | an administrator retires "dev1" | is revoked and removed |
+      | iOS | the user group "staff", which contains "alice" | an administrator retires "dev1" | is revoked and removed |
+      | Android KNOX | the device group "fleet", which contains "dev1" | an administrator wipes "dev1" | is revoked and removed |
+      | Android KNOX | the user group "staff", which contains "alice" | an administrator wipes "dev1" | is revoked and removed |
+      | Android KNOX | the device group "fleet", which contains "dev1" | an administrator retires "dev1" | is revoked |
+      | Android KNOX | the user group "staff", which contains "alice" | an administrator retires "dev1" | is revoked |
+      | macOS | the device group "fleet", which contains "dev1" | an administrator retires "dev1" | is revoked and removed |
+      | macOS | the user group "staff", which contains "alice" | an administrator retires "dev1" | is revoked and removed |
 
-  @GEN-IMPORTED-1
-  Scenario Outline: GEN-IMPORTED-1 Imported PKCS certificates are taken off the device when company data is removed from it (wipe or retire). (That the MDM, which did not issue them, never revokes them is our reading I-OUTSIDERS-NEVER-REVOKED.)
-    Given a licensed user "alice" who is a member of the group "staff"
-    And "alice" enrolls the <platform> device "dev1", which is a member of the group "fleet"
-    And a trusted root profile "root", a SCEP profile "scep" and a PKCS profile "pkcs" from the Intune CA, and an imported PKCS profile "imported"
-    And every profile is assigned to the group "fleet"
+  @GEN-ORDER-1 @GEN-ORDER-2 @pkcs
+  Scenario Outline: GEN-ORDER-1, GEN-ORDER-2 Offboarding a user: first wipe or retire the user's device, so its certificates are revoked and removed while the MDM still manages it. Offboarding a user, second step: only then delete the user from the directory; the certificates stay revoked and removed.
+    Given a licensed user "alice" who has enrolled the <platform> device "dev1"
+    And a trusted root profile "root-pkcs" and a PKCS profile "pkcs" chained to it, from the Intune CA
+    And every profile is assigned to <targeting>
     And "dev1" has checked in and holds a certificate from every profile
     When <event>
-    Then the imported PKCS certificate on "dev1" <outcome>
+    And an administrator deletes the user "alice" from the directory
+    Then the PKCS certificate on "dev1" is revoked and removed
+
+    Examples:
+      | platform | targeting | event |
+      | Windows | the device group "fleet", which contains "dev1" | an administrator wipes "dev1" |
+      | Windows | the user group "staff", which contains "alice" | an administrator wipes "dev1" |
+      | Windows | the device group "fleet", which contains "dev1" | an administrator retires "dev1" |
+      | Windows | the user group "staff", which contains "alice" | an administrator retires "dev1" |
+      | iOS | the device group "fleet", which contains "dev1" | an administrator wipes "dev1" |
+      | iOS | the user group "staff", which contains "alice" | an administrator wipes "dev1" |
+      | iOS | the device group "fleet", which contains "dev1" | an administrator retires "dev1" |
+      | iOS | the user group "staff", which contains "alice" | an administrator retires "dev1" |
+      | Android KNOX | the device group "fleet", which contains "dev1" | an administrator wipes "dev1" |
+      | Android KNOX | the user group "staff", which contains "alice" | an administrator wipes "dev1" |
+      | Android KNOX | the device group "fleet", which contains "dev1" | an administrator retires "dev1" |
+      | Android KNOX | the user group "staff", which contains "alice" | an administrator retires "dev1" |
+      | macOS | the device group "fleet", which contains "dev1" | an administrator retires "dev1" |
+      | macOS | the user group "staff", which contains "alice" | an administrator retires "dev1" |
+
+  @GEN-IMPORTED-1 @pkcs_imported
+  Scenario Outline: GEN-IMPORTED-1 Imported PKCS certificates are taken off the device when company data is removed from it (wipe or retire). (That the MDM, which did not issue them, never revokes them is our reading I-OUTSIDERS-NEVER-REVOKED.) Not checked here: Android for Work is not validated (ANDROID-WORK-1); on Android legacy the MDM never removes (ANDROID-LEGACY-1).
+    Given a licensed user "alice" who has enrolled the <platform> device "dev1"
+    And an imported PKCS profile "imported"
+    And every profile is assigned to the device group "fleet", which contains "dev1"
+    And "dev1" has checked in and holds a certificate from every profile
+    When <event>
+    Then the imported PKCS certificate on "dev1" is removed
+
+    Examples:
+      | platform | event |
+      | Windows | an administrator wipes "dev1" |
+      | Windows | an administrator retires "dev1" |
+      | iOS | an administrator wipes "dev1" |
+      | iOS | an administrator retires "dev1" |
+      | Android KNOX | an administrator wipes "dev1" |
+      | Android KNOX | an administrator retires "dev1" |
+      | macOS | an administrator retires "dev1" |
+
+  @GEN-IMPORTED-2 @pkcs_imported
+  Scenario Outline: GEN-IMPORTED-2 Imported PKCS certificates are taken off the device when it is unenrolled from management. Not checked here: Android for Work is not validated (ANDROID-WORK-1); on Android legacy the MDM never removes (ANDROID-LEGACY-1).
+    Given a licensed user "alice" who has enrolled the <platform> device "dev1"
+    And an imported PKCS profile "imported"
+    And every profile is assigned to the device group "fleet", which contains "dev1"
+    And "dev1" has checked in and holds a certificate from every profile
+    When the user unenrolls "dev1"
+    Then the imported PKCS certificate on "dev1" is removed
+
+    Examples:
+      | platform |
+      | Windows |
+      | iOS |
+      | Android KNOX |
+      | macOS |
+
+  @GEN-MANUAL-1 @GEN-MANUAL-2 @scep
+  Scenario Outline: GEN-MANUAL-1, GEN-MANUAL-2 On every platform a person may delete a SCEP or PKCS certificate from a device that its profile still targets; the certificate is then gone from the device. After a manual deletion, the device's next check-in finds the certificate missing and the MDM delivers a new one (a new serial); nothing else is needed. Checked for SCEP on Windows, iOS, Android KNOX, macOS and Android legacy. Not checked here: Android for Work is not validated (ANDROID-WORK-1).
+    Given a licensed user "alice" who has enrolled the <platform> device "dev1"
+    And a trusted root profile "root-scep" and a SCEP profile "scep" chained to it, from the Intune CA
+    And every profile is assigned to the device group "fleet", which contains "dev1"
+    And "dev1" has checked in and holds a certificate from every profile
+    When someone deletes the certificate of profile "scep" from "dev1" by hand
+    Then the SCEP certificate on "dev1" is removed
+    When "dev1" checks in
+    Then "dev1" holds a new SCEP certificate with a new serial
+
+    Examples:
+      | platform |
+      | Windows |
+      | iOS |
+      | Android KNOX |
+      | macOS |
+      | Android legacy |
+
+  @GEN-MANUAL-1 @GEN-MANUAL-2 @pkcs
+  Scenario Outline: GEN-MANUAL-1, GEN-MANUAL-2 On every platform a person may delete a SCEP or PKCS certificate from a device that its profile still targets; the certificate is then gone from the device. After a manual deletion, the device's next check-in finds the certificate missing and the MDM delivers a new one (a new serial); nothing else is needed. Checked for PKCS on Windows, iOS, Android KNOX, macOS and Android legacy. Not checked here: Android for Work is not validated (ANDROID-WORK-1).
+    Given a licensed user "alice" who has enrolled the <platform> device "dev1"
+    And a trusted root profile "root-pkcs" and a PKCS profile "pkcs" chained to it, from the Intune CA
+    And every profile is assigned to the device group "fleet", which contains "dev1"
+    And "dev1" has checked in and holds a certificate from every profile
+    When someone deletes the certificate of profile "pkcs" from "dev1" by hand
+    Then the PKCS certificate on "dev1" is removed
+    When "dev1" checks in
+    Then "dev1" holds a new PKCS certificate with a new serial
+
+    Examples:
+      | platform |
+      | Windows |
+      | iOS |
+      | Android KNOX |
+      | macOS |
+      | Android legacy |
+
+  @GEN-3P-1 @scep
+  Scenario Outline: GEN-3P-1 SCEP certificates from a third-party certification authority are removed where the lists say so, but the MDM never revokes them. Checked where the lists require a revocation: on Windows, iOS, Android KNOX and macOS. Not checked here: Android for Work is not validated (ANDROID-WORK-1); on Android legacy the MDM never removes (ANDROID-LEGACY-1).
+    Given a licensed user "alice" who has enrolled the <platform> device "dev1"
+    And a trusted root profile "root-scep" and a SCEP profile "scep" chained to it, from the third-party CA
+    And every profile is assigned to the device group "fleet", which contains "dev1"
+    And "dev1" has checked in and holds a certificate from every profile
+    When <event>
+    Then the SCEP certificate on "dev1" <outcome>
 
     Examples:
       | platform | event | outcome |
-      | Windows | an administrator wipes "dev1" | is removed |
-      | Windows | an administrator retires "dev1" | is removed |
-      | iOS | an administrator wipes "dev1" | is removed |
-      | iOS | an administrator retires "dev1" | is removed |
-      | Android KNOX | an administrator wipes "dev1" | is removed |
-      | Android KNOX | an administrator retires "dev1" | is removed |
-      | macOS | an administrator retires "dev1" | is removed |
+      | Windows | the user unenrolls "dev1" | is removed but not revoked |
+      | Windows | an administrator wipes "dev1" | is removed but not revoked |
+      | Windows | an administrator retires "dev1" | is removed but not revoked |
+      | Windows | an administrator updates the profile "scep" | is not revoked |
+      | Windows | "dev1" is removed from the group "fleet" | is removed but not revoked |
+      | Windows | the assignment of profile "scep" to the group "fleet" is removed | is removed but not revoked |
+      | iOS | the user unenrolls "dev1" | is removed but not revoked |
+      | iOS | an administrator wipes "dev1" | is removed but not revoked |
+      | iOS | an administrator retires "dev1" | is removed but not revoked |
+      | iOS | an administrator updates the profile "scep" | is not revoked |
+      | iOS | "dev1" is removed from the group "fleet" | is removed but not revoked |
+      | iOS | the assignment of profile "scep" to the group "fleet" is removed | is removed but not revoked |
+      | Android KNOX | the user unenrolls "dev1" | is removed but not revoked |
+      | Android KNOX | an administrator wipes "dev1" | is removed but not revoked |
+      | Android KNOX | an administrator retires "dev1" | is not revoked |
+      | Android KNOX | an administrator updates the profile "scep" | is not revoked |
+      | Android KNOX | "dev1" is removed from the group "fleet" | is not revoked |
+      | Android KNOX | the assignment of profile "scep" to the group "fleet" is removed | is not revoked |
+      | macOS | the user unenrolls "dev1" | is removed but not revoked |
+      | macOS | an administrator retires "dev1" | is removed but not revoked |
+      | macOS | an administrator updates the profile "scep" | is not revoked |
+      | macOS | "dev1" is removed from the group "fleet" | is removed but not revoked |
+      | macOS | the assignment of profile "scep" to the group "fleet" is removed | is removed but not revoked |
 
-  @GEN-IMPORTED-2
-  Scenario Outline: GEN-IMPORTED-2 Imported PKCS certificates are taken off the device when it is unenrolled from management.
-    Given a licensed user "alice" who is a member of the group "staff"
-    And "alice" enrolls the <platform> device "dev1", which is a member of the group "fleet"
-    And a trusted root profile "root", a SCEP profile "scep" and a PKCS profile "pkcs" from the Intune CA, and an imported PKCS profile "imported"
-    And every profile is assigned to the group "fleet"
+  @GEN-3P-1 @pkcs @I-3P-REVOCATION-OPEN
+  Scenario Outline: GEN-3P-1 extended to PKCS by I-3P-REVOCATION-OPEN: For a PKCS certificate from a third-party certification authority, whether the MDM revokes it is open, whatever the platform lists say about PKCS revocation. Checked where the lists require a revocation: on Windows, iOS, Android KNOX and macOS. Not checked here: Android for Work is not validated (ANDROID-WORK-1); on Android legacy the MDM never removes (ANDROID-LEGACY-1).
+    Given a licensed user "alice" who has enrolled the <platform> device "dev1"
+    And a trusted root profile "root-pkcs" and a PKCS profile "pkcs" chained to it, from the third-party CA
+    And every profile is assigned to the device group "fleet", which contains "dev1"
     And "dev1" has checked in and holds a certificate from every profile
     When <event>
-    Then the imported PKCS certificate on "dev1" <outcome>
+    Then the PKCS certificate on "dev1" <outcome>
 
     Examples:
       | platform | event | outcome |
       | Windows | the user unenrolls "dev1" | is removed |
+      | Windows | an administrator wipes "dev1" | is removed |
+      | Windows | an administrator retires "dev1" | is removed |
+      | Windows | an administrator updates the profile "pkcs" | is not removed |
+      | Windows | "alice" loses the Intune licence | is not removed |
+      | Windows | an administrator withdraws the Intune licence of "alice" | is not removed |
+      | Windows | an administrator deletes the user "alice" from the directory | is not removed |
       | iOS | the user unenrolls "dev1" | is removed |
+      | iOS | an administrator wipes "dev1" | is removed |
+      | iOS | an administrator retires "dev1" | is removed |
+      | iOS | an administrator updates the profile "pkcs" | is not removed |
+      | iOS | "alice" loses the Intune licence | is not removed |
+      | iOS | an administrator withdraws the Intune licence of "alice" | is not removed |
+      | iOS | an administrator deletes the user "alice" from the directory | is not removed |
+      | iOS | an administrator deletes the group "fleet" from the directory | is not removed |
       | Android KNOX | the user unenrolls "dev1" | is removed |
+      | Android KNOX | an administrator wipes "dev1" | is removed |
+      | Android KNOX | an administrator retires "dev1" | is removed |
+      | Android KNOX | an administrator updates the profile "pkcs" | is not removed |
+      | Android KNOX | the assignment of profile "pkcs" to the group "fleet" is removed | is not removed |
+      | Android KNOX | "alice" loses the Intune licence | is not removed |
+      | Android KNOX | an administrator withdraws the Intune licence of "alice" | is not removed |
+      | Android KNOX | an administrator deletes the user "alice" from the directory | is not removed |
+      | Android KNOX | an administrator deletes the group "fleet" from the directory | is not removed |
       | macOS | the user unenrolls "dev1" | is removed |
-
-  @GEN-MANUAL-1 @GEN-MANUAL-2
-  Scenario Outline: GEN-MANUAL-1 On every platform a person may delete a SCEP or PKCS certificate from a device that its profile still targets; the certificate is then gone from the device.
-    Given a licensed user "alice" who is a member of the group "staff"
-    And "alice" enrolls the <platform> device "dev1", which is a member of the group "fleet"
-    And a trusted root profile "root", a SCEP profile "scep" and a PKCS profile "pkcs" from the Intune CA, and an imported PKCS profile "imported"
-    And every profile is assigned to the group "fleet"
-    And "dev1" has checked in and holds a certificate from every profile
-    When someone deletes the certificate of profile "<profile>" from "dev1" by hand
-    Then the <kind> certificate on "dev1" is removed
-    When "dev1" checks in
-    Then "dev1" holds a new <kind> certificate with a new serial
-
-    Examples:
-      | platform | kind | profile |
-      | Windows | SCEP | scep |
-      | Windows | PKCS | pkcs |
-      | iOS | SCEP | scep |
-      | iOS | PKCS | pkcs |
-      | Android KNOX | SCEP | scep |
-      | Android KNOX | PKCS | pkcs |
-      | macOS | SCEP | scep |
-      | macOS | PKCS | pkcs |
-      | Android legacy | SCEP | scep |
-      | Android legacy | PKCS | pkcs |
-
-  @GEN-3P-1 @I-3P-PKCS
-  Scenario Outline: GEN-3P-1 SCEP certificates from a third-party certification authority are removed where the lists say so, but the MDM never revokes them.
-    Given a licensed user "alice" who is a member of the group "staff"
-    And "alice" enrolls the <platform> device "dev1", which is a member of the group "fleet"
-    And a trusted root profile "root", a SCEP profile "scep" and a PKCS profile "pkcs" from the third-party CA, and an imported PKCS profile "imported"
-    And every profile is assigned to the group "fleet"
-    And "dev1" has checked in and holds a certificate from every profile
-    When <event>
-    Then the <kind> certificate on "dev1" <outcome>
-
-    Examples:
-      | platform | event | kind | outcome |
-      | Windows | the user unenrolls "dev1" | SCEP | is removed but not revoked |
-      | Windows | the user unenrolls "dev1" | PKCS | is removed |
-      | Windows | an administrator wipes "dev1" | SCEP | is removed but not revoked |
-      | Windows | an administrator wipes "dev1" | PKCS | is removed |
-      | Windows | an administrator retires "dev1" | SCEP | is removed but not revoked |
-      | Windows | an administrator retires "dev1" | PKCS | is removed |
-      | iOS | the user unenrolls "dev1" | SCEP | is removed but not revoked |
-      | iOS | the user unenrolls "dev1" | PKCS | is removed |
-      | iOS | an administrator wipes "dev1" | SCEP | is removed but not revoked |
-      | iOS | an administrator wipes "dev1" | PKCS | is removed |
-      | iOS | an administrator retires "dev1" | SCEP | is removed but not revoked |
-      | iOS | an administrator retires "dev1" | PKCS | is removed |
-      | Android KNOX | the user unenrolls "dev1" | SCEP | is removed but not revoked |
-      | Android KNOX | the user unenrolls "dev1" | PKCS | is removed |
-      | Android KNOX | an administrator wipes "dev1" | SCEP | is removed but not revoked |
-      | Android KNOX | an administrator wipes "dev1" | PKCS | is removed |
-      | Android KNOX | an administrator retires "dev1" | SCEP | is not revoked |
-      | Android KNOX | an administrator retires "dev1" | PKCS | is removed |
-      | macOS | the user unenrolls "dev1" | SCEP | is removed but not revoked |
-      | macOS | the user unenrolls "dev1" | PKCS | is removed |
-      | macOS | an administrator retires "dev1" | SCEP | is removed but not revoked |
-      | macOS | an administrator retires "dev1" | PKCS | is removed |
+      | macOS | an administrator retires "dev1" | is removed |
+      | macOS | an administrator updates the profile "pkcs" | is not removed |
+      | macOS | the assignment of profile "pkcs" to the group "fleet" is removed | is not removed |
+      | macOS | "alice" loses the Intune licence | is not removed |
+      | macOS | an administrator withdraws the Intune licence of "alice" | is not removed |
+      | macOS | an administrator deletes the user "alice" from the directory | is not removed |
+      | macOS | an administrator deletes the group "fleet" from the directory | is not removed |

@@ -23,10 +23,14 @@ READINGS = {phrase: pair for pair, phrase in PHRASES.items()}
 OR_ELSE = ", or else "
 CONFLICT_SUFFIX = " (the document contradicts itself)"
 
-# How the features name certificate kinds, and the profile each scenario's Background creates.
+# How the features name certificate kinds, and the profile names the generated scenarios use: a
+# SCEP or PKCS profile chains to its own trusted root ("root-scep", "root-pkcs"), so a statement
+# of the SCEP section about the trusted root checks the root of the SCEP profile, and one of the
+# PKCS section the root of the PKCS profile.
 KIND_WORDS = {"trusted root": "trusted_root", "SCEP": "scep", "PKCS": "pkcs", "imported PKCS": "pkcs_imported"}
 WORDS_FOR_KIND = {v: k for k, v in KIND_WORDS.items()}
-PROFILE_FOR_KIND = {"trusted_root": "root", "scep": "scep", "pkcs": "pkcs", "pkcs_imported": "imported"}
+PROFILE_FOR_KIND = {"scep": "scep", "pkcs": "pkcs", "pkcs_imported": "imported"}
+ROOT_FOR_KIND = {"scep": "root-scep", "pkcs": "root-pkcs"}
 PLATFORM_WORDS = {"Windows": "windows", "iOS": "ios", "Android KNOX": "android_knox", "macOS": "macos",
                   "Android for Work": "android_work", "Android legacy": "android_legacy"}
 CA_WORDS = {"Intune": "intune", "third-party": "third_party"}

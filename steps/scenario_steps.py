@@ -13,7 +13,8 @@ from pytest_bdd import given, parsers, then, when
 from model.behaviour import default as behaviour
 from model.rules import Reading
 from steps.driver import Driver
-from steps.phrases import CA_WORDS, KIND_WORDS, PLATFORM_WORDS, PROFILE_FOR_KIND, readings_for
+from steps import setup as _setup
+from steps.phrases import CA_WORDS, KIND_WORDS, PLATFORM_WORDS, readings_for
 
 KIND_RE = "|".join(sorted(KIND_WORDS, key=len, reverse=True))
 PLATFORM_RE = "|".join(sorted(PLATFORM_WORDS, key=len, reverse=True))
@@ -54,37 +55,41 @@ def check_readings(driver: Driver, request, serials: set | None) -> None:
 
 
 # ----------------------------------------------------------------------------- Given
-@given(parsers.parse('a licensed user "{user}" who is a member of the group "{group}"'))
-def licensed_user_in_group(driver: Driver, user: str, group: str):
-    driver.given({"type": "create_user", "user": user})
-    if group not in driver.world.groups:
-        driver.given({"type": "create_group", "group": group})
-    driver.given({"type": "add_member", "group": group, "member": user})
+# The events behind each Given step come from steps/setup.py, which tools/gen_features.py also
+# replays into a model World to choose each scenario's Then phrase.
+@given(parsers.re(rf'a licensed user "(?P<user>[^"]+)" who has enrolled the (?P<platform>{PLATFORM_RE}) '
+                  r'device "(?P<device>[^"]+)"$'))
+def user_with_device(driver: Driver, user: str, platform: str, device: str):
+    for event in _setup.user_with_device(user, PLATFORM_WORDS[platform], device):
+        driver.given(event)
 
 
-@given(parsers.re(rf'"(?P<user>[^"]+)" enrolls the (?P<platform>{PLATFORM_RE}) device "(?P<device>[^"]+)", '
-                  r'which is a member of the group "(?P<group>[^"]+)"'))
-def enrolled_device_in_group(driver: Driver, user: str, platform: str, device: str, group: str):
-    driver.given({"type": "enroll", "device": device, "platform": PLATFORM_WORDS[platform], "user": user})
-    if group not in driver.world.groups:
-        driver.given({"type": "create_group", "group": group})
-    driver.given({"type": "add_member", "group": group, "member": device})
+@given(parsers.re(r'a trusted root profile "(?P<root>[^"]+)" and a (?P<what>SCEP|PKCS) profile "(?P<profile>[^"]+)" '
+                  r'chained to it, from the (?P<ca>Intune|third-party) CA$'))
+def chained_profiles(driver: Driver, root: str, what: str, profile: str, ca: str):
+    for event in _setup.chained_profiles(root, KIND_WORDS[what], profile, CA_WORDS[ca]):
+        driver.given(event)
 
 
-@given(parsers.re(r'a trusted root profile "(?P<root>[^"]+)", a SCEP profile "(?P<scep>[^"]+)" and a PKCS '
-                  r'profile "(?P<pkcs>[^"]+)" from the (?P<ca>Intune|third-party) CA, and an imported PKCS '
-                  r'profile "(?P<imported>[^"]+)"'))
-def the_profiles(driver: Driver, root: str, scep: str, pkcs: str, ca: str, imported: str):
-    driver.given({"type": "create_profile", "profile": root, "kind": "trusted_root"})
-    for name, kind in ((scep, "scep"), (pkcs, "pkcs")):
-        driver.given({"type": "create_profile", "profile": name, "kind": kind, "root": root, "ca": CA_WORDS[ca]})
-    driver.given({"type": "create_profile", "profile": imported, "kind": "pkcs_imported"})
+@given(parsers.re(r'an imported PKCS profile "(?P<profile>[^"]+)"$'))
+def imported_profile(driver: Driver, profile: str):
+    for event in _setup.imported_profile(profile):
+        driver.given(event)
 
 
-@given(parsers.parse('every profile is assigned to the group "{group}"'))
-def all_assigned(driver: Driver, group: str):
-    for name in list(driver.world.profiles):
-        driver.given({"type": "assign_profile", "profile": name, "group": group})
+@given(parsers.re(r'every profile is assigned to (?P<text>the (device|user) group .+)$'))
+def every_profile_assigned(driver: Driver, request, text: str):
+    try:
+        groups = _setup.parse_targeting(text)
+    except ValueError as exc:
+        raise AssertionError(f"feature error in {request.node.name}: {exc}") from None
+    for what, group, member in groups:
+        is_kind = member in (driver.world.devices if what == "device" else driver.world.users)
+        if not is_kind:
+            raise AssertionError(f"feature error in {request.node.name}: {member!r} is not a known {what}, "
+                                 f"so {group!r} cannot be a {what} group")
+    for event in _setup.targeting(groups, list(driver.world.profiles), driver.world.groups):
+        driver.given(event)
 
 
 @given(parsers.parse('"{device}" has checked in and holds a certificate from every profile'))
@@ -152,23 +157,40 @@ def check_in(driver: Driver, device: str):
 
 
 # ----------------------------------------------------------------------------- Then
-def _certificate(records: list[dict], device: str, kind: str) -> dict | None:
-    profile = PROFILE_FOR_KIND[kind]
+def _profile(driver: Driver, request, kind: str, named: str | None) -> str:
+    """The profile a Then step means: the one it names, else the scenario's only profile of that kind."""
+    if named is not None:
+        profile = driver.world.profiles.get(named)
+        if profile is None or profile.kind != kind:
+            raise AssertionError(f"feature error in {request.node.name}: the scenario has no "
+                                 f"{kind} profile {named!r}")
+        return named
+    found = [p.name for p in driver.world.profiles.values() if p.kind == kind]
+    if len(found) != 1:
+        raise AssertionError(f"feature error in {request.node.name}: {len(found)} {kind} profiles "
+                             f"({', '.join(found) or 'none'}); name the one to check")
+    return found[0]
+
+
+def _certificate(records: list[dict], device: str, profile: str) -> dict | None:
     found = [r for r in records if r["device"] == device and r["profile"] == profile and r["installed"]]
     return found[-1] if found else None
 
 
-@then(parsers.re(rf'the (?P<what>{KIND_RE}) certificate on "(?P<device>[^"]+)" (?P<phrase>.+)$'))
-def certificate_outcome(driver: Driver, request, what: str, device: str, phrase: str):
+@then(parsers.re(rf'the (?P<what>{KIND_RE}) certificate (?:of "(?P<named>[^"]+)" )?on "(?P<device>[^"]+)" '
+                 r'(?P<phrase>.+)$'))
+def certificate_outcome(driver: Driver, request, what: str, named: str | None, device: str, phrase: str):
     kind = KIND_WORDS[what]
     try:
         pairs = readings_for(phrase)
     except ValueError as exc:
         raise AssertionError(f"feature error in {request.node.name}: {exc}") from None
+    profile = _profile(driver, request, kind, named)
     before_all = driver.end_block()
-    old = _certificate(before_all, device, kind)
+    old = _certificate(before_all, device, profile)
     if old is None:
-        raise AssertionError(f"{citation(request)}: no installed {what} certificate on {device} before the event")
+        raise AssertionError(f"{citation(request)}: no installed {what} certificate of {profile} on {device} "
+                             "before the event")
     if driver.last_outcome != "applied":
         raise AssertionError(f"{citation(request)}: the implementation did not apply the event "
                              f"({driver.last_outcome}: {driver.last_error})")
@@ -201,10 +223,10 @@ def wipe_refused(driver: Driver, request):
 @then(parsers.re(rf'"(?P<device>[^"]+)" holds a new (?P<what>{KIND_RE}) certificate with a new serial'))
 def new_certificate(driver: Driver, request, device: str, what: str):
     before = driver.end_block()
-    kind = KIND_WORDS[what]
+    profile = _profile(driver, request, KIND_WORDS[what], None)
     known = {r["serial"] for r in before}
     fresh = [r for r in driver.observe() if r["serial"] not in known and r["device"] == device
-             and r["profile"] == PROFILE_FOR_KIND[kind]]
+             and r["profile"] == profile]
     if not fresh:
         raise AssertionError(f"{citation(request)}: expected a new {what} certificate on {device} at check-in, "
                              "found none")

@@ -92,3 +92,90 @@ def test_the_issue_named_conflicts_are_recorded():
     assert frozenset({"WIN-PKCS-RM-1", "WIN-PKCS-STAY-3"}) in pairs
     for c in b.conflicts:
         assert all(b.status(sid) == "conflict" for sid in c.statements)
+
+
+def _expanded_checks(path: Path) -> list[tuple[str, tuple[str, ...]]]:
+    """(scenario name, its steps with the Background first) for every scenario and example row."""
+    background: list[str] = []
+    out: list[tuple[str, tuple[str, ...]]] = []
+    name, steps, header, rows, mode = None, [], None, [], None
+
+    def flush():
+        if name is None:
+            return
+        for row in rows or [None]:
+            concrete = list(steps)
+            if row is not None:
+                for key, value in zip(header, row):
+                    concrete = [s.replace(f"<{key}>", value) for s in concrete]
+            out.append((name, tuple(background + concrete)))
+
+    for line in path.read_text().splitlines():
+        s = line.strip()
+        if s.startswith("Background:"):
+            mode = "background"
+        elif s.startswith(("Scenario:", "Scenario Outline:")):
+            flush()
+            name, steps, header, rows, mode = s.split(":", 1)[1].strip(), [], None, [], "scenario"
+        elif s.startswith("Examples:"):
+            mode = "examples"
+        elif s.startswith("|") and mode == "examples":
+            cells = [c.strip() for c in s.strip("|").split("|")]
+            if header is None:
+                header = cells
+            else:
+                rows.append(cells)
+        elif s.split(" ", 1)[0] in ("Given", "When", "Then", "And"):
+            step = s.split(" ", 1)[1]
+            (background if mode == "background" else steps).append(step)
+    flush()
+    return out
+
+
+def test_no_two_generated_scenarios_make_the_same_check():
+    seen: dict[tuple[str, ...], str] = {}
+    dupes = []
+    for path in sorted(FEATURES.glob("*.feature")):
+        for name, steps in _expanded_checks(path):
+            if steps in seen:
+                dupes.append(f"{path.name}: {name[:60]}... repeats {seen[steps][:60]}...")
+            seen.setdefault(steps, f"{path.name}: {name}")
+    assert not dupes, "\n".join(dupes)
+
+
+def test_statements_naming_the_user_are_checked_through_a_user_group():
+    # Deleting the user, the group, or the profile no longer targeting "the device or its user":
+    # each platform statement about these has a row whose profiles reach the device through its user.
+    text = "\n".join(p.read_text() for p in FEATURES.glob("*.feature"))
+    blocks = text.split("\n  @")
+    for sid in ("WIN-PKCS-RM-1", "WIN-SCEP-STAY-3", "IOS-PKCS-STAY-3", "MAC-PKCS-STAY-4", "GEN-INTRO-3",
+                "KNOX-SCEP-STAY-3"):
+        mine = [b for b in blocks if b.split("\n", 1)[0].split().count("@" + sid) or b.startswith(sid + " ")]
+        assert any('the user group "staff", which contains "alice"' in b for b in mine), sid
+
+
+def test_conflict_scenarios_are_titled_as_conflicts():
+    # A Then that accepts either of two readings belongs to a scenario named for the conflict, and
+    # a scenario titled "neither revoked nor removed" asserts exactly that.
+    conflicts = {c.id for c in default().conflicts}
+    wrong = []
+    for path in sorted(FEATURES.glob("*.feature")):
+        for name, steps in _expanded_checks(path):
+            thens = [s for s in steps if s.startswith("the ") and " certificate" in s]
+            either = any(s.endswith("(the document contradicts itself)") for s in thens)
+            named = "contradict each other" in name and any(f"({c})" in name for c in conflicts)
+            if either != named:
+                wrong.append(f"{path.name}: {name[:80]}")
+            if not either and name.endswith("neither revoked nor removed.") and not all(
+                    s.endswith("stays, neither revoked nor removed") for s in thens):
+                wrong.append(f"{path.name}: {name[:80]} (the Then asserts something else)")
+    assert not wrong, "\n".join(sorted(set(wrong)))
+
+
+def test_scenario_names_are_unique():
+    # conformance/test_features.py binds every feature in one module: a repeated name would
+    # silently replace the earlier scenario's test.
+    names = [line.strip().split(":", 1)[1].strip() for path in sorted(FEATURES.rglob("*.feature"))
+             for line in path.read_text().splitlines() if line.strip().startswith(("Scenario:", "Scenario Outline:"))]
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    assert not repeated, repeated
