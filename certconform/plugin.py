@@ -192,6 +192,16 @@ def pytest_runtest_makereport(item, call):
     log = getattr(item, "_certconform_log", None)
     if log is not None and report.when == "call":
         report.certconform_log = list(log)
+    # The tier travels with the test into JUnit (<properties>) and the HTML report.
+    if report.failed and report.when == "call":
+        from certconform.reports import _tier_of, report_message
+
+        report.user_properties.append(("tier", _tier_of(report_message(report))))
+    if log and report.when == "call":
+        ids = sorted({s for e in log if e.get("type") == "finding" and e.get("tier") == "reading"
+                      for s in e.get("statements") or () if s.startswith("I-")})
+        if ids and not any(k == "deviates" for k, _ in report.user_properties):
+            report.user_properties.append(("deviates", ",".join(ids)))
 
 
 def _scenario_of(item) -> list[tuple[str, str]]:
@@ -268,6 +278,7 @@ def run_metadata(config, collector) -> dict:
 
     return {
         "implementation": config.getoption("mdm"),
+        "strict": bool(config.getoption("strict_readings")),
         "capabilities": _capabilities(config),
         "seed": _seed(config, collector),
         "started": collector.started,

@@ -12,8 +12,12 @@ should do beyond what the rules table answers. It never restates a rule.
 
 Verdicts per statement (worst first):
     fail            a test that checks it failed (a scenario tagged with it, or a stateful test
-                    whose findings cite it)
+                    whose findings cite it) on what the document's text requires (tier document)
+                    or on the adapter contract's interface (tier contract)
     not-run         no test that checks it ran (deselected, not collected, skipped for another reason)
+    deviates        the implementation did what the document allows but one of our readings (tier
+                    reading: an interpretation or contract convention) does not; never counted as
+                    passed; fails the run only under --strict
     conflict        the document contradicts itself here (behaviour.yaml `conflicts`); the
                     implementation passed one reading, and the report says which
     pass            every test that checks it passed
@@ -34,10 +38,11 @@ from pathlib import Path
 
 from model.world import KINDS
 
-VERDICTS = ("fail", "not-run", "conflict", "pass", "not-enabled", "not-validated", "unspecified")
+VERDICTS = ("fail", "not-run", "deviates", "conflict", "pass", "not-enabled", "not-validated", "unspecified")
 VERDICT_TEXT = {
     "fail": "FAIL",
     "not-run": "NOT RUN",
+    "deviates": "DEVIATES",
     "conflict": "CONFLICT",
     "pass": "PASS",
     "not-enabled": "NOT ENABLED",
@@ -165,19 +170,33 @@ def _observed(entry: dict) -> str:
     return " and ".join(parts) or "left unchanged"
 
 
+def is_deviation_message(message: str | None) -> bool:
+    """A scenario that failed only because --strict turned a deviation into a failure."""
+    return bool(message) and message.startswith("deviates")
+
+
+def _interps_of(statements, behaviour) -> list[dict]:
+    out = []
+    for sid in statements or ():
+        i = behaviour.interpretation(sid) if hasattr(behaviour, "interpretation") else None
+        if i is not None and i.tier == "reading":
+            out.append({"id": i.id, "says": i.says, "reason": i.reason})
+    return out
+
+
 def statement_results(tests: list[TestRecord], behaviour) -> dict[str, dict]:
     """Verdict and evidence for every statement of the behaviour table."""
     out: dict[str, dict] = {}
     for st in behaviour.statements:
         scenarios = [t for t in tests if st.id in t.statements]
         stateful = [t for t in tests if not t.is_scenario and any(_cites(e, st.id) for e in t.log)]
-        failures, invariants, other = [], {}, []
+        failures, deviations, invariants, other = [], [], {}, []
         checks = Counter()
         readings = Counter()
         for t in scenarios:
-            if t.outcome == "failed":
+            if t.outcome == "failed" and not is_deviation_message(t.message):
                 failures.append({"test": t.name, "nodeid": t.nodeid, "message": t.message, "counterexample": None,
-                                 "invariant": None})
+                                 "invariant": None, "tier": _tier_of(t.message)})
         for t in tests:
             for e in t.log:
                 if not _cites(e, st.id):
@@ -187,17 +206,22 @@ def statement_results(tests: list[TestRecord], behaviour) -> dict[str, dict]:
                     if e.get("conflict") and e.get("reading"):
                         readings[e["reading"]] += 1
                 if e.get("invariant"):
-                    inv = invariants.setdefault(e["invariant"], {"name": _text(e["invariant"]), "tests": set(),
-                                                                 "failed": False})
-                    inv["tests"].add(t.name)
+                    for name in str(e["invariant"]).split(", "):
+                        inv = invariants.setdefault(name, {"name": _text(name), "tests": set(), "failed": False})
+                        inv["tests"].add(t.name)
                 if e.get("type") != "finding":
                     continue
                 item = {"test": t.name, "nodeid": t.nodeid, "message": _text(e.get("message", ""))[:MAX_MESSAGE],
-                        "counterexample": e.get("counterexample"), "invariant": e.get("invariant")}
-                if not t.is_scenario and t.outcome == "failed":
+                        "counterexample": e.get("counterexample"), "invariant": e.get("invariant"),
+                        "tier": e.get("tier", "document")}
+                if item["tier"] == "reading":
+                    if len(deviations) < MAX_OTHER_FINDINGS:
+                        deviations.append({**item, "interpretations": _interps_of(e.get("statements"), behaviour)})
+                elif not t.is_scenario and t.outcome == "failed":
                     failures.append(item)
                     if e.get("invariant"):
-                        invariants[e["invariant"]]["failed"] = True
+                        for name in str(e["invariant"]).split(", "):
+                            invariants[name]["failed"] = True
                 elif st.id not in t.statements:
                     other.append(item)
         # A failed stateful test whose findings did not reach the log still fails what it checked.
@@ -209,6 +233,8 @@ def statement_results(tests: list[TestRecord], behaviour) -> dict[str, dict]:
             verdict = "not-validated"
         elif not ran:
             verdict = "not-run"
+        elif deviations:
+            verdict = "deviates"
         elif st.status == "not-enabled":
             verdict = "not-enabled"
         elif behaviour.conflict_of(st.id):
@@ -220,6 +246,10 @@ def statement_results(tests: list[TestRecord], behaviour) -> dict[str, dict]:
         if verdict == "not-run":
             note = ("no test that checks it was collected (deselected?)" if not scenarios and not stateful
                     else "its tests were skipped: " + "; ".join(sorted({t.message or "" for t in skipped})))
+        elif verdict == "deviates":
+            ids = sorted({i["id"] for d in deviations for i in d["interpretations"]})
+            note = (f"what the document requires held, but the implementation departs from our reading"
+                    f"{'s' if len(ids) > 1 else ''} {', '.join(ids)} (tier reading; fails only under --strict)")
         out[st.id] = {
             **st.as_json(),
             "verdict": verdict,
@@ -230,6 +260,7 @@ def statement_results(tests: list[TestRecord], behaviour) -> dict[str, dict]:
                            for i in invariants.values()],
             "checks": {"passed": checks["passed"], "failed": checks["failed"]},
             "failures": failures,
+            "deviations": deviations,
             "other_findings": other[:MAX_OTHER_FINDINGS],
             "other_findings_total": len(other),
             "conflict": None if conflict is None else {
@@ -237,6 +268,16 @@ def statement_results(tests: list[TestRecord], behaviour) -> dict[str, dict]:
                 "statements": list(conflict.statements), "readings_followed": dict(readings)},
         }
     return out
+
+
+def _tier_of(message: str | None) -> str:
+    """The tier a failure message names ('[document: ...]', '[contract: ...]', 'deviates ...')."""
+    if is_deviation_message(message):
+        return "reading"
+    for tier in ("document", "reading", "contract"):
+        if message and f"[{tier}:" in message:
+            return tier
+    return "document"
 
 
 def contract_results(tests: list[TestRecord], behaviour) -> dict:
@@ -255,24 +296,29 @@ def contract_results(tests: list[TestRecord], behaviour) -> dict:
         if t.outcome != "failed":
             continue
         for e in t.log:
-            if e.get("type") == "finding" and not (set(e.get("statements") or ()) & known):
+            if e.get("type") == "finding" and e.get("tier") == "contract" or (
+                    e.get("type") == "finding" and e.get("tier") != "reading" and not (set(e.get("statements") or ()) & known)):
                 add(t, e.get("message"), list(e.get("statements") or ()), e.get("counterexample"))
-        if not t.is_scenario and not any(e.get("type") == "finding" for e in t.log):
+        if not t.is_scenario and not any(e.get("type") == "finding" and e.get("tier") != "reading" for e in t.log) \
+                and not is_deviation_message(t.message):
             add(t, t.message, [], None)
     failures = list(grouped.values())
     return {"verdict": "fail" if failures else "pass", "failures": failures}
 
 
 def interpretation_results(tests: list[TestRecord], behaviour) -> list[dict]:
+    """Every interpretation with its tier and reason. A reading-tier one is `deviates` when a
+    finding cites it (with up to MAX_OTHER_FINDINGS examples), else `held`; a document-tier one
+    demands nothing beyond the text, so it has no verdict of its own (`n/a`)."""
     out = []
     for i in behaviour.interpretations:
-        checks = Counter()
-        for t in tests:
-            for e in t.log:
-                if e.get("type") == "check" and _cites(e, i.id):
-                    checks["passed" if e.get("passed") else "failed"] += 1
-        out.append({"id": i.id, "says": i.says, "statements": list(i.statements),
-                    "checks": {"passed": checks["passed"], "failed": checks["failed"]}})
+        found = [(t, e) for t in tests for e in t.log
+                 if e.get("type") == "finding" and e.get("tier") == "reading" and _cites(e, i.id)]
+        verdict = "n/a" if i.tier == "document" else ("deviates" if found else "held")
+        out.append({"id": i.id, "tier": i.tier, "says": i.says, "reason": i.reason, "statements": list(i.statements),
+                    "verdict": verdict, "deviations_total": len(found),
+                    "deviations": [{"test": t.name, "message": _text(e.get("message", ""))[:MAX_MESSAGE]}
+                                   for t, e in found[:MAX_OTHER_FINDINGS]]})
     return out
 
 
@@ -372,6 +418,7 @@ def build_results(tests: list[TestRecord], meta: dict, behaviour=None, rules=Non
         "statements": statements,
         "contract": contract_results(tests, b),
         "interpretations": interpretation_results(tests, b),
+        "strict": bool(meta.get("strict")),
         "matrix": grid,
         "coverage": coverage,
     }
@@ -416,4 +463,7 @@ def write_reports(collector: Collector, out_dir: Path, meta: dict) -> str:
     (out_dir / "index.html").write_text(render_html(results), encoding="utf-8")
     t = results["totals"]
     counts = ", ".join(f"{t[v]} {v}" for v in VERDICTS if v != "unspecified" and t.get(v))
-    return f"results: {out_dir / 'index.html'}: {t['statements']} statements: {counts}"
+    readings = [i["id"] for i in results["interpretations"] if i["verdict"] == "deviates"]
+    tail = (f"; deviates from our readings {', '.join(readings)}"
+            + (" (--strict: these fail)" if results["strict"] else " (pass --strict to fail on them)")) if readings else ""
+    return f"results: {out_dir / 'index.html'}: {t['statements']} statements: {counts}{tail}"

@@ -81,8 +81,12 @@ def build_machine(adapter, log: list[dict], strict: bool = False):
                            if e["type"] != "finding" or any(f.message == e["message"] for f in failures)]
                 # the final (shrunk) failure is the one reported; the run's seed entry stays
                 log[:] = [e for e in log if e.get("type") == "run"] + entries
+                tiers = {f.tier for f in failures}
+                what = ("departed from the document" if "document" in tiers else
+                        "broke the adapter contract" if "contract" in tiers else "deviates from our readings")
                 raise SequenceFailed(
-                    f"after {len(self.events)} events, {ev['type']} departed from the document:\n  "
+                    ("deviates (--strict): " if tiers == {"reading"} else "")
+                    + f"after {len(self.events)} events, {ev['type']} {what}:\n  "
                     + "\n  ".join(problems)
                     + (f"\ninvariants violated: {', '.join(names)}" if names else "")
                     + "\n\nCounterexample as Gherkin (paste into features/regressions/):\n\n" + text)
