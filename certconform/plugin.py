@@ -196,12 +196,20 @@ def pytest_runtest_makereport(item, call):
     if report.failed and report.when == "call":
         from certconform.reports import _tier_of, report_message
 
-        report.user_properties.append(("tier", _tier_of(report_message(report))))
+        _property(item, report, "tier", _tier_of(report_message(report)))
     if log and report.when == "call":
         ids = sorted({s for e in log if e.get("type") == "finding" and e.get("tier") == "reading"
                       for s in e.get("statements") or () if s.startswith("I-")})
-        if ids and not any(k == "deviates" for k, _ in report.user_properties):
-            report.user_properties.append(("deviates", ",".join(ids)))
+        if ids and not any(k == "deviates" for k, _ in item.user_properties):
+            _property(item, report, "deviates", ",".join(ids))
+
+
+def _property(item, report, name: str, value: str) -> None:
+    """A user property on this report and on the item (JUnit writes the properties of the
+    test's last report, its teardown)."""
+    item.user_properties.append((name, value))
+    if (name, value) not in report.user_properties:
+        report.user_properties.append((name, value))
 
 
 def _scenario_of(item) -> list[tuple[str, str]]:

@@ -107,3 +107,42 @@ def test_counterexample_gherkin_replays_the_failure(tmp_path):
     replay_ok = run("--mdm=reference", f"--report-dir={tmp_path / 'r2'}", "-q", f"--rootdir={tmp_path}",
                     str(tmp_path), cwd=tmp_path)
     assert replay_ok.returncode == 0, replay_ok.stdout[-3000:]
+
+
+def test_one_fault_one_red(tmp_path):
+    """A Windows-only fault (wipe never revokes) turns red only statements that speak of a Windows
+    wipe: the Windows wipe bullets and the offboarding order, whose failing rows are Windows ones;
+    no statement of another platform fails, and nothing deviates."""
+    r = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-p", "tests.mutants", "-q",
+                        "--mdm=tests.mutants:WindowsWipeNeverRevokes", f"--report-dir={tmp_path}"],
+                       capture_output=True, text=True, cwd=ROOT, timeout=600,
+                       env=dict(os.environ, CERTCONFORM_CATALOGUE_BUDGET="kill"))
+    assert r.returncode == 1, r.stdout[-3000:]
+    results = json.loads((tmp_path / "results.json").read_text())
+    red = {sid for sid, s in results["statements"].items() if s["verdict"] == "fail"}
+    assert {"WIN-SCEP-RR-2", "WIN-PKCS-RR-2"} <= red
+    assert red <= {"WIN-SCEP-RR-2", "WIN-PKCS-RR-2", "GEN-ORDER-1", "GEN-ORDER-2"}, red
+    for sid in red & {"GEN-ORDER-1", "GEN-ORDER-2"}:
+        failed = [sc["name"] for sc in results["statements"][sid]["scenarios"] if sc["outcome"] == "failed"]
+        assert failed and all("Windows" in name for name in failed), failed
+    assert not any(s["verdict"] == "deviates" for s in results["statements"].values())
+
+
+@pytest.mark.parametrize("strict, code", [(False, 0), (True, 1)])
+def test_a_departure_from_a_reading_deviates_and_fails_only_under_strict(tmp_path, strict, code):
+    """An MDM that revokes imported certificates departs from our reading I-OUTSIDERS-NEVER-REVOKED,
+    not from the document: verdict 'deviates', exit 0, and exit 1 with --strict-readings."""
+    r = run("--mdm=tests.mutants:RevokesImported", f"--report-dir={tmp_path}", "-q", "-m", "not stateful",
+            *(["--strict-readings"] if strict else []))
+    assert r.returncode == code, r.stdout[-3000:]
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert results["strict"] is strict
+    assert results["statements"]["GEN-IMPORTED-2"]["verdict"] == "deviates"
+    assert not [sid for sid, s in results["statements"].items() if s["verdict"] == "fail"]
+    [interp] = [i for i in results["interpretations"] if i["id"] == "I-OUTSIDERS-NEVER-REVOKED"]
+    assert interp["verdict"] == "deviates" and interp["tier"] == "reading" and interp["reason"]
+    assert "deviates from our readings I-OUTSIDERS-NEVER-REVOKED" in r.stdout
+    junit = (tmp_path / "junit.xml").read_text()
+    assert 'name="deviates" value="I-OUTSIDERS-NEVER-REVOKED"' in junit
+    if strict:
+        assert 'name="tier" value="reading"' in junit
