@@ -41,6 +41,8 @@ EVENT_FIELDS: dict[str, tuple[str, ...]] = {
     "delete_group": ("group",),
 }
 DEVICE_ACTIONS = ("unenroll", "wipe", "retire")
+# Situations that World.situations gives only to certificates of these kinds.
+SITUATION_KINDS = {"chained_untargeted": ("trusted_root",)}
 # A field with one of these names must name an existing thing (World attribute), except in the
 # event that creates it (CREATES), where the name must be new.
 KNOWN = {"user": "users", "group": "groups", "device": "devices", "profile": "profiles"}

@@ -56,7 +56,7 @@ class Driver:
                 self.log.extend({"type": "finding", "statements": list(f.statements), "message": f.message}
                                 for f in findings)
             more = f" (and {len(findings) - 3} more)" if len(findings) > 3 else ""
-            raise MalformedInventory("[CONTRACT] observe() broke the record shape: "
+            raise MalformedInventory("[contract: CONTRACT] observe() broke the record shape: "
                                      + "; ".join(f.message for f in findings[:3]) + more)
         return inventory
 
@@ -104,7 +104,8 @@ class Driver:
         """Apply a setup event; a refusal means the situation cannot be built, which fails the scenario."""
         result = self.apply(event)
         if result.outcome != "applied":
-            raise SetupFailed(f"setup event {event} was {result.outcome}: {self.last_error}")
+            raise SetupFailed(f"[contract: CONTRACT] setup event {event} was {result.outcome}, so the scenario's "
+                              f"situation cannot be built: {self.last_error}")
         self.block_before = None
 
     def when(self, event: dict) -> StepResult:

@@ -136,5 +136,11 @@ def test_adding_an_existing_member_is_a_no_op():
 
 
 def test_extra_fields_are_ignored():
+    """The contract may grow optional fields: an event with an unknown extra field is applied as
+    if the field were absent (here: the user exists afterwards, so enrolling a device for it works,
+    and creating it again is refused as a duplicate)."""
     mdm = world()
     mdm.apply({"type": "create_user", "user": "u3", "comment": "optional fields may be added"})
+    mdm.apply({"type": "enroll", "device": "d3", "platform": "ios", "user": "u3", "colour": "blue"})
+    with pytest.raises(ValueError, match="u3"):
+        mdm.apply({"type": "create_user", "user": "u3"})
