@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, Phase, settings
 COMMON = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
               print_blob=True)
 
-settings.register_profile("ci", max_examples=200, stateful_step_count=50, derandomize=True, **COMMON)
+settings.register_profile("ci", max_examples=200, stateful_step_count=30, derandomize=True, **COMMON)
 settings.register_profile("thorough", max_examples=1000, stateful_step_count=100, **COMMON)
 # `kill`: the ci sequences without shrinking, for the mutant catalogue (a kill needs no minimal example)
 settings.register_profile("kill", parent=settings.get_profile("ci"),

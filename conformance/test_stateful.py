@@ -19,44 +19,113 @@ from pathlib import Path
 import pytest
 from hypothesis import assume, event, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import Bundle, RuleBasedStateMachine, initialize, multiple, rule, run_state_machine_as_test
+from hypothesis.stateful import RuleBasedStateMachine, precondition, rule, run_state_machine_as_test
 
+from conformance import minimize
 from conformance.counterexample import gherkin
 from model.behaviour import ALL_PLATFORMS, default as behaviour
 from model.oracle import cite
 from model.rules import default_rules
-from model.world import DEVICE_ACTIONS, KINDS
+from model.oracle import check_event, expected_outcome
+from model.world import CAS, DEVICE_ACTIONS, KINDS
 from steps.driver import Driver, log_entries
 
-PROFILES = [  # (name, kind, ca)
-    ("root", "trusted_root", None),
-    ("scep", "scep", "intune"),
-    ("pkcs", "pkcs", "intune"),
-    ("scep-3p", "scep", "third_party"),
-    ("pkcs-3p", "pkcs", "third_party"),
-    ("imported", "pkcs_imported", None),
-]
 COVERAGE: Counter = Counter()
+MINIMIZE_REPLAYS = 300  # replays the delta-debugging pass may spend on one counterexample (a count: deterministic)
 STATEMENTS: Counter = Counter()
+FULL_SET = (("trusted_root", None), ("scep", "intune"), ("pkcs", "intune"), ("scep", "third_party"),
+            ("pkcs", "third_party"), ("pkcs_imported", None))
+SWEEP_EVENTS = DEVICE_ACTIONS + ("delete_user", "delete_group", "remove_member", "unassign_profile", "lose_license",
+                                 "withdraw_license", "delete_certificate", "update_profile")
+LOOKALIKES = (str.upper, lambda s: s + " ", lambda s: " " + s, lambda s: s.replace("u", "\u0443"))  # "U1", "u1 ", Cyrillic u
 
 
 class SequenceFailed(AssertionError):
-    pass
+    """A step departed from the document; carries what the test needs to minimise and report it."""
+
+    def __init__(self, message: str, events=(), intended_bad=(), signature=None, ids=(), summary=""):
+        super().__init__(message)
+        self.events, self.intended_bad = list(events), list(intended_bad)
+        self.signature, self.ids, self.summary = signature, list(ids), summary
+
+
+def failing(result, violations) -> list[str]:
+    """The step-failure decision: the problems that fail the run (empty: the step conformed)."""
+    problems = [str(f) for f in result.findings]
+    problems += [f"[invariant {inv.name}: {cite(inv.statements)}] {msg}" for inv, msg in violations]
+    return problems
+
+
+def relevant(world, statements, ev: dict) -> list[str]:
+    """An invariant cites statements for several platforms; keep those of the event's device."""
+    device = world.devices.get(ev.get("device")) if isinstance(ev.get("device"), str) else None
+    b = behaviour()
+    return [sid for sid in statements
+            if device is None or sid not in b.by_id or device.platform in b.by_id[sid].platforms]
+
+
+def failure_ids(world, result, violations, ev: dict) -> list[str]:
+    ids = [s for f in result.findings for s in f.statements]
+    ids += [s for inv, _ in violations for s in relevant(world, inv.statements, ev)]
+    return list(dict.fromkeys(ids))
+
+
+def signature(world, result, violations, ev: dict) -> tuple:
+    """What a shorter counterexample must reproduce: the statement ids and invariant names."""
+    return tuple(sorted(failure_ids(world, result, violations, ev))), tuple(sorted({i.name for i, _ in violations}))
+
+
+def names_taken(world) -> set[str]:
+    return set(world.users) | set(world.devices)
+
+
+def failure_message(events: list[dict], ev: dict, problems: list[str], names: list[str], text: str) -> str:
+    return (f"after {len(events)} events, {ev['type']} departed from the document:\n  " + "\n  ".join(problems)
+            + (f"\ninvariants violated: {', '.join(names)}" if names else "")
+            + "\n\nCounterexample as Gherkin (paste into features/regressions/):\n\n" + text)
+
+
+def oracle_tolerates_unenrolled_actions() -> bool:
+    """Does the oracle accept a device action on a device that is no longer enrolled when the
+    implementation applies it as a no-op? The model is moving from 'bad input only' to 'no-op,
+    refusal or bad input, as long as nothing changes'; until it has, sending such actions would
+    fail every implementation that treats them as no-ops, so the state machine sends only
+    check_in to unenrolled devices."""
+    from model.world import World
+
+    world = World()
+    for ev in ({"type": "create_user", "user": "u"}, {"type": "enroll", "device": "d", "platform": "windows", "user": "u"},
+               {"type": "unenroll", "device": "d"}):
+        world.apply(ev)
+    try:
+        return not check_event(world, {"type": "wipe", "device": "d"}, "applied", [], []).findings
+    except Exception:  # noqa: BLE001 - an oracle that cannot judge it does not tolerate it
+        return False
+
+
+UNENROLLED_ACTIONS = DEVICE_ACTIONS if oracle_tolerates_unenrolled_actions() else ()
 
 
 def build_machine(adapter, log: list[dict]):
     class ConformanceMachine(RuleBasedStateMachine):
-        users = Bundle("users")
-        groups = Bundle("groups")
-        devices = Bundle("devices")
-        profiles = Bundle("profiles")
+        """Every set-up step is an ordinary rule (a group, a user, a root, a profile, an
+        enrolment, a membership, an assignment), so shrinking can drop what a failure does not
+        need; a few composite rules (`tenant`, `fresh_device_then`, ...) build a whole situation
+        in one step so that every transition stays within reach of a short run."""
+
+        _failing = staticmethod(failing)  # swap here to change which findings fail the run
 
         def __init__(self):
             super().__init__()
             self.driver = Driver(adapter)
             self.driver.reset()
             self.events: list[dict] = []
-            self.counter = 100  # above the tenant's own names, so fresh names never collide
+            self.intended_bad: list[bool] = []  # per event: bad input when it was generated
+            self.deleted_users: list[str] = []
+            self.counter = 0
+            self.full = ""  # the group full_group() made
+            self.tenants = 0
+            self.sweeps = 0
 
         # ------------------------------------------------------------------ plumbing
         def fresh(self, prefix: str) -> str:
@@ -64,6 +133,7 @@ def build_machine(adapter, log: list[dict]):
             return f"{prefix}{self.counter}"
 
         def do(self, ev: dict) -> None:
+            self.intended_bad.append(expected_outcome(self.world, ev, self.driver._last_after or [])[0] == "invalid")
             self.events.append(ev)
             result = self.driver.apply(ev)
             violations = self.driver.violations[-1]
@@ -72,13 +142,11 @@ def build_machine(adapter, log: list[dict]):
                 event(f"transition {c.platform}/{c.kind}/{c.situation}")
                 for sid in c.statements:
                     STATEMENTS[sid] += 1
-            if result.findings or violations:
-                problems = [str(f) for f in result.findings]
-                problems += [f"[invariant {inv.name}: {cite(inv.statements)}] {msg}" for inv, msg in violations]
-                ids = [s for f in result.findings for s in f.statements]
-                ids += [s for inv, _ in violations for s in self.relevant(inv.statements, ev)]
+            problems = self._failing(result, violations)
+            if problems:
+                ids = failure_ids(self.world, result, violations, ev)
                 names = sorted({inv.name for inv, _ in violations})
-                summary = f"{ev['type']} breaks {', '.join(dict.fromkeys(ids)) or 'the contract'}"
+                summary = f"{ev['type']} breaks {', '.join(ids) or 'the contract'}"
                 entries = log_entries(result) + [
                     {"type": "finding", "statements": list(inv.statements), "invariant": inv.name, "message": msg}
                     for inv, msg in violations]
@@ -88,20 +156,11 @@ def build_machine(adapter, log: list[dict]):
                         entry["counterexample"] = text
                 # the final (shrunk) failure is the one reported; the run's seed entry stays
                 log[:] = [e for e in log if e.get("type") == "run"] + entries
-                raise SequenceFailed(
-                    f"after {len(self.events)} events, {ev['type']} departed from the document:\n  "
-                    + "\n  ".join(problems)
-                    + (f"\ninvariants violated: {', '.join(names)}" if names else "")
-                    + "\n\nCounterexample as Gherkin (paste into features/regressions/):\n\n" + text)
+                raise SequenceFailed(failure_message(self.events, ev, problems, names, text),
+                                     self.events, self.intended_bad, signature(self.world, result, violations, ev),
+                                     ids, summary)
             if self.driver.results[-1].outcome == "applied":
                 log.extend(e for e in log_entries(result) if e["type"] == "check" and e["conflict"])
-
-        def relevant(self, statements, ev: dict) -> list[str]:
-            """An invariant cites statements for several platforms; keep those of the event's device."""
-            device = self.world.devices.get(ev.get("device"))
-            b = behaviour()
-            return [sid for sid in statements
-                    if device is None or sid not in b.by_id or device.platform in b.by_id[sid].platforms]
 
         @property
         def world(self):
@@ -110,52 +169,240 @@ def build_machine(adapter, log: list[dict]):
         def installed(self) -> list[dict]:
             return [r for r in self.driver.observe() if r["installed"]]
 
-        # ------------------------------------------------------------------ a small tenant
-        # One initialize rule performs every setup event (Hypothesis runs initialize rules in a
-        # random order); the others only put the tenant's names into their bundles.
-        @initialize(target=profiles,
-                    assign=st.lists(st.sampled_from(["staff", "fleet", "both"]), min_size=len(PROFILES),
-                                    max_size=len(PROFILES)),
-                    owners=st.lists(st.integers(0, 1), min_size=len(ALL_PLATFORMS), max_size=len(ALL_PLATFORMS)))
-        def tenant(self, assign, owners):
-            self.do({"type": "create_group", "group": "staff"})
-            self.do({"type": "create_group", "group": "fleet"})
-            for (name, kind, ca), where in zip(PROFILES, assign):
-                ev = {"type": "create_profile", "profile": name, "kind": kind}
-                if ca:
-                    ev.update(root="root", ca=ca)
-                self.do(ev)
-                for g in (["staff", "fleet"] if where == "both" else [where]):
-                    self.do({"type": "assign_profile", "profile": name, "group": g})
-            for u in ("u1", "u2"):
-                self.do({"type": "create_user", "user": u})
-                self.do({"type": "add_member", "group": "staff", "member": u})
-            for platform, owner in zip(ALL_PLATFORMS, owners):
-                name = f"{platform}-1"
-                self.do({"type": "enroll", "device": name, "platform": platform, "user": f"u{owner + 1}"})
-                self.do({"type": "add_member", "group": "fleet", "member": name})
-                self.do({"type": "check_in", "device": name})
-            return multiple(*(p[0] for p in PROFILES))
+        def pick(self, data, options, label):
+            """Draw one of the currently valid names (keeps every generated event meaningful)."""
+            options = sorted(options)
+            assume(options)
+            return data.draw(st.sampled_from(options), label=label)
 
-        @initialize(target=devices)
-        def tenant_fleet(self):
-            return multiple(*(f"{platform}-1" for platform in ALL_PLATFORMS))
+        def enrolled(self) -> list[str]:
+            return [d.name for d in self.world.devices.values() if d.enrolled]
 
-        @initialize(target=users)
-        def tenant_users(self):
-            return multiple("u1", "u2")
+        def unenrolled(self) -> list[str]:
+            return [d.name for d in self.world.devices.values() if not d.enrolled]
 
-        @initialize(target=groups)
-        def tenant_groups(self):
-            return multiple("staff", "fleet")
+        def memberships(self) -> list[tuple[str, str]]:
+            return [(g, m) for g, members in self.world.groups.items() for m in sorted(members)]
+
+        def assignments(self) -> list[tuple[str, str]]:
+            return [(p.name, g) for p in self.world.profiles.values() for g in sorted(p.groups)]
+
+        def roots(self) -> list[str]:
+            return [p.name for p in self.world.profiles.values() if p.kind == "trusted_root"]
+
+        def new_user_name(self, style: str, data) -> str:
+            """fresh: a new name; reuse: the name of a deleted user; lookalike: a name that differs
+            from an existing user's only in case or white space or one look-alike letter."""
+            taken = names_taken(self.world)
+            if style == "reuse":
+                free = [u for u in self.deleted_users if u not in taken]
+                if free:
+                    return data.draw(st.sampled_from(free), label="reused name")
+            if style == "lookalike" and self.world.users:
+                base = data.draw(st.sampled_from(sorted(self.world.users)), label="look-alike of")
+                make = data.draw(st.sampled_from(LOOKALIKES), label="look-alike")
+                if make(base) not in taken:
+                    return make(base)
+            name = self.fresh("u")
+            while name in taken:
+                name = self.fresh("u")
+            return name
+
+        def make_profile(self, kind: str, ca: str, root: str | None = None) -> str:
+            name = self.fresh(kind.replace("_", "-") + ("-3p" if kind in ("scep", "pkcs") and ca == "third_party" else "-"))
+            ev = {"type": "create_profile", "profile": name, "kind": kind}
+            if kind in ("scep", "pkcs"):
+                if root is None:
+                    root = self.roots()[0] if self.roots() else self.make_profile("trusted_root", "intune")
+                ev.update(root=root, ca=ca)
+            self.do(ev)
+            return name
+
+        # ------------------------------------------------------------------ set-up, one event each
+        @rule()
+        def create_group(self):
+            self.do({"type": "create_group", "group": self.fresh("g")})
+
+        @rule(data=st.data(), style=st.sampled_from(["fresh", "reuse", "lookalike"]))
+        def create_user(self, data, style):
+            self.do({"type": "create_user", "user": self.new_user_name(style, data)})
+
+        @rule()
+        def create_root(self):
+            self.make_profile("trusted_root", "intune")
+
+        @precondition(lambda self: self.roots())
+        @rule(data=st.data(), kind=st.sampled_from(KINDS), ca=st.sampled_from(CAS))
+        def create_profile(self, data, kind, ca):
+            self.make_profile(kind, ca, self.pick(data, self.roots(), "root"))
+
+        @precondition(lambda self: self.world.users)
+        @rule(data=st.data(), platform=st.sampled_from(ALL_PLATFORMS))
+        def enroll(self, data, platform):
+            user = self.pick(data, self.world.users, "user")
+            self.do({"type": "enroll", "device": self.fresh(f"{platform}-"), "platform": platform, "user": user})
+
+        @precondition(lambda self: self.world.groups and names_taken(self.world))
+        @rule(data=st.data())
+        def add_member(self, data):
+            group = self.pick(data, self.world.groups, "group")
+            member = self.pick(data, names_taken(self.world), "member")
+            self.do({"type": "add_member", "group": group, "member": member})
+
+        @precondition(lambda self: self.world.groups and self.world.profiles)
+        @rule(data=st.data())
+        def assign(self, data):
+            profile = self.pick(data, self.world.profiles, "profile")
+            group = self.pick(data, self.world.groups, "group")
+            self.do({"type": "assign_profile", "profile": profile, "group": group})
+
+        # ------------------------------------------------------------------ set-up, composite
+        @precondition(lambda self: self.tenants < 1)
+        @rule(data=st.data(), counts=st.tuples(*(st.integers(0, 3) for _ in KINDS)),
+              users=st.integers(1, 3), platforms=st.lists(st.sampled_from(ALL_PLATFORMS), min_size=1, max_size=3))
+        def tenant(self, data, counts, users, platforms):
+            """A varied tenant in one step (swarm): 1-2 groups, 0-3 profiles of each kind (CA drawn
+            per profile), 1-3 users, 1-3 devices, memberships and assignments drawn, a check-in.
+            Once per example: it is the costliest step."""
+            self.tenants += 1
+            groups = [self.fresh("g") for _ in range(data.draw(st.integers(1, 2), label="groups"))]
+            for g in groups:
+                self.do({"type": "create_group", "group": g})
+            profiles = []
+            for kind, n in zip(KINDS, counts):
+                for _ in range(n):
+                    profiles.append(self.make_profile(kind, data.draw(st.sampled_from(CAS), label="ca")))
+            for p in profiles:
+                for g in data.draw(st.lists(st.sampled_from(groups), min_size=1, unique=True), label="assigned to"):
+                    self.do({"type": "assign_profile", "profile": p, "group": g})
+            people = []
+            for _ in range(users):
+                people.append(self.new_user_name(data.draw(st.sampled_from(["fresh", "reuse", "lookalike"]),
+                                                           label="user name"), data))
+                self.do({"type": "create_user", "user": people[-1]})
+            devices = []
+            for platform in platforms:
+                devices.append(self.fresh(f"{platform}-"))
+                self.do({"type": "enroll", "device": devices[-1], "platform": platform,
+                         "user": data.draw(st.sampled_from(people), label="owner")})
+            for member in people + devices:
+                for g in data.draw(st.lists(st.sampled_from(groups), unique=True), label="member of"):
+                    self.do({"type": "add_member", "group": g, "member": member})
+            for d in devices:
+                self.do({"type": "check_in", "device": d})
+
+        def full_group(self) -> str:
+            """A group with one profile of every kind and CA assigned (made at the first need and
+            again when it was deleted): what a fresh device joins to hold every kind of certificate."""
+            if self.full not in self.world.groups:
+                self.full = self.fresh("g")
+                self.do({"type": "create_group", "group": self.full})
+                for kind, ca in FULL_SET:
+                    profile = self.make_profile(kind, ca or "intune")
+                    self.do({"type": "assign_profile", "profile": profile, "group": self.full})
+            return self.full
+
+        @rule(data=st.data(), platform=st.sampled_from(ALL_PLATFORMS),
+              event_type=st.sampled_from(DEVICE_ACTIONS + ("delete_user", "delete_group", "remove_member",
+                                                           "unassign_profile", "lose_license", "withdraw_license",
+                                                           "delete_certificate", "update_profile")),
+              update=st.booleans())
+        def fresh_device_then(self, data, platform, event_type, update):
+            """A new device of the chosen platform (and a new user), in every group, checked in,
+            then one event that ends it, its targeting or one of its certificates: keeps every
+            platform x event transition within reach of one step."""
+            self.full_group()
+            groups = sorted(self.world.groups)
+            user = self.new_user_name("fresh", data)
+            device = self.fresh(f"{platform}-")
+            self.do({"type": "create_user", "user": user})
+            self.do({"type": "enroll", "device": device, "platform": platform, "user": user})
+            for group in groups:
+                self.do({"type": "add_member", "group": group,
+                         "member": data.draw(st.sampled_from([user, device]), label="member")})
+            self.do({"type": "check_in", "device": device})
+            mine = [(g, m) for g, m in self.memberships() if m in (user, device)]
+            if event_type == "delete_user":
+                self.do({"type": "delete_user", "user": user})
+                self.deleted_users.append(user)
+            elif event_type == "delete_group":
+                self.do({"type": "delete_group", "group": self.pick(data, [g for g, _ in mine], "group")})
+            elif event_type == "remove_member":
+                group, member = self.pick(data, mine, "membership")
+                self.do({"type": "remove_member", "group": group, "member": member})
+            elif event_type == "unassign_profile":
+                dev = self.world.devices[device]
+                mine = [(p, g) for p, g in self.assignments() if self.world.reaches(g, dev)]
+                profile, group = self.pick(data, mine, "assignment")
+                self.do({"type": "unassign_profile", "profile": profile, "group": group})
+            elif event_type in ("lose_license", "withdraw_license"):
+                self.do({"type": event_type, "user": user})
+            elif event_type in ("delete_certificate", "update_profile"):
+                held = sorted({r["profile"] for r in self.installed() if r["device"] == device})
+                profile = self.pick(data, held, "profile")
+                self.do({"type": event_type, "device": device, "profile": profile} if event_type == "delete_certificate"
+                        else {"type": event_type, "profile": profile})
+            else:
+                self.do({"type": event_type, "device": device})
+            if update:
+                self.do({"type": "update_profile", "profile": self.pick(data, self.world.profiles, "profile")})
+
+        @precondition(lambda self: self.sweeps < 1)
+        @rule(data=st.data(), event_type=st.sampled_from(SWEEP_EVENTS))
+        def every_platform_then(self, data, event_type):
+            """fresh_device_then for one new device of every platform at once (once per example):
+            the coverage workhorse; delta debugging drops the devices a failure does not need."""
+            self.sweeps += 1
+            full = self.full_group()
+            if event_type == "delete_group":  # a second group keeps some of the profiles targeting
+                other = self.fresh("g")
+                self.do({"type": "create_group", "group": other})
+                for profile, _ in [(p, g) for p, g in self.assignments() if g == full]:
+                    if data.draw(st.booleans(), label="also assigned elsewhere"):
+                        self.do({"type": "assign_profile", "profile": profile, "group": other})
+            groups = sorted(self.world.groups)
+            owners = {}
+            for platform in ALL_PLATFORMS:
+                user, device = self.new_user_name("fresh", data), self.fresh(f"{platform}-")
+                owners[device] = user
+                self.do({"type": "create_user", "user": user})
+                self.do({"type": "enroll", "device": device, "platform": platform, "user": user})
+                for group in groups:
+                    self.do({"type": "add_member", "group": group,
+                             "member": data.draw(st.sampled_from([user, device]), label="member")})
+                self.do({"type": "check_in", "device": device})
+            for device, user in owners.items():
+                if event_type in DEVICE_ACTIONS:
+                    self.do({"type": event_type, "device": device})
+                elif event_type in ("lose_license", "withdraw_license", "delete_user"):
+                    self.do({"type": event_type, "user": user})
+                elif event_type == "remove_member":
+                    mine = [(g, m) for g, m in self.memberships() if m in (user, device)]
+                    group, member = self.pick(data, mine, "membership")
+                    self.do({"type": "remove_member", "group": group, "member": member})
+                elif event_type == "delete_certificate":
+                    held = sorted({r["profile"] for r in self.installed() if r["device"] == device})
+                    for profile in held:
+                        self.do({"type": "delete_certificate", "device": device, "profile": profile})
+                    self.do({"type": "check_in", "device": device})
+            if event_type in ("unassign_profile", "update_profile"):
+                for profile, group in [(p, g) for p, g in self.assignments() if g == full]:
+                    self.do({"type": "update_profile", "profile": profile} if event_type == "update_profile"
+                            else {"type": "unassign_profile", "profile": profile, "group": group})
+            if event_type == "delete_group":
+                self.do({"type": "delete_group", "group": full})
 
         # ------------------------------------------------------------------ bad input
         @rule(data=st.data())
         def bad_input(self, data):
             """An event the contract calls bad input: the implementation must raise ValueError and
             change nothing (the oracle checks both)."""
-            device = self.pick(data, self.world.devices, "device")
+            devices = sorted(self.world.devices) or ["d"]
+            device = data.draw(st.sampled_from(devices), label="device")
             user = sorted(self.world.users)[0] if self.world.users else "nobody"
+            group = sorted(self.world.groups)[0] if self.world.groups else None
+            profile = next(iter(self.world.profiles), None)
+            not_root = next((p.name for p in self.world.profiles.values() if p.kind != "trusted_root"), "nothing")
             bad = data.draw(st.sampled_from([
                 {"type": "no_such_event"},
                 {"type": "check_in"},
@@ -165,146 +412,89 @@ def build_machine(adapter, log: list[dict]):
                 {"type": "enroll", "device": "new-device", "platform": "plan9", "user": user},
                 {"type": "enroll", "device": "new-device", "platform": "windows", "user": "never-created"},
                 {"type": "create_user", "user": device},
-                {"type": "create_group", "group": "staff"} if "staff" in self.world.groups else {"type": "add_member"},
-                {"type": "assign_profile", "profile": "root", "group": "no-such-group"},
+                {"type": "create_group", "group": group} if group else {"type": "add_member"},
+                {"type": "assign_profile", "profile": profile or "p", "group": "no-such-group"},
                 {"type": "update_profile", "profile": "no-such-profile"},
-                {"type": "create_profile", "profile": "x", "kind": "scep", "root": "scep", "ca": "intune"},
-                {"type": "create_profile", "profile": "x", "kind": "pkcs", "root": "root", "ca": "acme"},
+                {"type": "create_profile", "profile": "x", "kind": "scep", "root": not_root, "ca": "intune"},
+                {"type": "create_profile", "profile": "x", "kind": "pkcs", "root": (self.roots() or ["r"])[0],
+                 "ca": "acme"},
                 {"type": "delete_user", "user": "never-created"},
                 {"type": "remove_member", "group": "no-such-group", "member": device},
             ]), label="bad event")
             self.do(bad)
 
         # ------------------------------------------------------------------ directory
-        @rule(target=users)
-        def create_user(self):
-            name = self.fresh("u")
-            self.do({"type": "create_user", "user": name})
-            return name
-
-        @rule(target=groups)
-        def create_group(self):
-            name = self.fresh("g")
-            self.do({"type": "create_group", "group": name})
-            return name
-
-        def pick(self, data, options, label):
-            """Draw one of the currently valid names (keeps every generated event meaningful)."""
-            options = sorted(options)
-            assume(options)
-            return data.draw(st.sampled_from(options), label=label)
-
-        @rule(data=st.data())
-        def add_member(self, data):
-            group = self.pick(data, self.world.groups, "group")
-            member = self.pick(data, list(self.world.users) + list(self.world.devices), "member")
-            self.do({"type": "add_member", "group": group, "member": member})
-
+        @precondition(lambda self: self.memberships())
         @rule(data=st.data())
         def remove_member(self, data):
-            pairs = [(g, m) for g, members in self.world.groups.items() for m in members]
-            group, member = self.pick(data, pairs, "membership")
+            group, member = self.pick(data, self.memberships(), "membership")
             self.do({"type": "remove_member", "group": group, "member": member})
 
-        @rule(target=devices, user=users, platform=st.sampled_from(ALL_PLATFORMS))
-        def enroll(self, user, platform):
-            assume(user in self.world.users)
-            name = self.fresh(f"{platform}-")
-            self.do({"type": "enroll", "device": name, "platform": platform, "user": user})
-            self.do({"type": "check_in", "device": name})
-            return name
-
+        @precondition(lambda self: self.world.users)
         @rule(data=st.data(), withdrawn=st.booleans())
         def licence(self, data, withdrawn):
             user = self.pick(data, self.world.users, "user")
             self.do({"type": "withdraw_license" if withdrawn else "lose_license", "user": user})
 
+        @precondition(lambda self: self.world.users)
         @rule(data=st.data())
         def delete_user(self, data):
-            self.do({"type": "delete_user", "user": self.pick(data, self.world.users, "user")})
+            user = self.pick(data, self.world.users, "user")
+            self.do({"type": "delete_user", "user": user})
+            self.deleted_users.append(user)
 
+        @precondition(lambda self: self.world.groups)
         @rule(data=st.data())
         def delete_group(self, data):
             self.do({"type": "delete_group", "group": self.pick(data, self.world.groups, "group")})
 
         # ------------------------------------------------------------------ profiles
-        @rule(profile=profiles, data=st.data())
-        def assign(self, profile, data):
-            group = self.pick(data, self.world.groups, "group")
-            self.do({"type": "assign_profile", "profile": profile, "group": group})
-
-        @rule(data=st.data())
-        def unassign(self, data):
-            pairs = [(p.name, g) for p in self.world.profiles.values() for g in p.groups]
-            profile, group = self.pick(data, pairs, "assignment")
+        @precondition(lambda self: self.assignments())
+        @rule(data=st.data(), reassign=st.booleans())
+        def unassign(self, data, reassign):
+            """Remove an assignment; with `reassign`, a check-in of one device and the same
+            assignment again (a profile assigned after an earlier unassign)."""
+            profile, group = self.pick(data, self.assignments(), "assignment")
             self.do({"type": "unassign_profile", "profile": profile, "group": group})
+            if reassign:
+                if self.enrolled():
+                    self.do({"type": "check_in", "device": self.pick(data, self.enrolled(), "device")})
+                self.do({"type": "assign_profile", "profile": profile, "group": group})
 
-        @rule(profile=profiles)
-        def update(self, profile):
-            self.do({"type": "update_profile", "profile": profile})
+        @precondition(lambda self: self.world.profiles)
+        @rule(data=st.data())
+        def update(self, data):
+            self.do({"type": "update_profile", "profile": self.pick(data, self.world.profiles, "profile")})
 
         # ------------------------------------------------------------------ devices
+        @precondition(lambda self: self.enrolled())
         @rule(data=st.data())
         def check_in(self, data):
-            self.do({"type": "check_in", "device": self.pick(data, self.world.devices, "device")})
+            self.do({"type": "check_in", "device": self.pick(data, self.enrolled(), "device")})
 
-        @rule(data=st.data())
-        def check_in_enrolled(self, data):
-            enrolled = [d.name for d in self.world.devices.values() if d.enrolled]
-            self.do({"type": "check_in", "device": self.pick(data, enrolled, "device")})
-
-        @rule(data=st.data())
-        def delete_by_hand(self, data):
+        @precondition(lambda self: self.installed())
+        @rule(data=st.data(), then_check_in=st.booleans())
+        def delete_by_hand(self, data, then_check_in):
             held = {(r["device"], r["profile"]) for r in self.installed()}
             device, profile = self.pick(data, held, "certificate")
             self.do({"type": "delete_certificate", "device": device, "profile": profile})
+            if then_check_in:
+                self.do({"type": "check_in", "device": device})
 
-        @rule(data=st.data())
-        def delete_by_hand_then_check_in(self, data):
-            held = {(r["device"], r["profile"]) for r in self.installed()}
-            device, profile = self.pick(data, held, "certificate")
-            self.do({"type": "delete_certificate", "device": device, "profile": profile})
-            self.do({"type": "check_in", "device": device})
-
-        @rule(data=st.data(), action=st.sampled_from(DEVICE_ACTIONS))
-        def device_action(self, data, action):
-            enrolled = [d.name for d in self.world.devices.values() if d.enrolled]
-            self.do({"type": action, "device": self.pick(data, enrolled, "device")})
-
-        @rule(target=devices, data=st.data(), platform=st.sampled_from(ALL_PLATFORMS),
-              event_type=st.sampled_from(DEVICE_ACTIONS + ("delete_user", "delete_group", "remove_member")),
-              update=st.one_of(st.none(), profiles))
-        def fresh_device_then(self, data, platform, event_type, update):
-            """A new device of the chosen platform, in every group, checked in, then one event that
-            ends it or its targeting: keeps every platform x event transition within reach."""
-            user = self.fresh("u")
-            device = self.fresh(f"{platform}-")
-            self.do({"type": "create_user", "user": user})
-            self.do({"type": "enroll", "device": device, "platform": platform, "user": user})
-            for group in sorted(self.world.groups):
-                self.do({"type": "add_member", "group": group, "member": data.draw(st.sampled_from([user, device]),
-                                                                                     label="member")})
-            self.do({"type": "check_in", "device": device})
-            if event_type == "delete_user":
-                self.do({"type": "delete_user", "user": user})
-            elif event_type == "delete_group":
-                self.do({"type": "delete_group", "group": self.pick(data, self.world.groups, "group")})
-            elif event_type == "remove_member":
-                pairs = [(g, m) for g, members in self.world.groups.items() for m in members if m in (user, device)]
-                group, member = self.pick(data, pairs, "membership")
-                self.do({"type": "remove_member", "group": group, "member": member})
-            else:
-                self.do({"type": event_type, "device": device})
-            if update is not None:
-                self.do({"type": "update_profile", "profile": update})
-            return device
-
-        @rule(data=st.data(), action=st.sampled_from(DEVICE_ACTIONS))
-        def device_action_after_check_in(self, data, action):
-            enrolled = [d.name for d in self.world.devices.values() if d.enrolled]
-            device = self.pick(data, enrolled, "device")
-            self.do({"type": "check_in", "device": device})
+        @precondition(lambda self: self.enrolled())
+        @rule(data=st.data(), action=st.sampled_from(DEVICE_ACTIONS), check_in_first=st.booleans())
+        def device_action(self, data, action, check_in_first):
+            device = self.pick(data, self.enrolled(), "device")
+            if check_in_first:
+                self.do({"type": "check_in", "device": device})
             self.do({"type": action, "device": device})
+
+        @precondition(lambda self: self.unenrolled())
+        @rule(data=st.data(), action=st.sampled_from(UNENROLLED_ACTIONS + ("check_in",)))
+        def act_on_unenrolled(self, data, action):
+            """unenroll / wipe / retire / check_in sent to a device that is no longer enrolled:
+            whether it is applied, refused or bad input, it must change nothing (the oracle judges)."""
+            self.do({"type": action, "device": self.pick(data, self.unenrolled(), "device")})
 
     return ConformanceMachine
 
@@ -320,9 +510,45 @@ def test_random_event_sequences(sut, conformance_log, pytestconfig):
     try:
         run_state_machine_as_test(machine, settings=current)
     except SequenceFailed as exc:
-        raise SequenceFailed(f"{exc}\n[{seed_note}]") from None
+        message = shortest_counterexample(sut, exc, machine, conformance_log) or str(exc)
+        raise SequenceFailed(f"{message}\n[{seed_note}]") from None
     finally:
         write_coverage(pytestconfig)
+
+
+def shortest_counterexample(adapter, failure: SequenceFailed, machine, log: list[dict]) -> str | None:
+    """Delta-debug the shrunk sequence (conformance/minimize.py) against a fresh adapter and
+    report the shortest one that fails with the same statement ids and invariants; the
+    conformance log's findings are replaced by those of that replay. None when the failure does
+    not replay (then Hypothesis's own counterexample is reported)."""
+    last: dict = {}
+
+    def judge(driver, ev, result, violations):
+        if not machine._failing(result, violations):
+            return None
+        last.update(world=driver.world, ev=ev, result=result, violations=violations)
+        return signature(driver.world, result, violations, ev)
+
+    events = minimize.minimize(adapter, failure.events, failure.intended_bad, judge,
+                               max_replays=MINIMIZE_REPLAYS)
+    bad = dict(zip(map(id, failure.events), failure.intended_bad))
+    replayed = minimize.replay(adapter, events, [bad[id(e)] for e in events], judge)
+    if replayed.signature != failure.signature:
+        return None
+    ev, result, violations = last["ev"], last["result"], last["violations"]
+    ids = failure_ids(last["world"], result, violations, ev)
+    summary = f"{ev['type']} breaks {', '.join(ids) or 'the contract'}"
+    text = gherkin(replayed.events, ids, summary)
+    entries = log_entries(result) + [
+        {"type": "finding", "statements": list(inv.statements), "invariant": inv.name, "message": msg}
+        for inv, msg in violations]
+    for entry in entries:
+        if entry["type"] == "finding":
+            entry["counterexample"] = text
+    log[:] = [e for e in log if e.get("type") == "run"] + entries
+    names = sorted({inv.name for inv, _ in violations})
+    note = f"\n(delta debugging kept {len(replayed.events)} of the {len(failure.events)} events Hypothesis shrank to)"
+    return failure_message(replayed.events, ev, machine._failing(result, violations), names, text) + note
 
 
 def fix_seed(config, current) -> str:
