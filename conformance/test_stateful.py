@@ -36,8 +36,9 @@ MINIMIZE_REPLAYS = 300  # replays the delta-debugging pass may spend on one coun
 STATEMENTS: Counter = Counter()
 FULL_SET = (("trusted_root", None), ("scep", "intune"), ("pkcs", "intune"), ("scep", "third_party"),
             ("pkcs", "third_party"), ("pkcs_imported", None))
-SWEEP_EVENTS = DEVICE_ACTIONS + ("delete_user", "delete_group", "remove_member", "unassign_profile", "lose_license",
-                                 "withdraw_license", "delete_certificate", "update_profile")
+DEVICE_EVENTS = DEVICE_ACTIONS + ("delete_user", "remove_member", "lose_license", "withdraw_license",
+                                  "delete_certificate", "nothing")  # one per device in every_platform_then
+GROUP_EVENTS = ("unassign_profile", "delete_group", "update_profile", "nothing")
 LOOKALIKES = (str.upper, lambda s: s + " ", lambda s: " " + s, lambda s: s.replace("u", "\u0443"))  # "U1", "u1 ", Cyrillic u
 
 
@@ -357,13 +358,22 @@ def build_machine(adapter, log: list[dict]):
                     self.do({"type": "check_in", "device": device})
 
         @precondition(lambda self: self.sweeps < 1)
-        @rule(data=st.data(), event_type=st.sampled_from(SWEEP_EVENTS))
-        def every_platform_then(self, data, event_type):
+        @rule(data=st.data(), shape=st.integers(0, 2 ** 20))
+        def every_platform_then(self, data, shape):
             """fresh_device_then for one new device of every platform at once (once per example):
-            the coverage workhorse; delta debugging drops the devices a failure does not need."""
+            each joins every group through its user (`via_user`) or itself, then each gets its
+            own event (the platforms take DEVICE_EVENTS in turn from `offset`, so one sweep
+            covers six platform x event pairs and few sweeps cover them all), then one event on
+            the shared group (or none). The coverage workhorse; delta debugging drops the devices
+            a failure does not need. `shape` picks (offset, via_user, group event): one wide
+            integer, because Hypothesis repeats small draws so often that some combinations
+            would never come up in a ci run."""
+            offset = shape % len(DEVICE_EVENTS)
+            via_user = bool(shape // len(DEVICE_EVENTS) % 2)
+            group_event = GROUP_EVENTS[shape // len(DEVICE_EVENTS) // 2 % len(GROUP_EVENTS)]
             self.sweeps += 1
             full = self.full_group()
-            if event_type == "delete_group":  # a second group keeps some of the profiles targeting
+            if group_event == "delete_group":  # a second group keeps some of the profiles targeting
                 other = self.fresh("g")
                 self.do({"type": "create_group", "group": other})
                 for profile, _ in [(p, g) for p, g in self.assignments() if g == full]:
@@ -377,10 +387,10 @@ def build_machine(adapter, log: list[dict]):
                 self.do({"type": "create_user", "user": user})
                 self.do({"type": "enroll", "device": device, "platform": platform, "user": user})
                 for group in groups:
-                    self.do({"type": "add_member", "group": group,
-                             "member": data.draw(st.sampled_from([user, device]), label="member")})
+                    self.do({"type": "add_member", "group": group, "member": user if via_user else device})
                 self.do({"type": "check_in", "device": device})
-            for device, user in owners.items():
+            for i, (device, user) in enumerate(owners.items()):
+                event_type = DEVICE_EVENTS[(offset + i) % len(DEVICE_EVENTS)]
                 if event_type in DEVICE_ACTIONS:
                     self.do({"type": event_type, "device": device})
                 elif event_type in ("lose_license", "withdraw_license", "delete_user"):
@@ -394,11 +404,11 @@ def build_machine(adapter, log: list[dict]):
                     for profile in held:
                         self.do({"type": "delete_certificate", "device": device, "profile": profile})
                     self.do({"type": "check_in", "device": device})
-            if event_type in ("unassign_profile", "update_profile"):
+            if group_event in ("unassign_profile", "update_profile"):
                 for profile, group in [(p, g) for p, g in self.assignments() if g == full]:
-                    self.do({"type": "update_profile", "profile": profile} if event_type == "update_profile"
+                    self.do({"type": "update_profile", "profile": profile} if group_event == "update_profile"
                             else {"type": "unassign_profile", "profile": profile, "group": group})
-            if event_type == "delete_group":
+            if group_event == "delete_group":
                 self.do({"type": "delete_group", "group": full})
 
         # ------------------------------------------------------------------ bad input
@@ -517,24 +527,35 @@ def test_random_event_sequences(sut, conformance_log, pytestconfig):
     seed_note = fix_seed(pytestconfig, current)
     print(f"certconform stateful: {seed_note}")
     conformance_log.append({"type": "run", "seed": seed_note, "profile": settings._current_profile})
-    machine = build_machine(sut, conformance_log)
     try:
-        run_state_machine_as_test(machine, settings=current)
+        run_machine(sut, conformance_log, current, minimizing=settings._current_profile in MINIMIZE_PROFILES)
     except SequenceFailed as exc:
-        message = None
-        if settings._current_profile in MINIMIZE_PROFILES:
-            message = shortest_counterexample(sut, exc, machine, conformance_log)
-        message = message or str(exc)
-        raise SequenceFailed(f"{message}\n[{seed_note}]") from None
+        raise SequenceFailed(f"{exc}\n[{seed_note}]") from None
     finally:
         write_coverage(pytestconfig)
 
 
-def shortest_counterexample(adapter, failure: SequenceFailed, machine, log: list[dict]) -> str | None:
+def run_machine(adapter, log: list[dict], current, minimizing: bool = True) -> None:
+    """Run the state machine under `current` settings; a failure raises SequenceFailed whose
+    message holds the counterexample, delta-debugged first when `minimizing`."""
+    machine = build_machine(adapter, log)
+    try:
+        run_state_machine_as_test(machine, settings=current)
+    except SequenceFailed as exc:
+        shortest = shortest_counterexample(adapter, exc, machine, log) if minimizing else None
+        if shortest is None:
+            raise
+        message, events = shortest
+        bad = dict(zip(map(id, exc.events), exc.intended_bad))
+        raise SequenceFailed(message, events, [bad[id(e)] for e in events], exc.signature, exc.ids,
+                             exc.summary) from None
+
+
+def shortest_counterexample(adapter, failure: SequenceFailed, machine, log: list[dict]) -> tuple[str, list] | None:
     """Delta-debug the shrunk sequence (conformance/minimize.py) against a fresh adapter and
     report the shortest one that fails with the same statement ids and invariants; the
-    conformance log's findings are replaced by those of that replay. None when the failure does
-    not replay (then Hypothesis's own counterexample is reported)."""
+    conformance log's findings are replaced by those of that replay. Returns the message and the
+    events; None when the failure does not replay (then the example as generated is reported)."""
     last: dict = {}
 
     def judge(driver, ev, result, violations):
@@ -562,7 +583,7 @@ def shortest_counterexample(adapter, failure: SequenceFailed, machine, log: list
     log[:] = [e for e in log if e.get("type") == "run"] + entries
     names = sorted({inv.name for inv, _ in violations})
     note = f"\n(delta debugging kept {len(replayed.events)} of the failing example's {len(failure.events)} events)"
-    return failure_message(replayed.events, ev, machine._failing(result, violations), names, text) + note
+    return failure_message(replayed.events, ev, machine._failing(result, violations), names, text) + note, replayed.events
 
 
 def fix_seed(config, current) -> str:
