@@ -1,11 +1,21 @@
 """Hypothesis stateful conformance: random event sequences through the adapter, judged per event.
 
-Each example starts from a small tenant (users, one device per platform, a user group and a
-device group, one profile of every kind and CA, some assignments, a first check-in), then runs
-random contract events. After every event the per-event oracle (model/oracle.py) compares what
-the implementation reports with what the document requires, certificate by certificate, and the
-named invariants (model/invariants.py) take their own look. A failure prints the shrunk sequence
-as a Gherkin feature (paste it into features/regressions/) plus the statement ids it violates.
+Every example starts from an empty tenant. Set-up is made of ordinary rules (a group, a user, a
+root, a profile, an enrolment, a membership, an assignment), so a counterexample keeps only the
+set-up it needs; composite rules build whole situations in one step so that every platform x
+kind x situation transition stays reachable in a short run: `tenant` (a varied shape: 0-3
+profiles of each kind, several users and devices, look-alike and reused user names),
+`fresh_device_then` (one new device, then the event that ends it or its targeting) and
+`every_platform_then` (the same for a device of every platform at once). Other rules send
+events to devices that are no longer enrolled, re-assign a profile after an unassignment, and
+send bad input. After every event the per-event oracle (model/oracle.py) compares what the
+implementation reports with what the document requires, certificate by certificate, and the
+named invariants (model/invariants.py) take their own look.
+
+A failure is minimised by delta debugging over its event sequence (conformance/minimize.py,
+replayed against a fresh adapter) and printed as a Gherkin feature (paste it into
+features/regressions/) plus the statement ids it violates. Which findings fail a step is decided
+in one place, `ConformanceMachine._failing`.
 
 Coverage of platform x kind x situation transitions is written to <report-dir>/coverage.json.
 Settings come from the Hypothesis profile (`ci` by default, `--hypothesis-profile thorough`).
