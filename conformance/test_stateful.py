@@ -1,11 +1,21 @@
 """Hypothesis stateful conformance: random event sequences through the adapter, judged per event.
 
-Each example starts from a small tenant (users, one device per platform, a user group and a
-device group, one profile of every kind and CA, some assignments, a first check-in), then runs
-random contract events. After every event the per-event oracle (model/oracle.py) compares what
-the implementation reports with what the document requires, certificate by certificate, and the
-named invariants (model/invariants.py) take their own look. A failure prints the shrunk sequence
-as a Gherkin feature (paste it into features/regressions/) plus the statement ids it violates.
+Every example starts from an empty tenant. Set-up is made of ordinary rules (a group, a user, a
+root, a profile, an enrolment, a membership, an assignment), so a counterexample keeps only the
+set-up it needs; composite rules build whole situations in one step so that every platform x
+kind x situation transition stays reachable in a short run: `tenant` (a varied shape: 0-3
+profiles of each kind, several users and devices, look-alike and reused user names),
+`fresh_device_then` (one new device, then the event that ends it or its targeting) and
+`every_platform_then` (the same for a device of every platform at once). Other rules send
+events to devices that are no longer enrolled, re-assign a profile after an unassignment, and
+send bad input. After every event the per-event oracle (model/oracle.py) compares what the
+implementation reports with what the document requires, certificate by certificate, and the
+named invariants (model/invariants.py) take their own look.
+
+A failure is minimised by delta debugging over its event sequence (conformance/minimize.py,
+replayed against a fresh adapter) and printed as a Gherkin feature (paste it into
+features/regressions/) plus the statement ids it violates. Which findings fail a step is decided
+in one place, `ConformanceMachine._failing`.
 
 Coverage of platform x kind x situation transitions is written to <report-dir>/coverage.json.
 Settings come from the Hypothesis profile (`ci` by default, `--hypothesis-profile thorough`).
@@ -19,43 +29,110 @@ from pathlib import Path
 import pytest
 from hypothesis import assume, event, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import Bundle, RuleBasedStateMachine, initialize, multiple, rule, run_state_machine_as_test
+from hypothesis.stateful import RuleBasedStateMachine, precondition, rule, run_state_machine_as_test
 
+from certconform.profiles import MINIMIZE_PROFILES
+from conformance import minimize
 from conformance.counterexample import gherkin
 from model.behaviour import ALL_PLATFORMS, default as behaviour
+from model.oracle import expected_outcome
 from model.rules import default_rules
-from model.world import DEVICE_ACTIONS, KINDS, SITUATION_KINDS
+from model.world import CAS, DEVICE_ACTIONS, KINDS, SITUATION_KINDS
 from steps.driver import Driver, log_entries
 
-PROFILES = [  # (name, kind, ca)
-    ("root", "trusted_root", None),
-    ("scep", "scep", "intune"),
-    ("pkcs", "pkcs", "intune"),
-    ("scep-3p", "scep", "third_party"),
-    ("pkcs-3p", "pkcs", "third_party"),
-    ("imported", "pkcs_imported", None),
-]
 COVERAGE: Counter = Counter()
+MINIMIZE_REPLAYS = 300  # replays the delta-debugging pass may spend on one counterexample (a count: deterministic)
 STATEMENTS: Counter = Counter()
+FULL_SET = (("trusted_root", None), ("scep", "intune"), ("pkcs", "intune"), ("scep", "third_party"),
+            ("pkcs", "third_party"), ("pkcs_imported", None))
+DEVICE_EVENTS = DEVICE_ACTIONS + ("delete_user", "remove_member", "lose_license", "withdraw_license",
+                                  "delete_certificate", "nothing")  # one per device in every_platform_then
+GROUP_EVENTS = ("unassign_profile", "delete_group", "update_profile", "nothing")
+# One sweep of every_platform_then: (device event, does the profile reach the device through its
+# user?). The targeting matters only where the event can end it (the user's deletion, a removal
+# from a group), so only those come in both forms.
+SWEEP = tuple((e, False) for e in DEVICE_EVENTS) + (("delete_user", True), ("remove_member", True))
+LOOKALIKES = (str.upper, lambda s: s + " ", lambda s: " " + s, lambda s: s.replace("u", "\u0443"))  # "U1", "u1 ", Cyrillic u
 
 
 class SequenceFailed(AssertionError):
-    pass
+    """A step departed from the document; carries what the test needs to minimise and report it."""
+
+    def __init__(self, message: str, events=(), intended_bad=(), signature=None, ids=(), summary=""):
+        super().__init__(message)
+        self.events, self.intended_bad = list(events), list(intended_bad)
+        self.signature, self.ids, self.summary = signature, list(ids), summary
+
+
+def failing(result, strict: bool) -> list:
+    """The step-failure decision: the findings that fail the run (empty: the step conformed).
+    Document- and contract-tier findings always; reading-tier ones (deviations) only under
+    --strict-readings. The invariants' violations are already merged into the findings, each
+    citing only the statements of the certificate it concerns (steps/driver.py)."""
+    return result.failures(strict)
+
+
+def failure_ids(failures) -> list[str]:
+    return list(dict.fromkeys(s for f in failures for s in f.statements))
+
+
+def signature(failures) -> tuple:
+    """What a shorter counterexample must reproduce: the statement ids and invariant names."""
+    return tuple(sorted(failure_ids(failures))), tuple(sorted({n for f in failures for n in f.invariants}))
+
+
+def failure_entries(result, failures, text: str) -> list[dict]:
+    """The log entries of a failing step: its checks, and its failing findings with the counterexample."""
+    messages = {f.message for f in failures}
+    return [dict(e, counterexample=text) if e["type"] == "finding" else e for e in log_entries(result)
+            if e["type"] != "finding" or e["message"] in messages]
+
+
+def names_taken(world) -> set[str]:
+    return set(world.users) | set(world.devices)
+
+
+def failure_message(events: list[dict], ev: dict, failures: list, text: str) -> str:
+    """The one message of a failing sequence: what departed (naming each finding's tier and ids),
+    the invariants that saw it, and the counterexample."""
+    tiers = {f.tier for f in failures}
+    what = ("departed from the document" if "document" in tiers else
+            "broke the adapter contract" if "contract" in tiers else "deviates from our readings")
+    names = sorted({n for f in failures for n in f.invariants})
+    return (("deviates (--strict): " if tiers == {"reading"} else "")
+            + f"after {len(events)} events, {ev['type']} {what}:\n  " + "\n  ".join(str(f) for f in failures)
+            + (f"\ninvariants violated: {', '.join(names)}" if names else "")
+            + "\n\nCounterexample as Gherkin (paste into features/regressions/):\n\n" + text)
+
+
+# I-DEVICE-ACTION-ON-UNMANAGED: a device action on a device that is no longer enrolled may be a
+# no-op, a refusal or bad input, but changes nothing; the oracle judges it.
+UNENROLLED_ACTIONS = DEVICE_ACTIONS
 
 
 def build_machine(adapter, log: list[dict], strict: bool = False):
     class ConformanceMachine(RuleBasedStateMachine):
-        users = Bundle("users")
-        groups = Bundle("groups")
-        devices = Bundle("devices")
-        profiles = Bundle("profiles")
+        """Every set-up step is an ordinary rule (a group, a user, a root, a profile, an
+        enrolment, a membership, an assignment), so shrinking can drop what a failure does not
+        need; a few composite rules (`tenant`, `fresh_device_then`, ...) build a whole situation
+        in one step so that every transition stays within reach of a short run."""
+
+        def _failing(self, result) -> list:
+            """Which findings of this step fail the run (one place; see `failing`)."""
+            return failing(result, self.driver.strict)
 
         def __init__(self):
             super().__init__()
             self.driver = Driver(adapter, strict=strict)
+            self.deviations_logged: Counter = Counter()
             self.driver.reset()
             self.events: list[dict] = []
-            self.counter = 100  # above the tenant's own names, so fresh names never collide
+            self.intended_bad: list[bool] = []  # per event: bad input when it was generated
+            self.deleted_users: list[str] = []
+            self.counter = 0
+            self.full = ""  # the group full_group() made
+            self.tenants = 0
+            self.sweeps = 0
 
         # ------------------------------------------------------------------ plumbing
         def fresh(self, prefix: str) -> str:
@@ -63,6 +140,7 @@ def build_machine(adapter, log: list[dict], strict: bool = False):
             return f"{prefix}{self.counter}"
 
         def do(self, ev: dict) -> None:
+            self.intended_bad.append(expected_outcome(self.world, ev, self.driver.last_inventory or [])[0] == "invalid")
             self.events.append(ev)
             result = self.driver.apply(ev)
             for c in result.checks:
@@ -70,31 +148,30 @@ def build_machine(adapter, log: list[dict], strict: bool = False):
                 event(f"transition {c.platform}/{c.kind}/{c.situation}")
                 for sid in c.statements:
                     STATEMENTS[sid] += 1
-            failures = self.driver.failures(result)
+            failures = self._failing(result)
             if failures:
-                problems = [str(f) for f in failures]
-                ids = [s for f in failures for s in f.statements]
-                names = sorted({n for f in failures for n in f.invariants})
-                summary = f"{ev['type']} breaks {', '.join(dict.fromkeys(ids)) or 'the contract'}"
+                ids = failure_ids(failures)
+                summary = f"{ev['type']} breaks {', '.join(ids) or 'the contract'}"
                 text = gherkin(self.events, ids, summary)
-                entries = [dict(e, counterexample=text) if e["type"] == "finding" else e for e in log_entries(result)
-                           if e["type"] != "finding" or any(f.message == e["message"] for f in failures)]
                 # the final (shrunk) failure is the one reported; the run's seed entry stays
-                log[:] = [e for e in log if e.get("type") == "run"] + entries
-                tiers = {f.tier for f in failures}
-                what = ("departed from the document" if "document" in tiers else
-                        "broke the adapter contract" if "contract" in tiers else "deviates from our readings")
-                raise SequenceFailed(
-                    ("deviates (--strict): " if tiers == {"reading"} else "")
-                    + f"after {len(self.events)} events, {ev['type']} {what}:\n  "
-                    + "\n  ".join(problems)
-                    + (f"\ninvariants violated: {', '.join(names)}" if names else "")
-                    + "\n\nCounterexample as Gherkin (paste into features/regressions/):\n\n" + text)
+                log[:] = [e for e in log if e.get("type") == "run"] + failure_entries(result, failures, text)
+                raise SequenceFailed(failure_message(self.events, ev, failures, text),
+                                     self.events, self.intended_bad, signature(failures), ids, summary)
             if self.driver.results[-1].outcome == "applied":
-                # conflicts (which reading was followed) and deviations from our readings are reported
-                log.extend(e for e in log_entries(result)
-                           if (e["type"] == "check" and (e["conflict"] or e["verdict"] == "deviates"))
-                           or (e["type"] == "finding" and e.get("tier") == "reading"))
+                self.log_for_report(result)
+
+        def log_for_report(self, result) -> None:
+            """Conflict checks (which reading was followed) and deviations from our readings go to
+            the report; deviations at most 3 per statement set, so a deviating run stays small."""
+            for e in log_entries(result):
+                if e["type"] == "check" and e["conflict"]:
+                    log.append(e)
+                elif (e["type"] == "finding" and e.get("tier") == "reading") or \
+                        (e["type"] == "check" and e.get("verdict") == "deviates"):
+                    key = (e["type"], tuple(e["statements"]))
+                    if self.deviations_logged[key] < 3:
+                        self.deviations_logged[key] += 1
+                        log.append(e)
 
         @property
         def world(self):
@@ -103,52 +180,255 @@ def build_machine(adapter, log: list[dict], strict: bool = False):
         def installed(self) -> list[dict]:
             return [r for r in self.driver.observe() if r["installed"]]
 
-        # ------------------------------------------------------------------ a small tenant
-        # One initialize rule performs every setup event (Hypothesis runs initialize rules in a
-        # random order); the others only put the tenant's names into their bundles.
-        @initialize(target=profiles,
-                    assign=st.lists(st.sampled_from(["staff", "fleet", "both"]), min_size=len(PROFILES),
-                                    max_size=len(PROFILES)),
-                    owners=st.lists(st.integers(0, 1), min_size=len(ALL_PLATFORMS), max_size=len(ALL_PLATFORMS)))
-        def tenant(self, assign, owners):
-            self.do({"type": "create_group", "group": "staff"})
-            self.do({"type": "create_group", "group": "fleet"})
-            for (name, kind, ca), where in zip(PROFILES, assign):
-                ev = {"type": "create_profile", "profile": name, "kind": kind}
-                if ca:
-                    ev.update(root="root", ca=ca)
-                self.do(ev)
-                for g in (["staff", "fleet"] if where == "both" else [where]):
-                    self.do({"type": "assign_profile", "profile": name, "group": g})
-            for u in ("u1", "u2"):
-                self.do({"type": "create_user", "user": u})
-                self.do({"type": "add_member", "group": "staff", "member": u})
-            for platform, owner in zip(ALL_PLATFORMS, owners):
-                name = f"{platform}-1"
-                self.do({"type": "enroll", "device": name, "platform": platform, "user": f"u{owner + 1}"})
-                self.do({"type": "add_member", "group": "fleet", "member": name})
-                self.do({"type": "check_in", "device": name})
-            return multiple(*(p[0] for p in PROFILES))
+        def pick(self, data, options, label):
+            """Draw one of the currently valid names (keeps every generated event meaningful)."""
+            options = sorted(options)
+            assume(options)
+            return data.draw(st.sampled_from(options), label=label)
 
-        @initialize(target=devices)
-        def tenant_fleet(self):
-            return multiple(*(f"{platform}-1" for platform in ALL_PLATFORMS))
+        def enrolled(self) -> list[str]:
+            return [d.name for d in self.world.devices.values() if d.enrolled]
 
-        @initialize(target=users)
-        def tenant_users(self):
-            return multiple("u1", "u2")
+        def unenrolled(self) -> list[str]:
+            return [d.name for d in self.world.devices.values() if not d.enrolled]
 
-        @initialize(target=groups)
-        def tenant_groups(self):
-            return multiple("staff", "fleet")
+        def memberships(self) -> list[tuple[str, str]]:
+            return [(g, m) for g, members in self.world.groups.items() for m in sorted(members)]
+
+        def assignments(self) -> list[tuple[str, str]]:
+            return [(p.name, g) for p in self.world.profiles.values() for g in sorted(p.groups)]
+
+        def roots(self) -> list[str]:
+            return [p.name for p in self.world.profiles.values() if p.kind == "trusted_root"]
+
+        def new_user_name(self, style: str, data) -> str:
+            """fresh: a new name; reuse: the name of a deleted user; lookalike: a name that differs
+            from an existing user's only in case or white space or one look-alike letter."""
+            taken = names_taken(self.world)
+            if style == "reuse":
+                free = [u for u in self.deleted_users if u not in taken]
+                if free:
+                    return data.draw(st.sampled_from(free), label="reused name")
+            if style == "lookalike" and self.world.users:
+                base = data.draw(st.sampled_from(sorted(self.world.users)), label="look-alike of")
+                make = data.draw(st.sampled_from(LOOKALIKES), label="look-alike")
+                if make(base) not in taken:
+                    return make(base)
+            name = self.fresh("u")
+            while name in taken:
+                name = self.fresh("u")
+            return name
+
+        def make_profile(self, kind: str, ca: str, root: str | None = None) -> str:
+            name = self.fresh(kind.replace("_", "-") + ("-3p" if kind in ("scep", "pkcs") and ca == "third_party" else "-"))
+            ev = {"type": "create_profile", "profile": name, "kind": kind}
+            if kind in ("scep", "pkcs"):
+                if root is None:
+                    root = self.roots()[0] if self.roots() else self.make_profile("trusted_root", "intune")
+                ev.update(root=root, ca=ca)
+            self.do(ev)
+            return name
+
+        # ------------------------------------------------------------------ set-up, one event each
+        @rule()
+        def create_group(self):
+            self.do({"type": "create_group", "group": self.fresh("g")})
+
+        @rule(data=st.data(), style=st.sampled_from(["fresh", "reuse", "lookalike"]))
+        def create_user(self, data, style):
+            self.do({"type": "create_user", "user": self.new_user_name(style, data)})
+
+        @rule()
+        def create_root(self):
+            self.make_profile("trusted_root", "intune")
+
+        @precondition(lambda self: self.roots())
+        @rule(data=st.data(), kind=st.sampled_from(KINDS), ca=st.sampled_from(CAS))
+        def create_profile(self, data, kind, ca):
+            self.make_profile(kind, ca, self.pick(data, self.roots(), "root"))
+
+        @precondition(lambda self: self.world.users)
+        @rule(data=st.data(), platform=st.sampled_from(ALL_PLATFORMS))
+        def enroll(self, data, platform):
+            user = self.pick(data, self.world.users, "user")
+            self.do({"type": "enroll", "device": self.fresh(f"{platform}-"), "platform": platform, "user": user})
+
+        @precondition(lambda self: self.world.groups and names_taken(self.world))
+        @rule(data=st.data())
+        def add_member(self, data):
+            group = self.pick(data, self.world.groups, "group")
+            member = self.pick(data, names_taken(self.world), "member")
+            self.do({"type": "add_member", "group": group, "member": member})
+
+        @precondition(lambda self: self.world.groups and self.world.profiles)
+        @rule(data=st.data())
+        def assign(self, data):
+            profile = self.pick(data, self.world.profiles, "profile")
+            group = self.pick(data, self.world.groups, "group")
+            self.do({"type": "assign_profile", "profile": profile, "group": group})
+
+        # ------------------------------------------------------------------ set-up, composite
+        @precondition(lambda self: self.tenants < 1)
+        @rule(data=st.data(), counts=st.tuples(*(st.integers(0, 3) for _ in KINDS)),
+              users=st.integers(1, 3), platforms=st.lists(st.sampled_from(ALL_PLATFORMS), min_size=1, max_size=3))
+        def tenant(self, data, counts, users, platforms):
+            """A varied tenant in one step (swarm): 1-2 groups, 0-3 profiles of each kind (CA drawn
+            per profile), 1-3 users, 1-3 devices, memberships and assignments drawn, a check-in.
+            Once per example: it is the costliest step."""
+            self.tenants += 1
+            groups = [self.fresh("g") for _ in range(data.draw(st.integers(1, 2), label="groups"))]
+            for g in groups:
+                self.do({"type": "create_group", "group": g})
+            profiles = []
+            for kind, n in zip(KINDS, counts):
+                for _ in range(n):
+                    profiles.append(self.make_profile(kind, data.draw(st.sampled_from(CAS), label="ca")))
+            for p in profiles:
+                for g in data.draw(st.lists(st.sampled_from(groups), min_size=1, unique=True), label="assigned to"):
+                    self.do({"type": "assign_profile", "profile": p, "group": g})
+            people = []
+            for _ in range(users):
+                people.append(self.new_user_name(data.draw(st.sampled_from(["fresh", "reuse", "lookalike"]),
+                                                           label="user name"), data))
+                self.do({"type": "create_user", "user": people[-1]})
+            devices = []
+            for platform in platforms:
+                devices.append(self.fresh(f"{platform}-"))
+                self.do({"type": "enroll", "device": devices[-1], "platform": platform,
+                         "user": data.draw(st.sampled_from(people), label="owner")})
+            for member in people + devices:
+                for g in data.draw(st.lists(st.sampled_from(groups), unique=True), label="member of"):
+                    self.do({"type": "add_member", "group": g, "member": member})
+            for d in devices:
+                self.do({"type": "check_in", "device": d})
+
+        def full_group(self) -> str:
+            """A group with one profile of every kind and CA assigned (made at the first need and
+            again when it was deleted): what a fresh device joins to hold every kind of certificate."""
+            if self.full not in self.world.groups:
+                self.full = self.fresh("g")
+                self.do({"type": "create_group", "group": self.full})
+                for kind, ca in FULL_SET:
+                    profile = self.make_profile(kind, ca or "intune")
+                    self.do({"type": "assign_profile", "profile": profile, "group": self.full})
+            return self.full
+
+        @rule(data=st.data(), platform=st.sampled_from(ALL_PLATFORMS),
+              event_type=st.sampled_from(DEVICE_ACTIONS + ("delete_user", "delete_group", "remove_member",
+                                                           "unassign_profile", "lose_license", "withdraw_license",
+                                                           "delete_certificate", "update_profile")),
+              update=st.booleans(), sibling=st.one_of(st.none(), st.sampled_from(ALL_PLATFORMS)))
+        def fresh_device_then(self, data, platform, event_type, update, sibling):
+            """A new device of the chosen platform (and a new user), in every group, checked in,
+            then one event that ends it, its targeting or one of its certificates: keeps every
+            platform x event transition within reach of one step. `sibling`: the user enrols a
+            second device (of that platform, checked in) first; `update`: a profile update and a
+            check-in of the device follow."""
+            self.full_group()
+            groups = sorted(self.world.groups)
+            user = self.new_user_name("fresh", data)
+            device = self.fresh(f"{platform}-")
+            self.do({"type": "create_user", "user": user})
+            self.do({"type": "enroll", "device": device, "platform": platform, "user": user})
+            for group in groups:
+                self.do({"type": "add_member", "group": group,
+                         "member": data.draw(st.sampled_from([user, device]), label="member")})
+            self.do({"type": "check_in", "device": device})
+            if sibling is not None:
+                second = self.fresh(f"{sibling}-")
+                self.do({"type": "enroll", "device": second, "platform": sibling, "user": user})
+                self.do({"type": "check_in", "device": second})
+            mine = [(g, m) for g, m in self.memberships() if m in (user, device)]
+            if event_type == "delete_user":
+                self.do({"type": "delete_user", "user": user})
+                self.deleted_users.append(user)
+            elif event_type == "delete_group":
+                self.do({"type": "delete_group", "group": self.pick(data, [g for g, _ in mine], "group")})
+            elif event_type == "remove_member":
+                group, member = self.pick(data, mine, "membership")
+                self.do({"type": "remove_member", "group": group, "member": member})
+            elif event_type == "unassign_profile":
+                dev = self.world.devices[device]
+                mine = [(p, g) for p, g in self.assignments() if self.world.reaches(g, dev)]
+                profile, group = self.pick(data, mine, "assignment")
+                self.do({"type": "unassign_profile", "profile": profile, "group": group})
+            elif event_type in ("lose_license", "withdraw_license"):
+                self.do({"type": event_type, "user": user})
+            elif event_type in ("delete_certificate", "update_profile"):
+                held = sorted({r["profile"] for r in self.installed() if r["device"] == device})
+                profile = self.pick(data, held, "profile")
+                self.do({"type": event_type, "device": device, "profile": profile} if event_type == "delete_certificate"
+                        else {"type": event_type, "profile": profile})
+            else:
+                self.do({"type": event_type, "device": device})
+            if update:
+                self.do({"type": "update_profile", "profile": self.pick(data, self.world.profiles, "profile")})
+                if self.world.devices[device].enrolled:
+                    self.do({"type": "check_in", "device": device})
+
+        @precondition(lambda self: self.sweeps < 1)
+        @rule(data=st.data(), shape=st.integers(0, 2 ** 20))
+        def every_platform_then(self, data, shape):
+            """fresh_device_then for one new device per entry of SWEEP at once (once per example):
+            every device event, in both targeting forms where the form matters, each on a
+            platform taken in turn from `offset`; then one event on the shared group (or none).
+            Six offsets times four group events cover every platform x event x targeting triple,
+            so the ci run's coverage does not hang on rare draws. The coverage workhorse; delta
+            debugging drops the devices a failure does not need. `shape` picks (offset, group
+            event): one wide integer, because Hypothesis repeats small draws so often."""
+            offset = shape % len(ALL_PLATFORMS)
+            group_event = GROUP_EVENTS[shape // len(ALL_PLATFORMS) % len(GROUP_EVENTS)]
+            self.sweeps += 1
+            full = self.full_group()
+            if group_event == "delete_group":  # a second group keeps some of the profiles targeting
+                other = self.fresh("g")
+                self.do({"type": "create_group", "group": other})
+                for profile, _ in [(p, g) for p, g in self.assignments() if g == full]:
+                    if data.draw(st.booleans(), label="also assigned elsewhere"):
+                        self.do({"type": "assign_profile", "profile": profile, "group": other})
+            groups = sorted(self.world.groups)
+            owners = {}  # device -> (user, its event)
+            for k, (event_type, via_user) in enumerate(SWEEP):
+                platform = ALL_PLATFORMS[(offset + k) % len(ALL_PLATFORMS)]
+                user, device = self.new_user_name("fresh", data), self.fresh(f"{platform}-")
+                owners[device] = (user, event_type)
+                self.do({"type": "create_user", "user": user})
+                self.do({"type": "enroll", "device": device, "platform": platform, "user": user})
+                for group in groups:
+                    self.do({"type": "add_member", "group": group, "member": user if via_user else device})
+                self.do({"type": "check_in", "device": device})
+            for device, (user, event_type) in owners.items():
+                if event_type in DEVICE_ACTIONS:
+                    self.do({"type": event_type, "device": device})
+                elif event_type in ("lose_license", "withdraw_license", "delete_user"):
+                    self.do({"type": event_type, "user": user})
+                elif event_type == "remove_member":
+                    mine = [(g, m) for g, m in self.memberships() if m in (user, device)]
+                    group, member = self.pick(data, mine, "membership")
+                    self.do({"type": "remove_member", "group": group, "member": member})
+                elif event_type == "delete_certificate":
+                    held = sorted({r["profile"] for r in self.installed() if r["device"] == device})
+                    for profile in held:
+                        self.do({"type": "delete_certificate", "device": device, "profile": profile})
+                    self.do({"type": "check_in", "device": device})
+            if group_event in ("unassign_profile", "update_profile"):
+                for profile, group in [(p, g) for p, g in self.assignments() if g == full]:
+                    self.do({"type": "update_profile", "profile": profile} if group_event == "update_profile"
+                            else {"type": "unassign_profile", "profile": profile, "group": group})
+            if group_event == "delete_group":
+                self.do({"type": "delete_group", "group": full})
 
         # ------------------------------------------------------------------ bad input
         @rule(data=st.data())
         def bad_input(self, data):
             """An event the contract calls bad input: the implementation must raise ValueError and
             change nothing (the oracle checks both)."""
-            device = self.pick(data, self.world.devices, "device")
+            devices = sorted(self.world.devices) or ["d"]
+            device = data.draw(st.sampled_from(devices), label="device")
             user = sorted(self.world.users)[0] if self.world.users else "nobody"
+            group = sorted(self.world.groups)[0] if self.world.groups else None
+            profile = next(iter(self.world.profiles), None)
+            not_root = next((p.name for p in self.world.profiles.values() if p.kind != "trusted_root"), "nothing")
             bad = data.draw(st.sampled_from([
                 {"type": "no_such_event"},
                 {"type": "check_in"},
@@ -158,146 +438,91 @@ def build_machine(adapter, log: list[dict], strict: bool = False):
                 {"type": "enroll", "device": "new-device", "platform": "plan9", "user": user},
                 {"type": "enroll", "device": "new-device", "platform": "windows", "user": "never-created"},
                 {"type": "create_user", "user": device},
-                {"type": "create_group", "group": "staff"} if "staff" in self.world.groups else {"type": "add_member"},
-                {"type": "assign_profile", "profile": "root", "group": "no-such-group"},
+                {"type": "create_group", "group": group} if group else {"type": "add_member"},
+                {"type": "assign_profile", "profile": profile or "p", "group": "no-such-group"},
                 {"type": "update_profile", "profile": "no-such-profile"},
-                {"type": "create_profile", "profile": "x", "kind": "scep", "root": "scep", "ca": "intune"},
-                {"type": "create_profile", "profile": "x", "kind": "pkcs", "root": "root", "ca": "acme"},
+                {"type": "create_profile", "profile": "x", "kind": "scep", "root": not_root, "ca": "intune"},
+                {"type": "create_profile", "profile": "x", "kind": "pkcs", "root": (self.roots() or ["r"])[0],
+                 "ca": "acme"},
                 {"type": "delete_user", "user": "never-created"},
                 {"type": "remove_member", "group": "no-such-group", "member": device},
             ]), label="bad event")
             self.do(bad)
 
         # ------------------------------------------------------------------ directory
-        @rule(target=users)
-        def create_user(self):
-            name = self.fresh("u")
-            self.do({"type": "create_user", "user": name})
-            return name
-
-        @rule(target=groups)
-        def create_group(self):
-            name = self.fresh("g")
-            self.do({"type": "create_group", "group": name})
-            return name
-
-        def pick(self, data, options, label):
-            """Draw one of the currently valid names (keeps every generated event meaningful)."""
-            options = sorted(options)
-            assume(options)
-            return data.draw(st.sampled_from(options), label=label)
-
-        @rule(data=st.data())
-        def add_member(self, data):
-            group = self.pick(data, self.world.groups, "group")
-            member = self.pick(data, list(self.world.users) + list(self.world.devices), "member")
-            self.do({"type": "add_member", "group": group, "member": member})
-
+        @precondition(lambda self: self.memberships())
         @rule(data=st.data())
         def remove_member(self, data):
-            pairs = [(g, m) for g, members in self.world.groups.items() for m in members]
-            group, member = self.pick(data, pairs, "membership")
+            group, member = self.pick(data, self.memberships(), "membership")
             self.do({"type": "remove_member", "group": group, "member": member})
 
-        @rule(target=devices, user=users, platform=st.sampled_from(ALL_PLATFORMS))
-        def enroll(self, user, platform):
-            assume(user in self.world.users)
-            name = self.fresh(f"{platform}-")
-            self.do({"type": "enroll", "device": name, "platform": platform, "user": user})
-            self.do({"type": "check_in", "device": name})
-            return name
-
+        @precondition(lambda self: self.world.users)
         @rule(data=st.data(), withdrawn=st.booleans())
         def licence(self, data, withdrawn):
             user = self.pick(data, self.world.users, "user")
             self.do({"type": "withdraw_license" if withdrawn else "lose_license", "user": user})
 
+        @precondition(lambda self: self.world.users)
         @rule(data=st.data())
         def delete_user(self, data):
-            self.do({"type": "delete_user", "user": self.pick(data, self.world.users, "user")})
+            user = self.pick(data, self.world.users, "user")
+            self.do({"type": "delete_user", "user": user})
+            self.deleted_users.append(user)
 
+        @precondition(lambda self: self.world.groups)
         @rule(data=st.data())
         def delete_group(self, data):
             self.do({"type": "delete_group", "group": self.pick(data, self.world.groups, "group")})
 
         # ------------------------------------------------------------------ profiles
-        @rule(profile=profiles, data=st.data())
-        def assign(self, profile, data):
-            group = self.pick(data, self.world.groups, "group")
-            self.do({"type": "assign_profile", "profile": profile, "group": group})
-
-        @rule(data=st.data())
-        def unassign(self, data):
-            pairs = [(p.name, g) for p in self.world.profiles.values() for g in p.groups]
-            profile, group = self.pick(data, pairs, "assignment")
+        @precondition(lambda self: self.assignments())
+        @rule(data=st.data(), reassign=st.booleans())
+        def unassign(self, data, reassign):
+            """Remove an assignment; with `reassign`, a check-in of one device and the same
+            assignment again (a profile assigned after an earlier unassign)."""
+            profile, group = self.pick(data, self.assignments(), "assignment")
             self.do({"type": "unassign_profile", "profile": profile, "group": group})
+            if reassign:
+                if self.enrolled():
+                    self.do({"type": "check_in", "device": self.pick(data, self.enrolled(), "device")})
+                self.do({"type": "assign_profile", "profile": profile, "group": group})
 
-        @rule(profile=profiles)
-        def update(self, profile):
-            self.do({"type": "update_profile", "profile": profile})
+        @precondition(lambda self: self.world.profiles)
+        @rule(data=st.data(), then_check_in=st.booleans())
+        def update(self, data, then_check_in):
+            self.do({"type": "update_profile", "profile": self.pick(data, self.world.profiles, "profile")})
+            if then_check_in and self.enrolled():
+                self.do({"type": "check_in", "device": self.pick(data, self.enrolled(), "device")})
 
         # ------------------------------------------------------------------ devices
+        @precondition(lambda self: self.enrolled())
         @rule(data=st.data())
         def check_in(self, data):
-            self.do({"type": "check_in", "device": self.pick(data, self.world.devices, "device")})
+            self.do({"type": "check_in", "device": self.pick(data, self.enrolled(), "device")})
 
-        @rule(data=st.data())
-        def check_in_enrolled(self, data):
-            enrolled = [d.name for d in self.world.devices.values() if d.enrolled]
-            self.do({"type": "check_in", "device": self.pick(data, enrolled, "device")})
-
-        @rule(data=st.data())
-        def delete_by_hand(self, data):
+        @precondition(lambda self: self.installed())
+        @rule(data=st.data(), then_check_in=st.booleans())
+        def delete_by_hand(self, data, then_check_in):
             held = {(r["device"], r["profile"]) for r in self.installed()}
             device, profile = self.pick(data, held, "certificate")
             self.do({"type": "delete_certificate", "device": device, "profile": profile})
+            if then_check_in:
+                self.do({"type": "check_in", "device": device})
 
-        @rule(data=st.data())
-        def delete_by_hand_then_check_in(self, data):
-            held = {(r["device"], r["profile"]) for r in self.installed()}
-            device, profile = self.pick(data, held, "certificate")
-            self.do({"type": "delete_certificate", "device": device, "profile": profile})
-            self.do({"type": "check_in", "device": device})
-
-        @rule(data=st.data(), action=st.sampled_from(DEVICE_ACTIONS))
-        def device_action(self, data, action):
-            enrolled = [d.name for d in self.world.devices.values() if d.enrolled]
-            self.do({"type": action, "device": self.pick(data, enrolled, "device")})
-
-        @rule(target=devices, data=st.data(), platform=st.sampled_from(ALL_PLATFORMS),
-              event_type=st.sampled_from(DEVICE_ACTIONS + ("delete_user", "delete_group", "remove_member")),
-              update=st.one_of(st.none(), profiles))
-        def fresh_device_then(self, data, platform, event_type, update):
-            """A new device of the chosen platform, in every group, checked in, then one event that
-            ends it or its targeting: keeps every platform x event transition within reach."""
-            user = self.fresh("u")
-            device = self.fresh(f"{platform}-")
-            self.do({"type": "create_user", "user": user})
-            self.do({"type": "enroll", "device": device, "platform": platform, "user": user})
-            for group in sorted(self.world.groups):
-                self.do({"type": "add_member", "group": group, "member": data.draw(st.sampled_from([user, device]),
-                                                                                     label="member")})
-            self.do({"type": "check_in", "device": device})
-            if event_type == "delete_user":
-                self.do({"type": "delete_user", "user": user})
-            elif event_type == "delete_group":
-                self.do({"type": "delete_group", "group": self.pick(data, self.world.groups, "group")})
-            elif event_type == "remove_member":
-                pairs = [(g, m) for g, members in self.world.groups.items() for m in members if m in (user, device)]
-                group, member = self.pick(data, pairs, "membership")
-                self.do({"type": "remove_member", "group": group, "member": member})
-            else:
-                self.do({"type": event_type, "device": device})
-            if update is not None:
-                self.do({"type": "update_profile", "profile": update})
-            return device
-
-        @rule(data=st.data(), action=st.sampled_from(DEVICE_ACTIONS))
-        def device_action_after_check_in(self, data, action):
-            enrolled = [d.name for d in self.world.devices.values() if d.enrolled]
-            device = self.pick(data, enrolled, "device")
-            self.do({"type": "check_in", "device": device})
+        @precondition(lambda self: self.enrolled())
+        @rule(data=st.data(), action=st.sampled_from(DEVICE_ACTIONS), check_in_first=st.booleans())
+        def device_action(self, data, action, check_in_first):
+            device = self.pick(data, self.enrolled(), "device")
+            if check_in_first:
+                self.do({"type": "check_in", "device": device})
             self.do({"type": action, "device": device})
+
+        @precondition(lambda self: self.unenrolled())
+        @rule(data=st.data(), action=st.sampled_from(UNENROLLED_ACTIONS + ("check_in",)))
+        def act_on_unenrolled(self, data, action):
+            """unenroll / wipe / retire / check_in sent to a device that is no longer enrolled:
+            whether it is applied, refused or bad input, it must change nothing (the oracle judges)."""
+            self.do({"type": action, "device": self.pick(data, self.unenrolled(), "device")})
 
     return ConformanceMachine
 
@@ -309,13 +534,58 @@ def test_random_event_sequences(sut, conformance_log, pytestconfig):
     seed_note = fix_seed(pytestconfig, current)
     print(f"certconform stateful: {seed_note}")
     conformance_log.append({"type": "run", "seed": seed_note, "profile": settings._current_profile})
-    machine = build_machine(sut, conformance_log, strict=pytestconfig.getoption("strict_readings"))
     try:
-        run_state_machine_as_test(machine, settings=current)
+        run_machine(sut, conformance_log, current, minimizing=settings._current_profile in MINIMIZE_PROFILES,
+                    strict=pytestconfig.getoption("strict_readings"))
     except SequenceFailed as exc:
         raise SequenceFailed(f"{exc}\n[{seed_note}]") from None
     finally:
         write_coverage(pytestconfig)
+
+
+def run_machine(adapter, log: list[dict], current, minimizing: bool = True, strict: bool = False) -> None:
+    """Run the state machine under `current` settings; a failure raises SequenceFailed whose
+    message holds the counterexample, delta-debugged first when `minimizing`."""
+    machine = build_machine(adapter, log, strict)
+    try:
+        run_state_machine_as_test(machine, settings=current)
+    except SequenceFailed as exc:
+        shortest = shortest_counterexample(adapter, exc, strict, log) if minimizing else None
+        if shortest is None:
+            raise
+        message, events = shortest
+        bad = dict(zip(map(id, exc.events), exc.intended_bad))
+        raise SequenceFailed(message, events, [bad[id(e)] for e in events], exc.signature, exc.ids,
+                             exc.summary) from None
+
+
+def shortest_counterexample(adapter, failure: SequenceFailed, strict: bool, log: list[dict]) -> tuple[str, list] | None:
+    """Delta-debug the shrunk sequence (conformance/minimize.py) against a fresh adapter and
+    report the shortest one that fails with the same statement ids and invariants; the
+    conformance log's findings are replaced by those of that replay. Returns the message and the
+    events; None when the failure does not replay (then the example as generated is reported)."""
+    last: dict = {}
+
+    def judge(driver, ev, result, violations):
+        failures = failing(result, strict)
+        if not failures:
+            return None
+        last.update(ev=ev, result=result, failures=failures)
+        return signature(failures)
+
+    events = minimize.minimize(adapter, failure.events, failure.intended_bad, judge,
+                               max_replays=MINIMIZE_REPLAYS)
+    bad = dict(zip(map(id, failure.events), failure.intended_bad))
+    replayed = minimize.replay(adapter, events, [bad[id(e)] for e in events], judge)
+    if replayed.signature != failure.signature:
+        return None
+    ev, result, failures = last["ev"], last["result"], last["failures"]
+    ids = failure_ids(failures)
+    summary = f"{ev['type']} breaks {', '.join(ids) or 'the contract'}"
+    text = gherkin(replayed.events, ids, summary)
+    log[:] = [e for e in log if e.get("type") == "run"] + failure_entries(result, failures, text)
+    note = f"\n(delta debugging kept {len(replayed.events)} of the failing example's {len(failure.events)} events)"
+    return failure_message(replayed.events, ev, failures, text) + note, replayed.events
 
 
 def fix_seed(config, current) -> str:

@@ -95,6 +95,11 @@ class Driver:
         self.last_outcome, self.last_error = outcome, detail
         return result
 
+    @property
+    def last_inventory(self) -> list[dict] | None:
+        """The inventory observed after the last event (None before the first)."""
+        return self._last_after
+
     def failures(self, result: StepResult | None = None) -> list[Finding]:
         """The findings of one event (default: the last) that fail the run under this driver's tier setting."""
         result = result if result is not None else self.results[-1]
