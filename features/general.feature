@@ -156,7 +156,7 @@ Feature: Statements that apply across platforms
       | macOS | the user group "staff", which contains "alice" | an administrator retires "dev1" |
 
   @GEN-IMPORTED-1 @pkcs_imported
-  Scenario Outline: GEN-IMPORTED-1 Imported PKCS certificates are taken off the device when company data is removed from it (wipe or retire). (That the MDM, which did not issue them, never revokes them is our reading I-OUTSIDERS-NEVER-REVOKED.) Not checked here: Android for Work is not validated (ANDROID-WORK-1); on Android legacy the MDM never removes (ANDROID-LEGACY-1).
+  Scenario Outline: GEN-IMPORTED-1 Imported PKCS certificates are taken off the device when company data is removed from it (wipe or retire). (That the MDM, which did not issue them, never revokes them is our reading I-OUTSIDERS-NEVER-REVOKED.) Not checked here: Android for Work is not validated (ANDROID-WORK-1); on Android legacy the document contradicts itself (C-LEGACY-IMPORTED).
     Given a licensed user "alice" who has enrolled the <platform> device "dev1"
     And an imported PKCS profile "imported"
     And every profile is assigned to the device group "fleet", which contains "dev1"
@@ -175,7 +175,7 @@ Feature: Statements that apply across platforms
       | macOS | an administrator retires "dev1" |
 
   @GEN-IMPORTED-2 @pkcs_imported
-  Scenario Outline: GEN-IMPORTED-2 Imported PKCS certificates are taken off the device when it is unenrolled from management. Not checked here: Android for Work is not validated (ANDROID-WORK-1); on Android legacy the MDM never removes (ANDROID-LEGACY-1).
+  Scenario Outline: GEN-IMPORTED-2 Imported PKCS certificates are taken off the device when it is unenrolled from management. Not checked here: Android for Work is not validated (ANDROID-WORK-1); on Android legacy the document contradicts itself (C-LEGACY-IMPORTED).
     Given a licensed user "alice" who has enrolled the <platform> device "dev1"
     And an imported PKCS profile "imported"
     And every profile is assigned to the device group "fleet", which contains "dev1"

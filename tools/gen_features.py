@@ -388,7 +388,9 @@ def not_checked(st, kind: str, rows: list[Row], kept: list[Row]) -> str:
             parts.append(f"{b.platforms[p]} is not validated ({notes_with('not-validated')[p]})")
             continue
         if p in notes_with("not-enabled"):
-            parts.append(f"on {b.platforms[p]} the MDM never removes ({notes_with('not-enabled')[p]})")
+            clash = sorted({r.req.conflict for r in rows if r.platform == p and r.req and r.req.conflict})
+            parts.append(f"on {b.platforms[p]} the document contradicts itself ({', '.join(clash)})" if clash else
+                         f"on {b.platforms[p]} the MDM never removes ({notes_with('not-enabled')[p]})")
             continue
         mine = [r for r in rows if r.platform == p]
         if mine and all(r.expected == "rejected" for r in mine):
