@@ -320,10 +320,12 @@ class IosPkcsRevokedOnUpdate(MockWrapper):
 
 
 class MacWipeAccepted(MockWrapper):
-    """macOS wipe is accepted and carried out as a retire instead of being refused."""
+    """STRICT (I-MACOS-WIPE-REFUSED): a macOS wipe is accepted and carried out as a retire instead
+    of being refused. MAC-WIPE-1 says the action is not supported; that the MDM then refuses it is
+    our reading, and what a performed wipe does to certificates is open."""
 
     fault = "macOS wipe accepted (run as retire) instead of refused"
-    breaks = ("MAC-WIPE-1", "I-MACOS-WIPE-REFUSED")
+    breaks = ("I-MACOS-WIPE-REFUSED",)
 
     def intercept(self, e):
         if e.get("type") == "wipe" and self.shadow.platform(e.get("device")) == "macos":
@@ -455,12 +457,13 @@ class NoReissueAfterManualDelete(MockWrapper):
 
 
 class CrossDeviceLeakOnUnenroll(MockWrapper):
-    """Unenrolling a device revokes the SCEP/PKCS certificates of every device of the same user
-    (revocation looked up by user instead of by device). Shows only once the user has a second
-    device."""
+    """STRICT (I-SCOPE-TARGETING): unenrolling a device revokes the SCEP/PKCS certificates of every
+    device of the same user (revocation looked up by user instead of by device). Shows only once
+    the user has a second device. The document never says what an event does to certificates it
+    does not concern, so this departs only from our reading."""
 
     fault = "unenrolling one device revokes the certificates of the user's other devices"
-    breaks = ("I-SCOPE-TARGETING", "CONTRACT")
+    breaks = ("I-SCOPE-TARGETING",)
 
     def on_event(self, e, before, sb):
         if e["type"] == "unenroll":
@@ -543,8 +546,9 @@ class ReissueOneCheckInLate(MockWrapper):
 
 
 class UserLeavesGroupRevokesEverywhere(MockWrapper):
-    """When a user leaves any group, the SCEP certificates on all of the user's devices are
-    revoked, even those still targeted through another group (scope leak)."""
+    """STRICT (I-SCOPE-TARGETING): when a user leaves any group, the SCEP certificates on all of
+    the user's devices are revoked, even those still targeted through another group (scope leak;
+    the certificates the event does not concern are untouched only by our reading)."""
 
     fault = "a user leaving a group revokes SCEP certificates that are still targeted"
     breaks = ("I-SCOPE-TARGETING",)
@@ -615,10 +619,12 @@ class RevokesThirdPartyCA(MockWrapper):
 
 
 class RevokesImported(MockWrapper):
-    """Imported PKCS certificates are reported revoked when removed."""
+    """STRICT (I-OUTSIDERS-NEVER-REVOKED): imported PKCS certificates are reported revoked when
+    removed. GEN-IMPORTED-1/2 require only their removal; that the MDM, which did not issue them,
+    never revokes them is our reading."""
 
     fault = "imported PKCS certificates revoked"
-    breaks = ("GEN-IMPORTED-1", "GEN-IMPORTED-2", "CONTRACT")
+    breaks = ("I-OUTSIDERS-NEVER-REVOKED",)
 
     def on_event(self, e, before, sb):
         self.force_revoked |= {r["serial"] for r in self.newly_removed(before) if r["kind"] == "pkcs_imported"}
@@ -638,11 +644,12 @@ class RemovesAndroidLegacy(MockWrapper):
 
 
 class UnrevokesOnCheckIn(MockWrapper):
-    """At each check-in the device's CRL view is pruned: removed certificates that were revoked
-    are reported as not revoked any more (revocation must be permanent)."""
+    """STRICT (I-REVOCATION-PERMANENT): at each check-in the device's CRL view is pruned: removed
+    certificates that were revoked are reported as not revoked any more (that revocation is
+    permanent is our reading; neither the document nor the contract's event table says it)."""
 
     fault = "revoked, removed certificates reported un-revoked after a check-in"
-    breaks = ("CONTRACT",)
+    breaks = ("I-REVOCATION-PERMANENT",)
 
     def on_event(self, e, before, sb):
         if e["type"] == "check_in":
@@ -667,10 +674,12 @@ class ReinstallsRemovedCert(MockWrapper):
 
 
 class DeliversOnAssignment(MockWrapper):
-    """Assigning a profile pushes certificates to the targeted devices at once, outside check-in."""
+    """STRICT (I-DELIVERY-AT-CHECK-IN): assigning a profile pushes certificates to the targeted
+    devices at once, outside check-in (delivery only at check-in is a convention of the contract;
+    a real MDM may push on assignment)."""
 
     fault = "certificates delivered at assignment, outside check-in"
-    breaks = ("CONTRACT",)
+    breaks = ("I-DELIVERY-AT-CHECK-IN",)
 
     def on_event(self, e, before, sb):
         if e["type"] == "assign_profile":
@@ -680,11 +689,12 @@ class DeliversOnAssignment(MockWrapper):
 
 
 class DoubleDelivery(MockWrapper):
-    """A check-in delivers every certificate twice (a retried push is not deduplicated); the
-    duplicate follows the original's fate."""
+    """STRICT (I-DELIVERY-AT-CHECK-IN): a check-in delivers every certificate twice (a retried push
+    is not deduplicated); the duplicate follows the original's fate. At most one certificate per
+    profile and check-in is our reading of the contract's check-in."""
 
     fault = "double delivery at check-in"
-    breaks = ("CONTRACT", "GEN-MANUAL-2")
+    breaks = ("I-DELIVERY-AT-CHECK-IN",)
 
     def post_observe(self, records):
         out = []
