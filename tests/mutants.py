@@ -883,6 +883,26 @@ class ReusedUserNameInheritsDevices(StaleTargetingMutant):
         return False
 
 
+class RefusesSecondActionButChangesState(MockWrapper):
+    """A wipe, retire or unenroll of a device that is no longer enrolled is refused with
+    EventRejected, but only after the action's clean-up already ran: whatever certificates were
+    still on the device are taken off. A refused event must change nothing (the contract).
+    Regression: features/regressions/device_action_after_retire.feature."""
+
+    fault = "refused device action on an unenrolled device still takes certificates off"
+    breaks = ("CONTRACT", "I-DEVICE-ACTION-ON-UNMANAGED")
+
+    def intercept(self, e):
+        if not isinstance(e, dict):
+            return False
+        d = self.shadow.devices.get(e.get("device"))
+        if e.get("type") in DEVICE_ACTIONS and d is not None and not d.enrolled:
+            for r in self.installed_on(e["device"]):
+                self.take_off(r)
+            raise mdm.EventRejected(f"{e['type']}: device {e['device']!r} is no longer enrolled")
+        return False
+
+
 # ============================================================================ strict: depart only from a reading
 # These pass by default (the document allows what they do) and fail under --strict-readings; each
 # docstring names the reading-tier interpretation it departs from (behaviour.yaml, tier: reading).
@@ -1164,7 +1184,7 @@ MUTANTS = [  # killed by default: a document or contract check fails
     RevokesThirdPartyCA, RemovesAndroidLegacy, ReinstallsRemovedCert,
     DropsRemovedRecords, ReissuedAfterUpdateNotRevoked, SwallowsBadInput, InventoryNotInDeliveryOrder,
     WindowsUnassignSettlesWrongScep, LeavingGroupSettlesOnlyFirstScep, ForgetsReassignment, LookAlikeUserNames,
-    ReusedUserNameInheritsDevices,
+    ReusedUserNameInheritsDevices, RefusesSecondActionButChangesState,
 ]
 STRICT = [  # pass by default, fail under --strict-readings: they depart only from a reading
     MacWipeAccepted, CrossDeviceLeakOnUnenroll, UserLeavesGroupRevokesEverywhere, UnrevokesOnCheckIn,
