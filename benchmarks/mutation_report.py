@@ -3,13 +3,16 @@
 
     python benchmarks/mutation_report.py [--workers 2] [--only NAME ...] [--json PATH] [--no-json]
 
-For each mutant (tests/mutants.py MUTANTS) it prints the fault, whether the suite killed it (exit
-code 1 with a failed check), what caught it (the first failing feature scenario or the stateful
-test, with the statement ids and invariant names its message cites), and the kill rate; honest
-wrappers and legitimate variants must pass (exit code 0). Each entry runs
-`python -m pytest --mdm tests.mutants:NAME -x -q` in a subprocess from the project root, `--workers`
-at a time (concurrent.futures). The table is also written to reports/mutants.json unless --no-json.
-Exit code 0 when every mutant is killed and every honest/legit entry passes, else 1.
+For each entry of the catalogue (tests/mutants.py) it prints the fault, the result of the default
+run and of the --strict-readings run, what caught it (the first failing feature scenario or the
+stateful test, with the statement ids and invariant names its message cites) and the summary:
+  MUTANTS  must be killed by the default run (exit code 1 with a failed check): the kill rate
+  STRICT   must pass by default and be killed under --strict-readings ("deviations caught")
+  HONEST, LEGIT  must pass both ways (exit code 0)
+Each run is `python -m pytest --mdm tests.mutants:NAME [-x] -q [--strict-readings]` in a
+subprocess from the project root, `--workers` at a time (concurrent.futures). The table is also
+written to reports/mutants.json unless --no-json. Exit code 0 when every entry meets its
+expectation, else 1.
 """
 from __future__ import annotations
 
@@ -30,6 +33,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--only", nargs="*", default=None, help="run only these catalogue entries")
     ap.add_argument("--json", default=str(ROOT / "reports" / "mutants.json"), help="where to write the table")
     ap.add_argument("--no-json", action="store_true", help="do not write the JSON report")
+    ap.add_argument("--pass-examples", type=int, default=mutants.PASS_EXAMPLES,
+                    help=f"stateful examples for runs that must pass (default {mutants.PASS_EXAMPLES})")
     args = ap.parse_args(argv)
 
     entries = mutants.catalogue()
@@ -38,18 +43,21 @@ def main(argv: list[str] | None = None) -> int:
         if unknown:
             ap.error(f"not in the catalogue: {', '.join(sorted(unknown))}")
         entries = [e for e in entries if e.name in args.only]
-    print(f"running the conformance suite against {len(entries)} catalogue entries, {args.workers} at a time ...",
-          flush=True)
+    runs = sum(1 + (e.expected_strict is not None) for e in entries)
+    print(f"running the conformance suite against {len(entries)} catalogue entries ({runs} runs), "
+          f"{args.workers} at a time ...", flush=True)
     start = time.monotonic()
-    outcomes = mutants.run_catalogue(entries, workers=args.workers)
+    outcomes = mutants.run_catalogue(entries, workers=args.workers, pass_examples=args.pass_examples)
     elapsed = time.monotonic() - start
     print(mutants.format_table(outcomes))
-    print(f"wall time: {elapsed:.0f}s")
+    print(f"wall time: {elapsed:.0f}s ({args.workers} workers; {runs} runs, {sum(o.seconds for o in outcomes):.0f}s in all)")
     for o in outcomes:
-        if not o.ok:
-            print(f"\n--- {o.name} ({o.group}): exit {o.exit_code} ---\n{o.tail}")
+        for run in (o.default, o.strict):
+            if run is not None and not run.ok:
+                flag = " --strict-readings" if run.strict else ""
+                print(f"\n--- {o.name} ({o.group}){flag}: exit {run.exit_code}, expected {run.expected} ---\n{run.tail}")
     if not args.no_json:
-        print(f"written: {mutants.write_report(outcomes, Path(args.json))}")
+        print(f"written: {mutants.write_report(outcomes, Path(args.json), wall_seconds=elapsed)}")
     return 0 if all(o.ok for o in outcomes) else 1
 
 

@@ -8,17 +8,26 @@ inventory records). A wrapper keeps a small shadow of the directory (`Shadow`) s
 device's platform and user and each profile's kind, CA and targeting; it shares no code with the
 reference model.
 
-Three lists, each class with a docstring naming the fault (or the freedom used) and the statement
-ids / contract rule involved:
+Four lists, each class with a docstring naming the fault (or the freedom used) and the statement
+ids / interpretation ids / contract rule involved (`breaks` for faults, `uses` for freedoms):
 
-  MUTANTS   one realistic bug each; the suite must fail on them (exit code 1)
-  HONEST    pass-through wrappers and the reference model; the suite must pass (exit code 0)
+  MUTANTS   one realistic bug each, breaking the document's text or the contract; the default run
+            must fail (exit code 1)
+  STRICT    depart only from one of our readings (behaviour.yaml interpretations of tier
+            `reading`, named in the docstring): the default run must pass (exit 0) and the run
+            with --strict-readings must fail (exit 1)
+  HONEST    pass-through wrappers and the reference model; both runs must pass
   LEGIT     differ from the mock only where the document is silent or contradicts itself
-            (behaviour.yaml conflicts / interpretations / open readings); must pass (exit code 0)
+            (document-tier interpretations, conflicts, open readings) and no reading is
+            involved; both runs must pass
+
+Mutants of tenant shapes the default random tenant does not build (several profiles of a kind,
+reassignment, look-alike or re-used user names, actions on unenrolled devices) each have a
+regression feature under features/regressions/ that builds the shape.
 
 The bottom of the module runs the catalogue (used by tests/test_mutants.py and
 benchmarks/mutation_report.py): `run_catalogue()` runs the conformance suite in a subprocess per
-entry and reports what caught each mutant.
+entry and tier and reports what caught each entry.
 """
 from __future__ import annotations
 
@@ -45,7 +54,7 @@ DEVICE_ACTIONS = ("unenroll", "wipe", "retire")
 @dataclass
 class _Device:
     platform: str
-    user: str
+    user: str | None  # None once the enrolling user was deleted (a new user of that name is someone else)
     enrolled: bool = True
 
 
@@ -53,6 +62,7 @@ class _Device:
 class _Profile:
     kind: str
     ca: str | None
+    root: str | None = None  # the trusted root profile a SCEP / PKCS profile names
     groups: set = field(default_factory=set)
 
 
@@ -80,7 +90,9 @@ class Shadow:
             self.devices[e["device"]] = _Device(e["platform"], e["user"])
             self.enroll_order.append(e["device"])
         elif t == "create_profile":
-            self.profiles[e["profile"]] = _Profile(e["kind"], e.get("ca") if e["kind"] in ISSUED else None)
+            issued = e["kind"] in ISSUED
+            self.profiles[e["profile"]] = _Profile(e["kind"], e.get("ca") if issued else None,
+                                                   e.get("root") if issued else None)
         elif t == "assign_profile":
             self.profiles[e["profile"]].groups.add(e["group"])
         elif t == "unassign_profile":
@@ -93,6 +105,9 @@ class Shadow:
             self.users.pop(e["user"], None)
             for members in self.groups.values():
                 members.discard(e["user"])
+            for d in self.devices.values():
+                if d.user == e["user"]:
+                    d.user = None  # the devices are orphaned: a later user of the same name does not own them
         elif t == "delete_group":
             self.groups.pop(e["group"], None)
             for p in self.profiles.values():
@@ -101,7 +116,7 @@ class Shadow:
     def reaches(self, group: str, device: str) -> bool:
         members = self.groups.get(group, set())
         d = self.devices[device]
-        return device in members or (d.user in self.users and d.user in members)
+        return device in members or (d.user is not None and d.user in members)
 
     def targets(self, profile: str, device: str) -> bool:
         d, p = self.devices.get(device), self.profiles.get(profile)
@@ -314,10 +329,12 @@ class IosPkcsRevokedOnUpdate(MockWrapper):
 
 
 class MacWipeAccepted(MockWrapper):
-    """macOS wipe is accepted and carried out as a retire instead of being refused."""
+    """STRICT (I-MACOS-WIPE-REFUSED): a macOS wipe is accepted and carried out as a retire instead
+    of being refused. MAC-WIPE-1 says the action is not supported; that the MDM then refuses it is
+    our reading, and what a performed wipe does to certificates is open."""
 
     fault = "macOS wipe accepted (run as retire) instead of refused"
-    breaks = ("MAC-WIPE-1", "I-MACOS-WIPE-REFUSED")
+    breaks = ("I-MACOS-WIPE-REFUSED",)
 
     def intercept(self, e):
         if e.get("type") == "wipe" and self.shadow.platform(e.get("device")) == "macos":
@@ -449,18 +466,19 @@ class NoReissueAfterManualDelete(MockWrapper):
 
 
 class CrossDeviceLeakOnUnenroll(MockWrapper):
-    """Unenrolling a device revokes the SCEP/PKCS certificates of every device of the same user
-    (revocation looked up by user instead of by device). Shows only once the user has a second
-    device."""
+    """STRICT (I-SCOPE-TARGETING): unenrolling a device revokes the SCEP/PKCS certificates of every
+    device of the same user (revocation looked up by user instead of by device). Shows only once
+    the user has a second device. The document never says what an event does to certificates it
+    does not concern, so this departs only from our reading."""
 
     fault = "unenrolling one device revokes the certificates of the user's other devices"
-    breaks = ("I-SCOPE-TARGETING", "CONTRACT")
+    breaks = ("I-SCOPE-TARGETING",)
 
     def on_event(self, e, before, sb):
         if e["type"] == "unenroll":
             user = self.shadow.devices[e["device"]].user
             for name, d in self.shadow.devices.items():
-                if name != e["device"] and d.user == user and d.enrolled:
+                if user is not None and name != e["device"] and d.user == user and d.enrolled:
                     self.force_revoked |= {r["serial"] for r in self.installed_on(name) if self.issued_by_mdm(r)}
 
 
@@ -537,8 +555,9 @@ class ReissueOneCheckInLate(MockWrapper):
 
 
 class UserLeavesGroupRevokesEverywhere(MockWrapper):
-    """When a user leaves any group, the SCEP certificates on all of the user's devices are
-    revoked, even those still targeted through another group (scope leak)."""
+    """STRICT (I-SCOPE-TARGETING): when a user leaves any group, the SCEP certificates on all of
+    the user's devices are revoked, even those still targeted through another group (scope leak;
+    the certificates the event does not concern are untouched only by our reading)."""
 
     fault = "a user leaving a group revokes SCEP certificates that are still targeted"
     breaks = ("I-SCOPE-TARGETING",)
@@ -609,10 +628,12 @@ class RevokesThirdPartyCA(MockWrapper):
 
 
 class RevokesImported(MockWrapper):
-    """Imported PKCS certificates are reported revoked when removed."""
+    """STRICT (I-OUTSIDERS-NEVER-REVOKED): imported PKCS certificates are reported revoked when
+    removed. GEN-IMPORTED-1/2 require only their removal; that the MDM, which did not issue them,
+    never revokes them is our reading."""
 
     fault = "imported PKCS certificates revoked"
-    breaks = ("GEN-IMPORTED-1", "GEN-IMPORTED-2", "CONTRACT")
+    breaks = ("I-OUTSIDERS-NEVER-REVOKED",)
 
     def on_event(self, e, before, sb):
         self.force_revoked |= {r["serial"] for r in self.newly_removed(before) if r["kind"] == "pkcs_imported"}
@@ -632,11 +653,12 @@ class RemovesAndroidLegacy(MockWrapper):
 
 
 class UnrevokesOnCheckIn(MockWrapper):
-    """At each check-in the device's CRL view is pruned: removed certificates that were revoked
-    are reported as not revoked any more (revocation must be permanent)."""
+    """STRICT (I-REVOCATION-PERMANENT): at each check-in the device's CRL view is pruned: removed
+    certificates that were revoked are reported as not revoked any more (that revocation is
+    permanent is our reading; neither the document nor the contract's event table says it)."""
 
     fault = "revoked, removed certificates reported un-revoked after a check-in"
-    breaks = ("CONTRACT",)
+    breaks = ("I-REVOCATION-PERMANENT",)
 
     def on_event(self, e, before, sb):
         if e["type"] == "check_in":
@@ -661,10 +683,12 @@ class ReinstallsRemovedCert(MockWrapper):
 
 
 class DeliversOnAssignment(MockWrapper):
-    """Assigning a profile pushes certificates to the targeted devices at once, outside check-in."""
+    """STRICT (I-DELIVERY-AT-CHECK-IN): assigning a profile pushes certificates to the targeted
+    devices at once, outside check-in (delivery only at check-in is a convention of the contract;
+    a real MDM may push on assignment)."""
 
     fault = "certificates delivered at assignment, outside check-in"
-    breaks = ("CONTRACT",)
+    breaks = ("I-DELIVERY-AT-CHECK-IN",)
 
     def on_event(self, e, before, sb):
         if e["type"] == "assign_profile":
@@ -674,11 +698,12 @@ class DeliversOnAssignment(MockWrapper):
 
 
 class DoubleDelivery(MockWrapper):
-    """A check-in delivers every certificate twice (a retried push is not deduplicated); the
-    duplicate follows the original's fate."""
+    """STRICT (I-DELIVERY-AT-CHECK-IN): a check-in delivers every certificate twice (a retried push
+    is not deduplicated); the duplicate follows the original's fate. At most one certificate per
+    profile and check-in is our reading of the contract's check-in."""
 
     fault = "double delivery at check-in"
-    breaks = ("CONTRACT", "GEN-MANUAL-2")
+    breaks = ("I-DELIVERY-AT-CHECK-IN",)
 
     def post_observe(self, records):
         out = []
@@ -701,6 +726,239 @@ class DropsRemovedRecords(MockWrapper):
 
     def post_observe(self, records):
         return [r for r in records if r["installed"]]
+
+
+# ============================================================================ mutants: tenant shapes
+# Faults that need a tenant shape the default random tenant rarely or never builds (several
+# profiles of one kind on a device, reassignment, look-alike or re-used user names). Each has a
+# regression feature under features/regressions/ that builds exactly the shape.
+def undo(wrapper: MockWrapper, old: dict, new: dict) -> None:
+    """Report record `new` as it was before the event (`old`): the mock's revocation/removal is hidden."""
+    if new["revoked"] and not old["revoked"]:
+        wrapper.hide_revoked.add(new["serial"])
+    if old["installed"] and not new["installed"]:
+        wrapper.force_installed.add(new["serial"])
+
+
+class WindowsUnassignSettlesWrongScep(MockWrapper):
+    """Windows: removing a SCEP profile's assignment revokes and removes the device's *first* SCEP
+    certificate (looked up by device and kind, not by profile): with two SCEP profiles on one
+    device, unassigning the second one settles the first profile's certificate and leaves the
+    unassigned profile's certificate installed and valid. Regression:
+    features/regressions/two_scep_profiles_unassign.feature."""
+
+    fault = "Windows unassign of one of two SCEP profiles settles the other profile's certificate"
+    breaks = ("WIN-SCEP-RR-5",)
+
+    def on_event(self, e, before, sb):
+        if e["type"] != "unassign_profile" or sb.kind(e["profile"]) != "scep":
+            return
+        for old, new in self.changes(before)[0]:
+            if new["profile"] != e["profile"] or not self.on_platform(new, "windows") or old == new:
+                continue
+            first = next((r for r in before if r["device"] == new["device"] and r["kind"] == "scep"
+                          and r["installed"] and not r["revoked"]), None)
+            if first is None or first["serial"] == new["serial"]:
+                continue
+            undo(self, old, new)
+            if self.issued_by_mdm(first):
+                self.force_revoked.add(first["serial"])
+            self.take_off(first)
+
+
+class LeavingGroupSettlesOnlyFirstScep(MockWrapper):
+    """When a device leaves a group and several SCEP profiles stop targeting it, only the first
+    SCEP certificate is revoked and removed (the settle loop returns after its first match); the
+    others stay installed and valid. Needs two SCEP profiles assigned to one group. Regression:
+    features/regressions/two_scep_profiles_leave_group.feature."""
+
+    fault = "device leaving a group: only the first of several SCEP certificates is settled"
+    breaks = ("WIN-SCEP-RR-4", "IOS-SCEP-RR-4", "MAC-SCEP-RR-3", "GEN-3P-1")
+
+    def on_event(self, e, before, sb):
+        if e["type"] != "remove_member" or e["member"] not in sb.devices:
+            return
+        settled = False
+        for old, new in self.changes(before)[0]:
+            if new["kind"] != "scep" or (old["revoked"], old["installed"]) == (new["revoked"], new["installed"]):
+                continue
+            if settled:
+                undo(self, old, new)
+            settled = True
+
+
+class ForgetsReassignment(MockWrapper):
+    """A profile assigned to a group again after its assignment was removed gets a new assignment
+    record that the unassignment handler does not look up: removing that assignment a second
+    time does nothing (no revocation, no removal), although the profile stops targeting the
+    devices. Needs assign, unassign, assign, unassign of one (profile, group). Regression:
+    features/regressions/reassigned_profile_unassigned.feature."""
+
+    fault = "unassigning a re-made assignment revokes and removes nothing"
+    breaks = ("WIN-SCEP-RR-5", "IOS-SCEP-RR-5", "IOS-PKCS-RM-1", "MAC-SCEP-RR-4")
+
+    def on_event(self, e, before, sb):
+        pair = (e.get("profile"), e.get("group"))
+        unassigned = self.state.setdefault("unassigned", set())
+        remade = self.state.setdefault("remade", set())
+        if e["type"] == "assign_profile" and pair in unassigned:
+            remade.add(pair)
+        elif e["type"] == "unassign_profile":
+            unassigned.add(pair)
+            if pair in remade:
+                remade.discard(pair)
+                for old, new in self.changes(before)[0]:
+                    undo(self, old, new)
+        elif e["type"] == "delete_group":
+            unassigned -= {p for p in unassigned if p[1] == e["group"]}
+            remade -= {p for p in remade if p[1] == e["group"]}
+
+
+class StaleTargetingMutant(MockWrapper):
+    """Base: the mutant decides "does this profile still target this device?" with its own, wrong
+    notion of membership (`still_targets`). When the mock revokes or removes a certificate
+    because its profile stopped targeting the device, and the wrong notion says it still does,
+    the mutant does nothing."""
+
+    TRIGGERS = ("remove_member", "unassign_profile", "delete_user", "delete_group")
+
+    def still_targets(self, profile: str, device: str) -> bool:
+        raise NotImplementedError
+
+    def on_event(self, e, before, sb):
+        self.track(e, sb)
+        if e["type"] not in self.TRIGGERS:
+            return
+        for old, new in self.changes(before)[0]:
+            if (old["revoked"], old["installed"]) == (new["revoked"], new["installed"]):
+                continue
+            lost = sb.targets(new["profile"], new["device"]) and not self.shadow.targets(new["profile"], new["device"])
+            if lost and self.still_targets(new["profile"], new["device"]):
+                undo(self, old, new)
+
+    def track(self, e, sb) -> None:
+        pass
+
+
+def _fold(name: str) -> str:
+    return name.strip().casefold()
+
+
+class LookAlikeUserNames(StaleTargetingMutant):
+    """Group membership of users is matched under a case-insensitive, trimming collation: "u1" and
+    "U1 " are taken for one user. When user "u1" leaves a group that user "U1 " is still in, the
+    mutant thinks the profile still targets u1's device and takes nothing off (GEN-INTRO-3:
+    removal is required once the profile stops targeting the user). Regression:
+    features/regressions/look_alike_user_names.feature."""
+
+    fault = "user names matched case-insensitively and trimmed: a look-alike keeps targeting alive"
+    breaks = ("GEN-INTRO-3", "WIN-PKCS-RM-1")
+
+    def still_targets(self, profile, device):
+        d, p = self.shadow.devices.get(device), self.shadow.profiles.get(profile)
+        if not (d and p and d.enrolled and d.user is not None):
+            return False
+        for g in p.groups:
+            members = self.shadow.groups.get(g, set())
+            if device in members or any(m in self.shadow.users and _fold(m) == _fold(d.user) for m in members):
+                return True
+        return False
+
+
+class ReusedUserNameInheritsDevices(StaleTargetingMutant):
+    """Devices record their owner by user *name*: after a user is deleted and a new user created
+    under the same name, the new user's groups still target the old user's devices. When such a
+    device leaves the device group that actually targeted it, the mutant thinks the new user's
+    group still does and revokes and removes nothing (Windows SCEP: WIN-SCEP-RR-4). Regression:
+    features/regressions/reused_user_name_targeting.feature."""
+
+    fault = "a re-used user name inherits the deleted user's devices' targeting"
+    breaks = ("WIN-SCEP-RR-4",)
+
+    def track(self, e, sb):
+        owners = self.state.setdefault("owner", {})
+        if e["type"] == "enroll":
+            owners[e["device"]] = e["user"]
+
+    def still_targets(self, profile, device):
+        d, p = self.shadow.devices.get(device), self.shadow.profiles.get(profile)
+        owner = self.state.get("owner", {}).get(device)
+        if not (d and p and d.enrolled):
+            return False
+        for g in p.groups:
+            members = self.shadow.groups.get(g, set())
+            if device in members or (owner in self.shadow.users and owner in members):
+                return True
+        return False
+
+
+class RefusesSecondActionButChangesState(MockWrapper):
+    """A wipe, retire or unenroll of a device that is no longer enrolled is refused with
+    EventRejected, but only after the action's clean-up already ran: whatever certificates were
+    still on the device are taken off. A refused event must change nothing (the contract).
+    Regression: features/regressions/device_action_after_retire.feature."""
+
+    fault = "refused device action on an unenrolled device still takes certificates off"
+    breaks = ("CONTRACT", "I-DEVICE-ACTION-ON-UNMANAGED")
+
+    def intercept(self, e):
+        if not isinstance(e, dict):
+            return False
+        d = self.shadow.devices.get(e.get("device"))
+        if e.get("type") in DEVICE_ACTIONS and d is not None and not d.enrolled:
+            for r in self.installed_on(e["device"]):
+                self.take_off(r)
+            raise mdm.EventRejected(f"{e['type']}: device {e['device']!r} is no longer enrolled")
+        return False
+
+
+# ============================================================================ strict: depart only from a reading
+# These pass by default (the document allows what they do) and fail under --strict-readings; each
+# docstring names the reading-tier interpretation it departs from (behaviour.yaml, tier: reading).
+class UserLeavesGroupRemovesOnly(MockWrapper):
+    """STRICT (I-USER-LEAVES-GROUP): when the device's user leaves a group carrying the profile,
+    the certificate is taken off (GEN-INTRO-3 requires that) but not revoked: only the device's
+    own removal from a group revokes (the bullets name the device)."""
+
+    fault = "user leaves group: certificates removed, not revoked"
+    breaks = ("I-USER-LEAVES-GROUP",)
+
+    def on_event(self, e, before, sb):
+        if e["type"] == "remove_member" and e["member"] in sb.users:
+            self.hide_revoked |= {r["serial"] for r in self.newly_revoked(before)}
+
+
+class RevokesThirdPartyPkcs(MockWrapper):
+    """STRICT (I-3P-PKCS): a PKCS certificate from a third-party CA is revoked (through the CA's
+    connector) wherever the device action revokes the tenant CA's PKCS certificates. The
+    third-party note names SCEP only; for PKCS revocation is open in the document
+    (I-3P-REVOCATION-OPEN)."""
+
+    fault = "third-party PKCS revoked at unenroll/wipe/retire"
+    breaks = ("I-3P-PKCS",)
+
+    def on_event(self, e, before, sb):
+        if e["type"] in DEVICE_ACTIONS:
+            self.force_revoked |= {r["serial"] for r in self.newly_removed(before)
+                                   if r["kind"] == "pkcs" and self.shadow.ca(r["profile"]) == "third_party"}
+
+
+class RemovesOutsidersOnLicenceLoss(MockWrapper):
+    """STRICT (I-LICENCE-NOTHING): when the user loses or is withdrawn the licence, the trusted
+    root and imported PKCS certificates on the user's devices are taken off (the stay lists name
+    SCEP and PKCS only). Not on Android legacy, where the MDM never removes (ANDROID-LEGACY-1)."""
+
+    fault = "roots and imported PKCS removed on licence loss"
+    breaks = ("I-LICENCE-NOTHING",)
+
+    def on_event(self, e, before, sb):
+        if e["type"] not in ("lose_license", "withdraw_license"):
+            return
+        for name, d in self.shadow.devices.items():
+            if d.user == e["user"] and d.enrolled and d.platform != "android_legacy":
+                for r in self.installed_on(name):
+                    if r["kind"] in ("trusted_root", "pkcs_imported"):
+                        self.take_off(r)
 
 
 # ============================================================================ legitimate variants
@@ -815,34 +1073,148 @@ class RemovesRootWhenUntargeted(MockWrapper):
 
 class RemovesImportedWhenUntargeted(RemovesRootWhenUntargeted):
     """LEGIT: imported PKCS certificates are taken off when their profile stops targeting the
-    device (I-IMPORTED-ELSEWHERE-OPEN; never on Android legacy, I-LEGACY-COVERS-IMPORTED)."""
+    device (I-IMPORTED-ELSEWHERE-OPEN: outside wipe, retire and unenroll their removal is open;
+    never on Android legacy, where the note forbids removal outside the device actions,
+    ANDROID-LEGACY-1)."""
 
     fault = "imported PKCS removed when its profile stops targeting (open)"
     kinds = ("pkcs_imported",)
 
 
-MUTANTS = [
+class WindowsScepRootRemovedOnUnassign(MockWrapper):
+    """LEGIT (I-ROOT-CHAINED-IN-REACH, open in both tiers): on Windows, when a SCEP profile's
+    assignment is removed and it stops targeting the device, the trusted root it names is taken
+    off too (what the 2024 edition documents); while the root's own profile still targets the
+    device, the next check-in delivers the root again (the mock's check-in does)."""
+
+    fault = "Windows: root removed with its SCEP profile's unassignment, redelivered at check-in"
+    uses = ("I-ROOT-CHAINED-IN-REACH",)
+
+    def on_event(self, e, before, sb):
+        if e["type"] != "unassign_profile" or sb.kind(e["profile"]) != "scep":
+            return
+        root = sb.profiles[e["profile"]].root
+        for name, d in self.shadow.devices.items():
+            if d.platform == "windows" and sb.targets(e["profile"], name) and not self.shadow.targets(e["profile"], name):
+                for r in self.installed_on(name):
+                    if r["profile"] == root:
+                        self.take_off(r)
+
+
+class AndroidLegacyWipeRemoves(MockWrapper):
+    """LEGIT (I-LEGACY-WIPE-OPEN; imported PKCS: conflict C-LEGACY-IMPORTED): a wipe erases an
+    Android legacy device, so every certificate on it is gone afterwards."""
+
+    fault = "Android legacy wipe removes every certificate (open)"
+    uses = ("I-LEGACY-WIPE-OPEN", "C-LEGACY-IMPORTED")
+
+    def on_event(self, e, before, sb):
+        if e["type"] == "wipe" and sb.devices[e["device"]].enrolled and self.shadow.platform(e["device"]) == "android_legacy":
+            for r in self.installed_on(e["device"]):
+                self.take_off(r)
+
+
+class AndroidLegacyImportedRemoved(MockWrapper):
+    """LEGIT (conflict C-LEGACY-IMPORTED, the 'removed' reading of GEN-IMPORTED-1/2): unenroll,
+    wipe and retire take imported PKCS certificates off Android legacy devices too."""
+
+    fault = "C-LEGACY-IMPORTED: imported PKCS removed from Android legacy at unenroll/wipe/retire"
+    uses = ("C-LEGACY-IMPORTED",)
+
+    def on_event(self, e, before, sb):
+        if e["type"] in DEVICE_ACTIONS and sb.devices[e["device"]].enrolled \
+                and self.shadow.platform(e["device"]) == "android_legacy":
+            for r in self.installed_on(e["device"]):
+                if r["kind"] == "pkcs_imported":
+                    self.take_off(r)
+
+
+class AndroidWorkRemovesAllOnLicenceLoss(MockWrapper):
+    """LEGIT (ANDROID-WORK-1: nothing is judged on Android for Work): licence loss revokes what the
+    MDM issued and takes every certificate off the user's Android for Work devices."""
+
+    fault = "Android for Work: licence loss revokes and removes everything (not validated)"
+    uses = ("ANDROID-WORK-1",)
+
+    def on_event(self, e, before, sb):
+        if e["type"] not in ("lose_license", "withdraw_license"):
+            return
+        for name, d in self.shadow.devices.items():
+            if d.user == e["user"] and d.platform == "android_work":
+                for r in self.installed_on(name):
+                    if self.issued_by_mdm(r):
+                        self.force_revoked.add(r["serial"])
+                    self.take_off(r)
+
+
+class AndroidWorkRevokesThirdParty(MockWrapper):
+    """LEGIT (ANDROID-WORK-1): on Android for Work, third-party-CA certificates (SCEP included,
+    which GEN-3P-1 forbids elsewhere) are reported revoked whenever they are removed."""
+
+    fault = "Android for Work: third-party certificates revoked (not validated)"
+    uses = ("ANDROID-WORK-1",)
+
+    def on_event(self, e, before, sb):
+        self.force_revoked |= {r["serial"] for r in self.newly_removed(before)
+                               if self.on_platform(r, "android_work") and self.shadow.ca(r["profile"]) == "third_party"}
+
+
+class SecondDeviceActionRefused(MockWrapper):
+    """LEGIT (I-DEVICE-ACTION-ON-UNMANAGED): an unenroll, wipe or retire of a device that is no
+    longer enrolled is refused with EventRejected, changing nothing."""
+
+    fault = "device action on an unenrolled device refused (EventRejected)"
+    uses = ("I-DEVICE-ACTION-ON-UNMANAGED",)
+    error = mdm.EventRejected
+
+    def intercept(self, e):
+        if not isinstance(e, dict):
+            return False
+        d = self.shadow.devices.get(e.get("device"))
+        if e.get("type") in DEVICE_ACTIONS and d is not None and not d.enrolled:
+            raise self.error(f"{e['type']}: device {e['device']!r} is no longer enrolled")
+        return False
+
+
+class SecondDeviceActionInvalid(SecondDeviceActionRefused):
+    """LEGIT (I-DEVICE-ACTION-ON-UNMANAGED): an unenroll, wipe or retire of a device that is no
+    longer enrolled is answered as bad input (ValueError), changing nothing."""
+
+    fault = "device action on an unenrolled device answered as bad input (ValueError)"
+    error = ValueError
+
+
+MUTANTS = [  # killed by default: a document or contract check fails
     WindowsWipeNeverRevokes, IosRetireKeepsRoot, KnoxPkcsRemovedOnLicenceLoss, IosPkcsRevokedOnUpdate,
-    MacWipeAccepted, WindowsScepKeptOnUnassign, KnoxRetireNoScepRevocation, MacScepNotRevokedWhenLeavingGroup,
+    WindowsScepKeptOnUnassign, KnoxRetireNoScepRevocation, MacScepNotRevokedWhenLeavingGroup,
     WindowsUserDeletionRevokes, IosScepUpdateNotRevoked, KnoxPkcsRemovedOnUnassign, MacPkcsRetireNoRevoke,
-    WipeAfterUpdateNoRevoke, NoReissueAfterManualDelete, CrossDeviceLeakOnUnenroll, LateRevocation,
-    SerialReuseOnReissue, NoReissueAfterUpdate, ReissueOneCheckInLate, UserLeavesGroupRevokesEverywhere,
-    RevokesThirdPartyCA, RevokesImported, RemovesAndroidLegacy, UnrevokesOnCheckIn, ReinstallsRemovedCert,
-    DeliversOnAssignment, DoubleDelivery, DropsRemovedRecords, ReissuedAfterUpdateNotRevoked, SwallowsBadInput,
-    InventoryNotInDeliveryOrder,
+    WipeAfterUpdateNoRevoke, NoReissueAfterManualDelete, LateRevocation,
+    SerialReuseOnReissue, NoReissueAfterUpdate, ReissueOneCheckInLate,
+    RevokesThirdPartyCA, RemovesAndroidLegacy, ReinstallsRemovedCert,
+    DropsRemovedRecords, ReissuedAfterUpdateNotRevoked, SwallowsBadInput, InventoryNotInDeliveryOrder,
+    WindowsUnassignSettlesWrongScep, LeavingGroupSettlesOnlyFirstScep, ForgetsReassignment, LookAlikeUserNames,
+    ReusedUserNameInheritsDevices, RefusesSecondActionButChangesState,
+]
+STRICT = [  # pass by default, fail under --strict-readings: they depart only from a reading
+    MacWipeAccepted, CrossDeviceLeakOnUnenroll, UserLeavesGroupRevokesEverywhere, UnrevokesOnCheckIn,
+    RevokesImported, DeliversOnAssignment, DoubleDelivery,
+    UserLeavesGroupRemovesOnly, RevokesThirdPartyPkcs, RemovesOutsidersOnLicenceLoss,
 ]
 HONEST = [PassThrough, FreshDicts, Reference]
-LEGIT = [
+LEGIT = [  # pass both ways: differ only where the document is silent or contradicts itself
     KnoxRetireRemovesScep, KnoxScepDirectoryAlwaysRevokes, KnoxScepDirectoryStays,
     WindowsPkcsRemovedWhenDeletionUntargets, RevokesManuallyDeleted, RemovesRootWhenUntargeted,
-    RemovesImportedWhenUntargeted,
+    RemovesImportedWhenUntargeted, WindowsScepRootRemovedOnUnassign, AndroidLegacyWipeRemoves,
+    AndroidLegacyImportedRemoved, AndroidWorkRemovesAllOnLicenceLoss, AndroidWorkRevokesThirdParty,
+    SecondDeviceActionRefused, SecondDeviceActionInvalid,
 ]
 
 
 # ============================================================================ running the catalogue
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 BUDGET_ENV = "CERTCONFORM_CATALOGUE_BUDGET"  # "kill" | "pass:N" (set by run_one, read below)
-PASS_EXAMPLES = 100  # stateful examples for honest wrappers and legitimate variants (half the ci profile)
+PASS_EXAMPLES = 100  # stateful examples for runs that must pass (half the ci profile)
+STRICT_PASS_EXAMPLES = 50  # ... for the second, --strict-readings pass of HONEST and LEGIT entries
 
 
 def pytest_configure(config):
@@ -870,21 +1242,21 @@ def pytest_configure(config):
 @dataclass
 class Entry:
     name: str
-    group: str  # mutant | honest | legit
+    group: str  # mutant | strict | honest | legit
     fault: str
     breaks: list[str]
-    expected: int  # expected exit code: 1 for mutants, 0 otherwise
+    expected: int  # expected exit code of the default run: 1 for mutants, 0 otherwise
+    expected_strict: int | None  # expected exit code under --strict-readings; None: not run
 
 
 @dataclass
-class Outcome:
-    name: str
-    group: str
-    fault: str
-    breaks: list[str]
+class Run:
+    """One run of the conformance suite against one entry (default or --strict-readings)."""
+
+    strict: bool
     expected: int
     exit_code: int
-    ok: bool  # mutant killed (exit 1) / honest or legit passed (exit 0)
+    ok: bool  # killed (exit 1 with a failed check) when expected is 1, passed when expected is 0
     caught_by: str | None  # first failing test (scenario name or stateful test)
     cited: list[str]  # statement ids / interpretation ids / CONTRACT in the failure message
     invariants: list[str]  # invariant names in the failure message (stateful test)
@@ -894,15 +1266,56 @@ class Outcome:
     tail: str  # last lines of output when the result is unexpected
 
 
+@dataclass
+class Outcome:
+    name: str
+    group: str
+    fault: str
+    breaks: list[str]
+    default: Run
+    strict: Run | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.default.ok and (self.strict is None or self.strict.ok)
+
+    @property
+    def seconds(self) -> float:
+        return round(self.default.seconds + (self.strict.seconds if self.strict else 0.0), 2)
+
+    @property
+    def decisive(self) -> Run:
+        """The run that shows what caught the entry: the strict one for STRICT entries."""
+        return self.strict if self.group == "strict" and self.strict is not None else self.default
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        for key in ("default", "strict"):
+            if d[key] is not None and not d[key]["tail"]:
+                del d[key]["tail"]
+        d["ok"] = self.ok
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Outcome":
+        d = {k: v for k, v in d.items() if k != "ok"}
+        runs = {k: (Run(**{"tail": "", **d[k]}) if d.get(k) is not None else None) for k in ("default", "strict")}
+        return cls(**{**d, **runs})
+
+
 def _doc(cls) -> str:
     return " ".join((cls.__doc__ or "").split())
 
 
 def catalogue() -> list[Entry]:
-    out = [Entry(c.__name__, "mutant", getattr(c, "fault", "") or _doc(c), list(getattr(c, "breaks", ())), 1)
-           for c in MUTANTS]
-    out += [Entry(c.__name__, "honest", _doc(c), [], 0) for c in HONEST]
-    out += [Entry(c.__name__, "legit", getattr(c, "fault", "") or _doc(c), [], 0) for c in LEGIT]
+    def entry(c, group, expected, expected_strict):
+        named = list(getattr(c, "breaks", ()) or getattr(c, "uses", ()))
+        return Entry(c.__name__, group, getattr(c, "fault", "") or _doc(c), named, expected, expected_strict)
+
+    out = [entry(c, "mutant", 1, None) for c in MUTANTS]
+    out += [entry(c, "strict", 0, 1) for c in STRICT]
+    out += [entry(c, "honest", 0, 0) for c in HONEST]
+    out += [entry(c, "legit", 0, 0 if getattr(c, "check_strict", True) else None) for c in LEGIT]
     return out
 
 
@@ -952,19 +1365,22 @@ def explain_failure(output: str) -> dict:
             "cited": cited, "invariants": list(dict.fromkeys(invariants)), "message": message[:300]}
 
 
-def run_one(entry: Entry, timeout: float = 900, pass_examples: int = PASS_EXAMPLES) -> Outcome:
-    """Run the conformance suite against one catalogue entry in a subprocess."""
+def run_suite(name: str, expected: int, strict: bool = False, timeout: float = 900,
+              pass_examples: int = PASS_EXAMPLES) -> Run:
+    """Run the conformance suite once against catalogue entry `name` in a subprocess."""
     with tempfile.TemporaryDirectory(prefix="certconform-mutant-") as tmp:
-        cmd = [sys.executable, "-m", "pytest", "--mdm", f"tests.mutants:{entry.name}", "-q",
+        cmd = [sys.executable, "-m", "pytest", "--mdm", f"tests.mutants:{name}", "-q",
                "-p", "no:cacheprovider", "-p", "tests.mutants", f"--report-dir={tmp}"]
         # (one token: pytest takes a separate existing path argument as a test path when it
         # determines the rootdir, and would then miss the project's conftest and pyproject.toml)
-        if entry.expected == 1:
+        if expected == 1:
             cmd.insert(5, "-x")
+        if strict:
+            cmd.append("--strict-readings")
         env = dict(os.environ)
-        env.pop("PYTEST_ADDOPTS", None)
-        env.pop("PYTEST_XDIST_WORKER", None)
-        env[BUDGET_ENV] = "kill" if entry.expected == 1 else f"pass:{pass_examples}"
+        for var in ("PYTEST_ADDOPTS", "PYTEST_XDIST_WORKER", "CERTCONFORM_STRICT", "CERTCONFORM_MDM"):
+            env.pop(var, None)
+        env[BUDGET_ENV] = "kill" if expected == 1 else f"pass:{pass_examples}"
         start = time.monotonic()
         try:
             proc = subprocess.run(cmd, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=timeout, env=env)
@@ -974,72 +1390,113 @@ def run_one(entry: Entry, timeout: float = 900, pass_examples: int = PASS_EXAMPL
         seconds = time.monotonic() - start
     info = explain_failure(output) if code == 1 else {"caught_by": None, "exception": None, "cited": [],
                                                       "invariants": [], "message": ""}
-    ok = code == entry.expected
+    ok = code == expected
     if ok and code == 1 and is_crash(info["exception"]):
         ok = False  # the adapter crashed: that is not the suite catching a fault
     tail = "" if ok else "\n".join(output.strip().splitlines()[-40:])
-    return Outcome(entry.name, entry.group, entry.fault, entry.breaks, entry.expected, code, ok,
-                   info["caught_by"], info["cited"], info["invariants"], info["exception"], info["message"],
-                   round(seconds, 2), tail)
+    return Run(strict, expected, code, ok, info["caught_by"], info["cited"], info["invariants"], info["exception"],
+               info["message"], round(seconds, 2), tail)
 
 
-def run_catalogue(entries: list[Entry] | None = None, workers: int = 2) -> list[Outcome]:
+def run_one(entry: Entry, timeout: float = 900, pass_examples: int = PASS_EXAMPLES) -> Outcome:
+    """Run the conformance suite against one catalogue entry: by default, and (for STRICT, HONEST
+    and LEGIT entries) again with --strict-readings."""
+    default = run_suite(entry.name, entry.expected, False, timeout, pass_examples)
+    strict = None
+    if entry.expected_strict is not None:
+        examples = min(pass_examples, STRICT_PASS_EXAMPLES) if entry.group in ("honest", "legit") else pass_examples
+        strict = run_suite(entry.name, entry.expected_strict, True, timeout, examples)
+    return Outcome(entry.name, entry.group, entry.fault, entry.breaks, default, strict)
+
+
+def _runs(entries: list[Entry]) -> list[tuple[Entry, bool]]:
+    return [(e, False) for e in entries] + [(e, True) for e in entries if e.expected_strict is not None]
+
+
+def run_catalogue(entries: list[Entry] | None = None, workers: int = 2, pass_examples: int = PASS_EXAMPLES) -> list[Outcome]:
+    """Every entry's runs (default, and strict where expected), `workers` subprocesses at a time."""
     entries = entries if entries is not None else catalogue()
+    jobs = _runs(entries)
+    # longest first: the passing runs (full budget), then the kills
+    jobs.sort(key=lambda job: (job[0].expected_strict if job[1] else job[0].expected))
+
+    def one(job):
+        e, strict = job
+        examples = min(pass_examples, STRICT_PASS_EXAMPLES) if strict and e.group in ("honest", "legit") else pass_examples
+        return run_suite(e.name, e.expected_strict if strict else e.expected, strict, pass_examples=examples)
+
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        return list(pool.map(run_one, entries))
+        runs = dict(zip([(e.name, s) for e, s in jobs], pool.map(one, jobs)))
+    return [Outcome(e.name, e.group, e.fault, e.breaks, runs[(e.name, False)], runs.get((e.name, True)))
+            for e in entries]
 
 
 def summary(outcomes: list[Outcome]) -> dict:
     mutants = [o for o in outcomes if o.group == "mutant"]
+    strict = [o for o in outcomes if o.group == "strict"]
+    passing = [o for o in outcomes if o.group in ("honest", "legit")]
     killed = [o for o in mutants if o.ok]
     return {
         "mutants": len(mutants),
         "killed": len(killed),
         "kill_rate": round(len(killed) / len(mutants), 4) if mutants else None,
         "survivors": [o.name for o in mutants if not o.ok],
-        "honest_and_legit_passed": sum(1 for o in outcomes if o.group != "mutant" and o.ok),
-        "honest_and_legit": sum(1 for o in outcomes if o.group != "mutant"),
-        "wrongly_failed": [o.name for o in outcomes if o.group != "mutant" and not o.ok],
+        "strict": len(strict),
+        "strict_caught": sum(1 for o in strict if o.strict is not None and o.strict.ok),
+        "strict_passed_by_default": sum(1 for o in strict if o.default.ok),
+        "strict_wrong": [o.name for o in strict if not o.ok],
+        "honest_and_legit_passed": sum(1 for o in passing if o.ok),
+        "honest_and_legit": len(passing),
+        "wrongly_failed": [o.name for o in passing if not o.ok],
+        "seconds": round(sum(o.seconds for o in outcomes), 1),
     }
 
 
-def write_report(outcomes: list[Outcome], path: Path | None = None) -> Path:
+def write_report(outcomes: list[Outcome], path: Path | None = None, wall_seconds: float | None = None) -> Path:
     path = path or PROJECT_ROOT / "reports" / "mutants.json"
     path.parent.mkdir(parents=True, exist_ok=True)
-    data = {"summary": summary(outcomes),
-            "results": [{k: v for k, v in asdict(o).items() if k != "tail" or v} for o in outcomes]}
+    data = {"summary": dict(summary(outcomes), **({"wall_seconds": round(wall_seconds)} if wall_seconds else {})),
+            "results": [o.to_dict() for o in outcomes]}
     path.write_text(json.dumps(data, indent=2) + "\n")
     return path
 
 
-def format_table(outcomes: list[Outcome]) -> str:
-    def verdict(o: Outcome) -> str:
-        if o.group == "mutant":
-            if o.ok:
-                return "killed"
-            if o.exit_code == 1:
-                return f"CRASHED ({o.exception})"
-            return "SURVIVED" if o.exit_code == 0 else f"ERROR (exit {o.exit_code})"
-        return "passed" if o.ok else f"FAILED (exit {o.exit_code})"
+def _verdict(run: Run | None) -> str:
+    if run is None:
+        return "-"
+    if run.ok:
+        return "killed" if run.expected == 1 else "passed"
+    if run.expected == 1:
+        if run.exit_code == 1:
+            return f"CRASHED ({run.exception})"
+        return "SURVIVED" if run.exit_code == 0 else f"ERROR (exit {run.exit_code})"
+    return f"FAILED (exit {run.exit_code})"
 
-    def cites(o: Outcome) -> str:
-        parts = o.cited[:3] + [f"inv {n}" for n in o.invariants[:2]]
+
+def format_table(outcomes: list[Outcome]) -> str:
+    def cites(run: Run) -> str:
+        parts = run.cited[:3] + [f"inv {n}" for n in run.invariants[:2]]
         return ", ".join(parts) or "-"
 
-
-    rows = [("entry", "kind", "fault", "result", "caught by", "cites", "s")]
+    rows = [("entry", "kind", "fault", "default", "--strict", "caught by", "cites", "s")]
     for o in outcomes:
-        caught = (o.caught_by or "-")
-        if len(caught) > 70:
-            caught = caught[:67] + "..."
-        rows.append((o.name, o.group, o.fault[:60], verdict(o), caught, cites(o), f"{o.seconds:.1f}"))
+        run = o.decisive
+        caught = run.caught_by or "-"
+        if len(caught) > 60:
+            caught = caught[:57] + "..."
+        rows.append((o.name, o.group, o.fault[:60], _verdict(o.default), _verdict(o.strict), caught, cites(run),
+                     f"{o.seconds:.1f}"))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
     s = summary(outcomes)
     lines.append("")
-    lines.append(f"kill rate: {s['killed']}/{s['mutants']} mutants killed ({100 * (s['kill_rate'] or 0):.0f}%)"
+    lines.append(f"kill rate: {s['killed']}/{s['mutants']} MUTANTS killed by default ({100 * (s['kill_rate'] or 0):.0f}%)"
                  + (f"; survivors: {', '.join(s['survivors'])}" if s["survivors"] else ""))
-    lines.append(f"honest wrappers and legitimate variants passing: {s['honest_and_legit_passed']}/{s['honest_and_legit']}"
+    lines.append(f"deviations caught under --strict: {s['strict_caught']}/{s['strict']} STRICT entries "
+                 f"(passing by default: {s['strict_passed_by_default']}/{s['strict']})"
+                 + (f"; wrong: {', '.join(s['strict_wrong'])}" if s["strict_wrong"] else ""))
+    lines.append(f"honest wrappers and legitimate variants passing (default and --strict): "
+                 f"{s['honest_and_legit_passed']}/{s['honest_and_legit']}"
                  + (f"; wrongly failed: {', '.join(s['wrongly_failed'])}" if s["wrongly_failed"] else ""))
     return "\n".join(lines)

@@ -1,11 +1,13 @@
-"""Self-test: the conformance suite catches every mutant of tests/mutants.py and passes every
-honest wrapper and legitimate variant.
+"""Self-test: the conformance suite catches every mutant of tests/mutants.py, flags every STRICT
+entry only under --strict-readings, and passes every honest wrapper and legitimate variant.
 
-The whole catalogue runs once (the conformance suite in a subprocess per entry, two at a time,
-see tests.mutants.run_catalogue); each entry is then its own test id. A mutant is killed only by
-exit code 1 with a failed check (a usage error, an internal error or an adapter crash is not a
-kill); an honest wrapper or legitimate variant must exit 0. The kill-rate table is written to
-reports/mutants.json and printed.
+The whole catalogue runs once (the conformance suite in a subprocess per run, two at a time, see
+tests.mutants.run_catalogue); each entry is then its own test id. A run is killed only by exit
+code 1 with a failed check (a usage error, an internal error or an adapter crash is not a kill).
+  MUTANTS  killed by the default run (a document or contract check)
+  STRICT   the default run passes (exit 0); the --strict-readings run is killed, citing a reading
+  HONEST / LEGIT  both runs pass (exit 0)
+The kill-rate table is written to reports/mutants.json and printed.
 
 Under pytest-xdist the catalogue still runs once: the first worker runs it under a file lock and
 the others read its results.
@@ -15,8 +17,6 @@ from __future__ import annotations
 import fcntl
 import json
 import time
-from dataclasses import asdict
-
 import pytest
 
 try:
@@ -37,14 +37,14 @@ def catalogue_results(tmp_path_factory, pytestconfig) -> dict[str, mutants.Outco
     with open(shared / "certconform-mutants.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if data_file.exists():
-            outcomes = [mutants.Outcome(**o) for o in json.loads(data_file.read_text())["results"]]
+            outcomes = [mutants.Outcome.from_dict(o) for o in json.loads(data_file.read_text())["results"]]
             started = None
         else:
             started = time.monotonic()
             outcomes = mutants.run_catalogue(ENTRIES, workers=WORKERS)
-            data_file.write_text(json.dumps({"results": [asdict(o) for o in outcomes]}))
+            data_file.write_text(json.dumps({"results": [o.to_dict() for o in outcomes]}))
     if started is not None:
-        path = mutants.write_report(outcomes)
+        path = mutants.write_report(outcomes, wall_seconds=time.monotonic() - started)
         table = mutants.format_table(outcomes)
         text = f"\nmutant catalogue ({time.monotonic() - started:.0f}s, {WORKERS} workers; {path}):\n{table}\n"
         reporter = pytestconfig.pluginmanager.get_plugin("terminalreporter")
@@ -55,39 +55,79 @@ def catalogue_results(tmp_path_factory, pytestconfig) -> dict[str, mutants.Outco
     return {o.name: o for o in outcomes}
 
 
-def _why(o: mutants.Outcome) -> str:
-    return f"\n--- last lines of `pytest --mdm tests.mutants:{o.name}` ---\n{o.tail}" if o.tail else ""
+def _why(run: mutants.Run | None, name: str) -> str:
+    if run is None or not run.tail:
+        return ""
+    flag = " --strict-readings" if run.strict else ""
+    return f"\n--- last lines of `pytest --mdm tests.mutants:{name}{flag}` ---\n{run.tail}"
+
+
+def _reading_ids() -> set[str]:
+    from model.behaviour import default
+
+    return {i.id for i in default().interpretations if i.tier == "reading"}
 
 
 @pytest.mark.parametrize("entry", [e for e in ENTRIES if e.group == "mutant"], ids=lambda e: e.name)
 def test_mutant_is_killed(entry, catalogue_results):
     o = catalogue_results[entry.name]
+    run = o.default
     survivors = [n for n, r in catalogue_results.items() if r.group == "mutant" and not r.ok]
-    if o.exit_code == 0:
+    if run.exit_code == 0:
         pytest.fail(f"mutant {o.name} SURVIVED ({o.fault}; should break {', '.join(o.breaks)}): the suite passed it. "
                     f"Survivors: {', '.join(survivors)}")
-    assert o.ok, (f"mutant {o.name} was not killed by a failed check: exit code {o.exit_code}, "
-                  f"first failure {o.exception} in {o.caught_by}{_why(o)}")
-    assert o.caught_by, f"mutant {o.name}: exit code 1 but no failing test found in the output{_why(o)}"
+    assert run.ok, (f"mutant {o.name} was not killed by a failed check: exit code {run.exit_code}, "
+                    f"first failure {run.exception} in {run.caught_by}{_why(run, o.name)}")
+    assert run.caught_by, f"mutant {o.name}: exit code 1 but no failing test found in the output{_why(run, o.name)}"
 
 
-@pytest.mark.parametrize("entry", [e for e in ENTRIES if e.group != "mutant"], ids=lambda e: e.name)
+@pytest.mark.parametrize("entry", [e for e in ENTRIES if e.group == "strict"], ids=lambda e: e.name)
+def test_strict_entry_deviates_only(entry, catalogue_results):
+    """A STRICT entry departs only from a reading: the default run passes, the strict run fails,
+    and what fails it cites a reading-tier interpretation."""
+    o = catalogue_results[entry.name]
+    assert o.default.ok, (f"STRICT entry {o.name} ({o.fault}) must pass by default (it departs only from "
+                          f"{', '.join(o.breaks)}), but the suite exited {o.default.exit_code}: "
+                          f"{o.default.caught_by} -- {o.default.message}{_why(o.default, o.name)}")
+    assert o.strict is not None
+    if o.strict.exit_code == 0:
+        pytest.fail(f"STRICT entry {o.name} ({o.fault}) passed under --strict-readings: the reading "
+                    f"{', '.join(o.breaks)} did not catch it")
+    assert o.strict.ok, (f"STRICT entry {o.name}: --strict-readings run exited {o.strict.exit_code} without a failed "
+                         f"check ({o.strict.exception} in {o.strict.caught_by}){_why(o.strict, o.name)}")
+    assert set(o.strict.cited) & _reading_ids(), (f"STRICT entry {o.name}: the strict failure cites no reading-tier "
+                                                  f"interpretation ({', '.join(o.strict.cited) or 'nothing'})")
+
+
+@pytest.mark.parametrize("entry", [e for e in ENTRIES if e.group in ("honest", "legit")], ids=lambda e: e.name)
 def test_correct_implementation_passes(entry, catalogue_results):
     o = catalogue_results[entry.name]
-    assert o.ok, (f"{o.group} entry {o.name} ({o.fault}) must conform, but the suite exited {o.exit_code}: "
-                  f"{o.caught_by} -- {o.message}{_why(o)}")
+    for run in (o.default, o.strict):
+        if run is None:
+            continue
+        flag = " under --strict-readings" if run.strict else ""
+        assert run.ok, (f"{o.group} entry {o.name} ({o.fault}) must conform{flag}, but the suite exited "
+                        f"{run.exit_code}: {run.caught_by} -- {run.message}{_why(run, o.name)}")
 
 
 def test_catalogue_covers_the_brief():
-    """At least 24 mutants, each naming its fault and the statements/contract rule it breaks, and
-    single-rule mutants on every validated platform."""
+    """At least 24 mutants, each naming its fault and the statements/contract rule it breaks;
+    single-rule mutants on every validated platform; every STRICT entry names the reading-tier
+    interpretation it departs from; no entry sits in two lists."""
     mutant_classes = mutants.MUTANTS
     assert len(mutant_classes) >= 24
     for cls in mutant_classes:
         assert cls.__doc__ and cls.fault and cls.breaks, cls.__name__
+    readings = _reading_ids()
+    for cls in mutants.STRICT:
+        assert cls.__doc__ and cls.fault, cls.__name__
+        named = set(cls.breaks) & readings
+        assert named, f"{cls.__name__} names no reading-tier interpretation in `breaks`"
+        assert any(i in cls.__doc__ for i in named), f"{cls.__name__}: the docstring does not name {named}"
     for cls in mutants.HONEST + mutants.LEGIT:
         assert cls.__doc__, cls.__name__
     names = " ".join(c.__name__ for c in mutant_classes)
     for platform in ("Windows", "Ios", "Knox", "Mac"):
         assert platform in names
-    assert len({c.__name__ for c in mutant_classes + mutants.HONEST + mutants.LEGIT}) == len(ENTRIES)
+    every = mutant_classes + mutants.STRICT + mutants.HONEST + mutants.LEGIT
+    assert len({c.__name__ for c in every}) == len(every) == len(ENTRIES)
