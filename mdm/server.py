@@ -394,7 +394,7 @@ def _http_error_handler(request: Request, exc: StarletteHTTPException) -> JSONRe
     if exc.status_code == 404:
         message = f"no such route: {route} (see GET /openapi.json)"
     elif exc.status_code == 405:
-        allowed = (exc.headers or {}).get("allow", "")
+        allowed = next((v for k, v in (exc.headers or {}).items() if k.lower() == "allow"), "")
         message = f"method not allowed: {route}" + (f" (allowed: {allowed})" if allowed else "")
     else:
         message = f"{route}: {exc.detail}"
