@@ -226,7 +226,6 @@ def _occupied_port(host: str):
 
 
 def _serve_stderr(*args: str, env: dict | None = None) -> str:
-
     full_env = {k: v for k, v in os.environ.items() if k != "CERTCONFORM_TOKEN"}
     full_env.update(env or {})
     process = subprocess.Popen([sys.executable, "-m", "certconform.cli", "serve", *args], cwd=PROJECT_ROOT,
