@@ -1,7 +1,8 @@
 """The `certconform` command line.
 
     certconform run   --mdm SPEC [--strict] [--report-dir DIR] [pytest args...]   run the conformance suite, write reports/
-    certconform serve --port PORT [--host 127.0.0.1] [--token TOKEN]   serve the bundled mock MDM over HTTP
+    certconform serve --port PORT [--host 127.0.0.1] [--token TOKEN | --token-file PATH] [--allow-host NAME ...]
+                                                                       serve the bundled mock MDM over HTTP
     certconform drift DOC [--json]                                     compare another edition of the document
 
 Every problem with the command line or its inputs is one line on stderr and a non-zero exit.
@@ -49,10 +50,9 @@ def _serve(args: argparse.Namespace, extra: list[str]) -> int:
     if extra:
         print(f"certconform serve: unexpected arguments: {' '.join(extra)}", file=sys.stderr)
         return 2
-    from mdm.server import serve
+    from mdm.serve_options import serve_from_args
 
-    serve(host=args.host, port=args.port, token=args.token)
-    return 0
+    return serve_from_args(args, "certconform serve")
 
 
 def _drift(args: argparse.Namespace, extra: list[str]) -> int:
@@ -77,9 +77,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="also fail on departures from our readings (verdict 'deviates'), not only from the document")
     run.set_defaults(func=_run)
     serve = sub.add_parser("serve", help="serve the bundled mock MDM over the contract's HTTP binding")
-    serve.add_argument("--port", type=int, required=True)
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--token", default=None)
+    from mdm.serve_options import add_serve_options
+
+    add_serve_options(serve, port_required=True)
     serve.set_defaults(func=_serve)
     drift = sub.add_parser("drift", help="compare another edition of the document with model/behaviour.yaml")
     drift.add_argument("document_file")

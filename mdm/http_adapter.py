@@ -54,6 +54,10 @@ class HttpAdapter:
             self._client.close()
             detail = "no token was sent (use --mdm-token or MDM_TOKEN)" if not token else "check --mdm-token / MDM_TOKEN"
             raise AdapterSpecError(f"{self.base_url} rejected the token (HTTP 401): {detail}")
+        if response.status_code in (403, 421):  # the server refuses this Host / Origin: say why
+            self._client.close()
+            raise AdapterSpecError(f"{self.base_url}/certificates answered HTTP {response.status_code}: "
+                                   f"{_error_text(response)}")
         if response.status_code != 200:
             self._client.close()
             raise AdapterSpecError(

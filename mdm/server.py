@@ -1,13 +1,21 @@
 # What this module knows: the contract's HTTP binding (../shared/CONTRACT.md) in front of one
-# in-process MDM service (the mock by default): routes, status codes, bearer-token check, body
-# size limit, one lock around the service. What it does not know: certificate behaviour.
+# in-process MDM service (the mock by default): routes, status codes, bearer-token check, Host and
+# Origin allow-list, JSON content type, body size limit, one lock around the service. What it does
+# not know: certificate behaviour.
 """HTTP server for the bundled mock MDM.
 
-    python -m mdm.server --port 8000 [--host 127.0.0.1] [--token TOKEN]
+    python -m mdm.server --port 8000 [--host 127.0.0.1] [--token TOKEN | --token-file PATH]
+                         [--allow-host NAME ...]          (token also from env CERTCONFORM_TOKEN)
 
-Endpoints: POST /reset (204), POST /events (204 / 409 / 422 / 400 / 413), GET /certificates,
+Endpoints: POST /reset (204), POST /events (204 / 409 / 422 / 400 / 413 / 415), GET /certificates,
 GET /capabilities, GET /ca and GET /crl (PEM), GET /openapi.json. With a token configured every
-request must carry `Authorization: Bearer TOKEN` (401 otherwise).
+request must carry exactly one `Authorization: Bearer TOKEN` header (401 otherwise).
+
+Requests from web pages are kept out: the Host header must name the bound address (with the
+loopback names when bound to loopback or a wildcard address) or a name given with --allow-host
+(421 otherwise: DNS rebinding), an Origin header must name such a host too (403: cross-site
+requests), and a POST body must be declared `application/json` (415: a page can post text/plain
+without a CORS preflight). Every error answer is `{"error": "<one line>"}`.
 """
 from __future__ import annotations
 
@@ -16,17 +24,24 @@ import hmac
 import json
 import sys
 import threading
-from typing import Annotated, Any, Literal, Optional, Union
+from typing import Annotated, Any, Iterable, Literal, Mapping, Optional, Union
+from urllib.parse import urlsplit
 
 from fastapi import FastAPI, Request
 from fastapi.openapi.utils import get_openapi
-from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from mdm import EventRejected
 from mdm.mock.events import parse_event
+from mdm.serve_options import (LOOPBACK_NAMES, TOKEN_ENV, ServeError, add_serve_options, bare_host, exposure_warning,
+                               is_loopback, is_wildcard, resolve_token, serve_from_args, split_host)
 
 MAX_BODY = 64 * 1024
+PEM_MEDIA_TYPE = "application/x-pem-file"
+__all__ = ["MAX_BODY", "PEM_MEDIA_TYPE", "HostPolicy", "ServeError", "create_app", "exposure_warning", "main",
+           "resolve_token", "serve", "TOKEN_ENV", "LOOPBACK_NAMES", "is_loopback"]
 
 Name = Annotated[str, Field(min_length=1, strict=True)]
 Platform = Literal["windows", "ios", "macos", "android_knox", "android_work", "android_legacy"]
@@ -166,29 +181,111 @@ class Error(BaseModel):
     error: str
 
 
-def _error(status: int, message: str) -> JSONResponse:
-    return JSONResponse({"error": message}, status_code=status)
+def _error(status: int, message: str, headers: Mapping[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status, headers=dict(headers or {}))
+
+
+class PemResponse(Response):
+    """A PEM document; the OpenAPI document takes its media type from here, as the routes do."""
+
+    media_type = PEM_MEDIA_TYPE
+
+
+class HostPolicy:
+    """The hosts a request's Host (and Origin) may name: the bound address and, when it is a
+    loopback or wildcard address (which listens on loopback too), the loopback names, all at the
+    server's port when it is known; and the --allow-host names, at any port unless one is given."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int | None = None, allow: Iterable[str] = ()) -> None:
+        self.port = port
+        bound = [host] + (list(LOOPBACK_NAMES) if is_loopback(host) or is_wildcard(host) else [])
+        self.at_port: set[str] = set()  # names accepted at the server's port
+        for name in bound:
+            self.at_port.add(split_host(name)[0])
+        self.any_port: set[str] = set()
+        self.exact: set[tuple[str, int]] = set()
+        for value in allow:
+            name, given = split_host(value)
+            if given is None:
+                self.any_port.add(name)
+            else:
+                self.exact.add((name, given))
+
+    def admits(self, name: str, port: int | None, default_port: int) -> bool:
+        if name in self.any_port:
+            return True
+        effective = port if port is not None else default_port
+        if (name, effective) in self.exact:
+            return True
+        return name in self.at_port and (self.port is None or effective == self.port)
+
+    def describe(self) -> str:
+        at = sorted(self.at_port)
+        names = [f"{n}:{self.port}" for n in at] if self.port is not None else at
+        names += sorted(self.any_port) + sorted(f"{n}:{p}" for n, p in self.exact)
+        return ", ".join(names)
+
+
+def _header_values(scope, name: bytes) -> list[bytes]:
+    return [value for key, value in scope["headers"] if key == name]
 
 
 class _Guard:
-    """ASGI middleware: bearer token (401) and request body limit (413), before any routing."""
+    """ASGI middleware, before any routing: Host (421) and Origin (403) allow-list, bearer token
+    (401), request body limit (413)."""
 
-    def __init__(self, app, token: str | None, max_body: int = MAX_BODY) -> None:
+    def __init__(self, app, token: str | None, max_body: int = MAX_BODY,
+                 hosts: HostPolicy | None = None) -> None:
         self.app = app
         self.expected = f"Bearer {token}".encode() if token else None
         self.max_body = max_body
+        self.hosts = hosts or HostPolicy()
+
+    def _host_problem(self, scope) -> JSONResponse | None:
+        hosts = _header_values(scope, b"host")
+        if len(hosts) != 1:
+            why = "no Host header" if not hosts else "more than one Host header"
+            return _error(421, f"{why}: send exactly one naming {self.hosts.describe()}")
+        host = hosts[0].decode("latin-1")
+        try:
+            name, port = split_host(host)
+        except ValueError:
+            name, port = "", None
+        if not name or not self.hosts.admits(name, port, 80):
+            return _error(421, f"Host {host!r} is not served here (allowed: {self.hosts.describe()}; "
+                               "start the server with --allow-host NAME to add one)")
+        origins = _header_values(scope, b"origin")
+        if len(origins) > 1:
+            return _error(403, "more than one Origin header")
+        if origins:
+            origin = origins[0].decode("latin-1")
+            parts = urlsplit(origin)
+            try:
+                name, port = split_host(parts.netloc) if parts.scheme in ("http", "https") and parts.netloc \
+                    else ("", None)
+            except ValueError:
+                name, port = "", None
+            if not name or not self.hosts.admits(name, port, 443 if parts.scheme == "https" else 80):
+                return _error(403, f"Origin {origin!r} is not an allowed host: requests from other sites' "
+                                   f"web pages are refused (allowed: {self.hosts.describe()})")
+        return None
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
-        headers = dict(scope["headers"])
+        refused = self._host_problem(scope)
+        if refused is not None:
+            return await refused(scope, receive, send)
         if self.expected is not None:
-            given = headers.get(b"authorization", b"")
-            if not hmac.compare_digest(given, self.expected):
+            given = _header_values(scope, b"authorization")
+            if len(given) > 1:
+                return await _error(401, "more than one Authorization header: send exactly one "
+                                         "'Authorization: Bearer <token>'")(scope, receive, send)
+            if not given or not hmac.compare_digest(given[0], self.expected):
                 why = "missing bearer token" if not given else "wrong bearer token"
                 return await _error(401, f"{why}: send 'Authorization: Bearer <token>'")(scope, receive, send)
-        declared = headers.get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_body:
+        declared = _header_values(scope, b"content-length")
+        if any(d.isdigit() and int(d) > self.max_body for d in declared):
             return await _error(413, f"request body over {self.max_body} bytes")(scope, receive, send)
         if scope["method"] in ("GET", "HEAD"):
             return await self.app(scope, receive, send)
@@ -216,6 +313,22 @@ class _Guard:
         return await self.app(scope, replay, send)
 
 
+def _content_type_problem(request: Request, body_required: bool) -> JSONResponse | None:
+    """415 unless the request declares JSON (a route without a body also takes no content type)."""
+    values = request.headers.getlist("content-type")
+    route = f"{request.method} {request.url.path}"
+    if not values:
+        if not body_required:
+            return None
+        return _error(415, f"{route} needs 'Content-Type: application/json' (none was sent)")
+    if len(values) > 1:
+        return _error(415, f"{route}: more than one Content-Type header")
+    media = values[0].split(";", 1)[0].strip().lower()
+    if media != "application/json":
+        return _error(415, f"{route} accepts 'Content-Type: application/json' only, not {values[0]!r}")
+    return None
+
+
 def _bad_event_message(body: Any, exc: ValidationError) -> str:
     """One line naming the field, for an event that failed the request models."""
     # Prefer the service's own wording (the same message as in process) when it has one.
@@ -231,20 +344,70 @@ def _bad_event_message(body: Any, exc: ValidationError) -> str:
     return f"{prefix}field '{field}': {err.get('msg', 'invalid')}"
 
 
+_ERROR_REF = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+# Answers any route can give, before or instead of its own (all with the Error body).
+_COMMON_ERRORS = {
+    "401": "missing or wrong bearer token, or more than one Authorization header "
+           "(only when the server was started with a token)",
+    "403": "the Origin header names a host that is not allowed (a request from another site's page)",
+    "404": "no such route",
+    "405": "method not allowed on this path",
+    "421": "the Host header names a host this server does not serve (see --allow-host)",
+}
+_POST_ERRORS = {
+    "413": "body over 64 KiB",
+    "415": "the body is not declared 'Content-Type: application/json'",
+}
+_SECURITY_NOTE = (
+    "Bearer token: required only when the server was started with a token (--token, --token-file or "
+    f"env {TOKEN_ENV}); a server started without one ignores the Authorization header."
+)
+
+
 def _openapi_schema(app: FastAPI) -> dict:
-    """FastAPI's document plus the Event union as the POST /events request body."""
+    """FastAPI's document plus the Event union as the POST /events request body, the bearer
+    security scheme, and the error answers every route can give."""
     if app.openapi_schema is None:
         schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
         event_schema = _EVENT_ADAPTER.json_schema(ref_template="#/components/schemas/{model}")
-        components = schema.setdefault("components", {}).setdefault("schemas", {})
-        components.update(event_schema.pop("$defs", {}))
-        components["Event"] = event_schema
+        components = schema.setdefault("components", {})
+        schemas = components.setdefault("schemas", {})
+        schemas.update(event_schema.pop("$defs", {}))
+        schemas["Event"] = event_schema
+        schemas["Error"] = Error.model_json_schema()
+        components["securitySchemes"] = {"bearerAuth": {"type": "http", "scheme": "bearer",
+                                                        "description": _SECURITY_NOTE}}
+        schema["security"] = [{"bearerAuth": []}]
+        for path, operations in schema.get("paths", {}).items():
+            for method, operation in operations.items():
+                responses = operation.setdefault("responses", {})
+                errors = dict(_COMMON_ERRORS, **(_POST_ERRORS if method == "post" else {}))
+                for status, description in errors.items():
+                    responses.setdefault(status, {"description": description, "content": _ERROR_REF})
         app.openapi_schema = schema
     return app.openapi_schema
 
 
-def create_app(service=None, token: str | None = None) -> FastAPI:
-    """The FastAPI application around `service` (a new MockMDM by default)."""
+def _http_error_handler(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    """404 / 405 (and any other routing error) as `{"error": ...}`, like every other answer."""
+    route = f"{request.method} {request.url.path}"
+    if exc.status_code == 404:
+        message = f"no such route: {route} (see GET /openapi.json)"
+    elif exc.status_code == 405:
+        allowed = next((v for k, v in (exc.headers or {}).items() if k.lower() == "allow"), "")
+        message = f"method not allowed: {route}" + (f" (allowed: {allowed})" if allowed else "")
+    else:
+        message = f"{route}: {exc.detail}"
+    return _error(exc.status_code, message, exc.headers)
+
+
+def create_app(service=None, token: str | None = None, *, host: str = "127.0.0.1", port: int | None = None,
+               allow_hosts: Iterable[str] = ()) -> FastAPI:
+    """The FastAPI application around `service` (a new MockMDM by default).
+
+    `host` and `port` are where it is served (`port` None: in process, any port is accepted for
+    the bound names); `allow_hosts` are further names a request's Host or Origin may give."""
+    hosts = HostPolicy(host, port, allow_hosts)
     if service is None:
         from mdm.mock import MockMDM
 
@@ -253,14 +416,22 @@ def create_app(service=None, token: str | None = None) -> FastAPI:
     app = FastAPI(
         title="certconform mock MDM",
         version="1.0",
-        description="The adapter contract's HTTP binding, served by the bundled mock MDM.",
+        description="The adapter contract's HTTP binding, served by the bundled mock MDM. " + _SECURITY_NOTE
+        + " Every request's Host (and Origin, when sent) must name an allowed host; POST bodies must be "
+          "'application/json'. Every error answer is {\"error\": \"<one line>\"}.",
     )
     app.state.service = service
+    app.state.hosts = hosts
 
     app.openapi = lambda: _openapi_schema(app)
+    app.add_exception_handler(StarletteHTTPException, _http_error_handler)
 
-    @app.post("/reset", status_code=204, response_class=Response, summary="Forget everything")
-    async def reset() -> Response:
+    @app.post("/reset", status_code=204, response_class=Response, summary="Forget everything",
+              description="No body; send no Content-Type or 'application/json'.")
+    async def reset(request: Request) -> Response:
+        refused = _content_type_problem(request, body_required=False)
+        if refused is not None:
+            return refused
         with lock:
             service.reset()
         return Response(status_code=204)
@@ -268,13 +439,14 @@ def create_app(service=None, token: str | None = None) -> FastAPI:
     @app.post(
         "/events", status_code=204, response_class=Response, summary="Apply one event",
         responses={400: {"model": Error, "description": "body is not JSON"},
-                   401: {"model": Error, "description": "missing or wrong bearer token"},
                    409: {"model": Error, "description": "the MDM refused the action (EventRejected)"},
-                   413: {"model": Error, "description": "body over 64 KiB"},
                    422: {"model": Error, "description": "bad input: the message names the field"}},
         openapi_extra=_EVENT_BODY,
     )
     async def post_event(request: Request) -> Response:
+        refused = _content_type_problem(request, body_required=True)
+        if refused is not None:
+            return refused
         raw = await request.body()
         try:
             body = json.loads(raw)
@@ -307,40 +479,39 @@ def create_app(service=None, token: str | None = None) -> FastAPI:
         caps = getattr(service, "capabilities", None)
         return caps() if callable(caps) else {}
 
-    @app.get("/ca", response_class=PlainTextResponse, summary="Issuing CA and tenant root (PEM)")
-    async def ca() -> PlainTextResponse:
+    @app.get("/ca", response_class=PemResponse, summary="Issuing CA and tenant root (PEM)")
+    async def ca() -> PemResponse:
         with lock:
-            return PlainTextResponse(service.ca_pem(), media_type="application/x-pem-file")
+            return PemResponse(service.ca_pem())
 
-    @app.get("/crl", response_class=PlainTextResponse, summary="The issuing CA's signed CRL (PEM)")
-    async def crl() -> PlainTextResponse:
+    @app.get("/crl", response_class=PemResponse, summary="The issuing CA's signed CRL (PEM)")
+    async def crl() -> PemResponse:
         with lock:
-            return PlainTextResponse(service.crl_pem(), media_type="application/x-pem-file")
+            return PemResponse(service.crl_pem())
 
-    app.add_middleware(_Guard, token=token)
+    app.add_middleware(_Guard, token=token, hosts=hosts)
     return app
 
 
-def serve(host: str = "127.0.0.1", port: int = 8000, token: str | None = None) -> None:
+def serve(host: str = "127.0.0.1", port: int = 8000, token: str | None = None,
+          allow_hosts: Iterable[str] = ()) -> None:
     """Serve the mock MDM over HTTP until interrupted (blocking)."""
     import uvicorn
 
-    print(f"certconform mock MDM on http://{host}:{port}" + (" (bearer token required)" if token else ""),
-          file=sys.stderr, flush=True)
-    uvicorn.run(create_app(token=token), host=host, port=port, log_level="warning", access_log=False)
+    app = create_app(token=token, host=host, port=port, allow_hosts=allow_hosts)
+    shown = f"[{bare_host(host)}]" if ":" in host else host
+    print(f"certconform mock MDM on http://{shown}:{port}" + (" (bearer token required)" if token else "")
+          + f"; accepted Host names: {app.state.hosts.describe()}", file=sys.stderr, flush=True)
+    warning = exposure_warning(host, token)
+    if warning:
+        print(f"certconform serve: {warning}", file=sys.stderr, flush=True)
+    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m mdm.server", description="Serve the mock MDM over HTTP.")
-    parser.add_argument("--port", type=int, default=8000)
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--token", default=None, help="require 'Authorization: Bearer TOKEN'")
-    args = parser.parse_args(argv)
-    try:
-        serve(args.host, args.port, args.token)
-    except KeyboardInterrupt:
-        pass
-    return 0
+    add_serve_options(parser)
+    return serve_from_args(parser.parse_args(argv), "python -m mdm.server")
 
 
 if __name__ == "__main__":

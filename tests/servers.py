@@ -14,6 +14,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Iterator
@@ -47,15 +48,31 @@ def _wait_until_ready(process: subprocess.Popen, base_url: str, token: str | Non
 
 @contextlib.contextmanager
 def running_mock_server(token: str | None = None, host: str = "127.0.0.1",
-                        startup_timeout: float = 30.0) -> Iterator[str]:
-    """Run `python -m mdm.server` on a free port; yield its base URL ("http://127.0.0.1:PORT")."""
+                        startup_timeout: float = 30.0, token_via: str = "arg",
+                        extra_args: tuple[str, ...] = (), env: dict[str, str] | None = None) -> Iterator[str]:
+    """Run `python -m mdm.server` on a free port; yield its base URL ("http://127.0.0.1:PORT").
+
+    The token goes to the server as `--token` (token_via "arg"), in env CERTCONFORM_TOKEN ("env")
+    or in a `--token-file` ("file"); `extra_args` are further server options, `env` extra
+    environment variables."""
     port = free_port()
-    command = [sys.executable, "-m", "mdm.server", "--host", host, "--port", str(port)]
-    if token:
+    command = [sys.executable, "-m", "mdm.server", "--host", host, "--port", str(port), *extra_args]
+    full_env = dict(os.environ)
+    full_env.pop("CERTCONFORM_TOKEN", None)
+    full_env.update(env or {})
+    full_env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), full_env.get("PYTHONPATH")]))
+    token_dir = tempfile.TemporaryDirectory() if token and token_via == "file" else None
+    if token and token_via == "arg":
         command += ["--token", token]
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), env.get("PYTHONPATH")]))
-    process = subprocess.Popen(command, cwd=PROJECT_ROOT, env=env, stdout=subprocess.PIPE,
+    elif token and token_via == "env":
+        full_env["CERTCONFORM_TOKEN"] = token
+    elif token_dir is not None:
+        token_file = Path(token_dir.name) / "token"
+        token_file.write_text(f"  {token}  \nsecond line is ignored\n")
+        command += ["--token-file", str(token_file)]
+    elif token:
+        raise ValueError(f"token_via must be arg, env or file, not {token_via!r}")
+    process = subprocess.Popen(command, cwd=PROJECT_ROOT, env=full_env, stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT, text=True)
     base_url = f"http://{host}:{port}"
     try:
@@ -70,3 +87,5 @@ def running_mock_server(token: str | None = None, host: str = "127.0.0.1",
             process.wait()
         if process.stdout:
             process.stdout.close()
+        if token_dir is not None:
+            token_dir.cleanup()

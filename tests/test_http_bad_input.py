@@ -24,7 +24,7 @@ def load_world(client) -> list:
 
 @pytest.fixture(scope="module")
 def test_client():
-    with TestClient(create_app()) as c:
+    with TestClient(create_app(), base_url="http://127.0.0.1") as c:
         yield c
 
 

@@ -24,7 +24,7 @@ SETUP = [
 
 @pytest.fixture
 def client():
-    with TestClient(create_app()) as c:
+    with TestClient(create_app(), base_url="http://127.0.0.1") as c:
         yield c
 
 
@@ -86,10 +86,35 @@ def test_body_just_under_the_limit_is_read(loaded):
     assert loaded.post("/events", content=event, headers={"content-type": "application/json"}).status_code == 204
 
 
-def test_any_content_type_is_read_as_json(loaded):
+@pytest.mark.parametrize("content_type", [None, "text/plain", "text/plain;charset=UTF-8",
+                                          "application/x-www-form-urlencoded", "multipart/form-data; boundary=x",
+                                          "application/jsonx", "json"])
+def test_events_need_a_json_content_type(loaded, content_type):
+    """A page can post text/plain (or a form) cross-site without a CORS preflight: refused."""
+    before = loaded.get("/certificates").json()
+    headers = {"content-type": content_type} if content_type else {}
+    response = loaded.post("/events", content=b'{"type": "create_user", "user": "v"}', headers=headers)
+    assert response.status_code == 415, response.text
+    assert "application/json" in response.json()["error"] and "\n" not in response.json()["error"]
+    assert loaded.get("/certificates").json() == before
+    assert loaded.post("/events", json={"type": "create_user", "user": "v"}).status_code == 204  # v was not created
+
+
+@pytest.mark.parametrize("content_type", ["application/json", "Application/JSON; charset=utf-8"])
+def test_json_content_type_with_parameters_is_read(loaded, content_type):
     response = loaded.post("/events", content=b'{"type": "create_user", "user": "v"}',
-                           headers={"content-type": "application/x-www-form-urlencoded"})
+                           headers={"content-type": content_type})
     assert response.status_code == 204
+
+
+def test_reset_takes_no_content_type_or_json_only(loaded):
+    for content_type in ("text/plain", "application/x-www-form-urlencoded"):
+        response = loaded.post("/reset", content=b"", headers={"content-type": content_type})
+        assert response.status_code == 415 and "application/json" in response.json()["error"]
+        assert loaded.get("/certificates").json() != []
+    assert loaded.post("/reset", headers={"content-type": "application/json"}).status_code == 204
+    loaded.post("/events", json={"type": "create_user", "user": "u"})
+    assert loaded.post("/reset").status_code == 204  # no content type, no body
 
 
 def test_capabilities(client):
@@ -137,7 +162,7 @@ ENDPOINTS = [("post", "/reset"), ("post", "/events"), ("get", "/certificates"), 
 @pytest.mark.parametrize("method,path", ENDPOINTS)
 def test_token_is_required_on_every_endpoint(method, path):
     service = MockMDM()
-    with TestClient(create_app(service, token="s3cret")) as c:
+    with TestClient(create_app(service, token="s3cret"), base_url="http://127.0.0.1") as c:
         kwargs = {"json": {"type": "create_user", "user": "u"}} if path == "/events" else {}
         for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "s3cret"}):
             response = getattr(c, method)(path, headers=headers, **kwargs)
@@ -150,7 +175,7 @@ def test_token_is_required_on_every_endpoint(method, path):
 
 def test_service_can_be_injected():
     service = MockMDM()
-    with TestClient(create_app(service)) as c:
+    with TestClient(create_app(service), base_url="http://127.0.0.1") as c:
         c.post("/events", json={"type": "create_user", "user": "u"})
     with pytest.raises(ValueError, match="already"):
         service.apply({"type": "create_user", "user": "u"})

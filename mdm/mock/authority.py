@@ -12,24 +12,55 @@ revocations costs one signature, and every reader always sees a CRL that include
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import itertools
+from typing import Iterator
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 _ONE_DAY = dt.timedelta(days=1)
+CN_MAX = 64  # ub-common-name (RFC 5280): an X.509 common name holds at most 64 characters
 
 
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
 
 
-def _name(common_name: str, organisation: str) -> x509.Name:
+def common_name(text: str) -> str:
+    """`text` as a valid X.509 common name: itself when it fits (printable, 1..64 bytes of UTF-8,
+    the bound `cryptography` enforces), else a printable prefix followed by " #" and 16 hex
+    digits of its SHA-256, 64 bytes at most. Any string yields a name, so issuing never fails
+    on a caller's names (the inventory keeps them in full)."""
+    if text.isprintable() and 0 < len(text.encode("utf-8", "surrogatepass")) <= CN_MAX:
+        return text
+    suffix = " #" + hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+    room, prefix = CN_MAX - len(suffix), []
+    for ch in text:
+        ch = ch if ch.isprintable() else "?"
+        room -= len(ch.encode("utf-8"))
+        if room < 0:
+            break
+        prefix.append(ch)
+    return "".join(prefix) + suffix
+
+
+def _name(cn: str, organisation: str) -> x509.Name:
     return x509.Name([
         x509.NameAttribute(NameOID.ORGANIZATION_NAME, organisation),
-        x509.NameAttribute(NameOID.COMMON_NAME, common_name),
+        x509.NameAttribute(NameOID.COMMON_NAME, common_name(cn)),
     ])
+
+
+# A client-authentication leaf with an EC P-256 key signs (ECDSA) and does nothing else: TLS
+# client authentication, EAP-TLS and VPN with an EC key need only digitalSignature (static ECDH
+# keyAgreement is not used by any of them).
+LEAF_KEY_USAGE = x509.KeyUsage(digital_signature=True, content_commitment=False, key_encipherment=False,
+                               data_encipherment=False, key_agreement=False, key_cert_sign=False,
+                               crl_sign=False, encipher_only=False, decipher_only=False)
+LEAF_EXTENDED_KEY_USAGE = x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH])
 
 
 def _new_key() -> ec.EllipticCurvePrivateKey:
@@ -44,10 +75,11 @@ def serial_text(serial_number: int) -> str:
 class CertificateAuthority:
     """A CA key and certificate that can sign CA and leaf certificates."""
 
-    def __init__(self, common_name: str, organisation: str, parent: "CertificateAuthority | None" = None,
+    def __init__(self, cn: str, organisation: str, parent: "CertificateAuthority | None" = None,
                  years: int = 10) -> None:
         self.key = _new_key()
-        self.name = _name(common_name, organisation)
+        self.ski = x509.SubjectKeyIdentifier.from_public_key(self.key.public_key())
+        self.name = _name(cn, organisation)
         now = _now()
         signer = parent or self
         builder = (
@@ -62,10 +94,12 @@ class CertificateAuthority:
             .add_extension(x509.KeyUsage(digital_signature=True, content_commitment=False, key_encipherment=False,
                                          data_encipherment=False, key_agreement=False, key_cert_sign=True,
                                          crl_sign=True, encipher_only=False, decipher_only=False), critical=True)
-            .add_extension(x509.SubjectKeyIdentifier.from_public_key(self.key.public_key()), critical=False)
+            .add_extension(self.ski, critical=False)
+            # self-signed CAs name their own key (as OpenSSL does), the issuing CA its root's
+            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(signer.ski),
+                           critical=False)
         )
         self.certificate = builder.sign(signer.key, hashes.SHA256())
-        self._ski = x509.SubjectKeyIdentifier.from_public_key(self.key.public_key())
 
     @property
     def serial_number(self) -> int:
@@ -74,31 +108,37 @@ class CertificateAuthority:
     def pem(self) -> str:
         return self.certificate.public_bytes(serialization.Encoding.PEM).decode()
 
-    def issue_leaf(self, common_name: str, organisation: str = "certconform mock MDM device") -> x509.Certificate:
-        """A fresh end-entity certificate (new key pair, random serial) signed by this CA."""
+    def issue_leaf(self, cn: str, organisation: str = "certconform mock MDM device") -> x509.Certificate:
+        """A fresh client-authentication certificate (new key pair, random serial) signed by this
+        CA; `cn` is made a valid common name (see `common_name`)."""
         now = _now()
         return (
             x509.CertificateBuilder()
-            .subject_name(_name(common_name, organisation))
+            .subject_name(_name(cn, organisation))
             .issuer_name(self.name)
             .public_key(_new_key().public_key())
             .serial_number(x509.random_serial_number())
             .not_valid_before(now - dt.timedelta(minutes=5))
             .not_valid_after(now + dt.timedelta(days=365))
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(self._ski), critical=False)
+            .add_extension(LEAF_KEY_USAGE, critical=True)
+            .add_extension(LEAF_EXTENDED_KEY_USAGE, critical=False)
+            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(self.ski), critical=False)
             .sign(self.key, hashes.SHA256())
         )
 
 
 class RevocationList:
-    """The signed CRL of one CA. Only `revoke` changes it; `is_revoked` reads the signed CRL."""
+    """The signed CRL of one CA. Only `revoke` changes it; `is_revoked` reads the signed CRL.
 
-    def __init__(self, authority: CertificateAuthority) -> None:
+    CRL numbers come from `numbers`, which the owner keeps for the CA's lifetime: a new list for
+    the same CA (after a reset) goes on counting, so a relying party never sees a number again."""
+
+    def __init__(self, authority: CertificateAuthority, numbers: Iterator[int] | None = None) -> None:
         self._authority = authority
+        self._numbers = numbers if numbers is not None else itertools.count(1)
         self._entries: list[x509.RevokedCertificate] = []
         self._listed: set[int] = set()  # serials already entered, to keep entries unique
-        self._number = 0
         self._crl: x509.CertificateRevocationList | None = None
         self._serials_in_crl: frozenset[int] = frozenset()
 
@@ -114,7 +154,7 @@ class RevocationList:
     def crl(self) -> x509.CertificateRevocationList:
         """The current signed CRL (signing a new one if a revocation happened since the last)."""
         if self._crl is None:
-            self._number += 1
+            number = next(self._numbers)
             now = _now()
             builder = x509.CertificateRevocationListBuilder(
                 issuer_name=self._authority.name,
@@ -122,7 +162,8 @@ class RevocationList:
                 next_update=now + 7 * _ONE_DAY,
                 extensions=[],
                 revoked_certificates=list(self._entries),
-            ).add_extension(x509.CRLNumber(self._number), critical=False)
+            ).add_extension(x509.CRLNumber(number), critical=False).add_extension(
+                x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(self._authority.ski), critical=False)
             crl = builder.sign(self._authority.key, hashes.SHA256())
             self._crl = crl
             self._serials_in_crl = frozenset(entry.serial_number for entry in crl)
@@ -144,12 +185,15 @@ class TenantPKI:
         self.issuing = CertificateAuthority("certconform issuing CA", "certconform mock MDM", parent=self.root)
         self.third_party = CertificateAuthority("Third-party SCEP/PKCS CA", "Some other PKI vendor")
         self.external = CertificateAuthority("External CA of imported certificates", "Imported PKCS issuer")
+        # one CRL number sequence per CA for this PKI's lifetime: forget_revocations never rewinds it
+        self._issuing_numbers = itertools.count(1)
+        self._third_party_numbers = itertools.count(1)
         self.forget_revocations()
 
     def forget_revocations(self) -> None:
-        self.issuing_crl = RevocationList(self.issuing)
+        self.issuing_crl = RevocationList(self.issuing, self._issuing_numbers)
         # The third-party CA publishes its own CRL; the MDM cannot add to it (doc line 55).
-        self.third_party_crl = RevocationList(self.third_party)
+        self.third_party_crl = RevocationList(self.third_party, self._third_party_numbers)
 
     def authority_for(self, ca: str) -> tuple[CertificateAuthority, RevocationList]:
         if ca == "intune":

@@ -41,6 +41,12 @@ def _name(event: dict, etype: str, field: str) -> str:
     value = event[field]
     if not isinstance(value, str) or not value:
         raise ValueError(f"{etype}: field '{field}' must be a non-empty string, got {value!r}")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as bad:
+        # a lone surrogate (JSON allows the escape): no certificate or UTF-8 answer can carry it
+        raise ValueError(f"{etype}: field '{field}' is not valid Unicode text "
+                         f"(lone surrogate at position {bad.start})") from None
     choices = _CHOICES.get(field)
     if choices is not None and value not in choices:
         raise ValueError(f"{etype}: unknown {field} {value!r} (field '{field}'; one of {', '.join(choices)})")

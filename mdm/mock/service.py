@@ -250,8 +250,14 @@ class MockMDM:
             # deleted or has no licence; what is installed stays.
             return
         missing = self._targeting(target) - self._store.installed_profiles(device)
+        # Issue every certificate first, deliver them after: nothing is delivered unless all are.
+        issued, roots = [], self._root_deliveries
         for profile in sorted((self._profiles.profiles[n] for n in missing), key=lambda p: p.order):
-            self._store.deliver(self._issue(device, profile))
+            roots += profile.kind == "trusted_root"
+            issued.append(self._issue(device, profile, root_delivery=roots))
+        for cert in issued:
+            self._store.deliver(cert)
+        self._root_deliveries = roots
 
     def _on_delete_certificate(self, device: str, profile: str) -> None:
         self._device("delete_certificate", device)
@@ -274,14 +280,15 @@ class MockMDM:
         remote_actions.retire(self._device("retire", device), self._store, self._settle)
 
     # -- issuance ------------------------------------------------------------------------------
-    def _issue(self, device: str, profile: Profile) -> DeliveredCertificate:
+    def _issue(self, device: str, profile: Profile, root_delivery: int) -> DeliveredCertificate:
+        """The certificate `profile` delivers to `device` (changes no state). Names of any length
+        or characters are accepted: authority.common_name bounds what goes into the subject."""
         pki = self._pki
         if profile.kind == "trusted_root":
             # The trusted-root profile carries the tenant root. One certificate goes to many
             # devices, so the inventory serial is "<root X.509 serial>-<delivery number>".
-            self._root_deliveries += 1
             return DeliveredCertificate(device, profile.name, profile.kind,
-                                        f"{serial_text(pki.root.serial_number)}-{self._root_deliveries}",
+                                        f"{serial_text(pki.root.serial_number)}-{root_delivery}",
                                         pki.root.certificate, crl=None)
         if profile.kind == "pkcs_imported":
             # Imported certificates come from a CA the MDM does not run: never revoked by it.
