@@ -242,6 +242,12 @@ class MockWrapper:
         """Remove a certificate from its device through the contract (no revocation)."""
         self.inner.apply({"type": "delete_certificate", "device": record["device"], "profile": record["profile"]})
 
+    def licence_holder_devices(self, event: dict) -> list:
+        """(name, device) of the devices of the user a lose/withdraw_license event names; [] for other events."""
+        if event["type"] not in ("lose_license", "withdraw_license"):
+            return []
+        return [(name, d) for name, d in self.shadow.devices.items() if d.user == event["user"]]
+
     def issued_by_mdm(self, record: dict) -> bool:
         return record["kind"] in ISSUED and self.shadow.ca(record["profile"]) == "intune"
 
@@ -952,10 +958,8 @@ class RemovesOutsidersOnLicenceLoss(MockWrapper):
     breaks = ("I-LICENCE-NOTHING",)
 
     def on_event(self, e, before, sb):
-        if e["type"] not in ("lose_license", "withdraw_license"):
-            return
-        for name, d in self.shadow.devices.items():
-            if d.user == e["user"] and d.enrolled and d.platform != "android_legacy":
+        for name, d in self.licence_holder_devices(e):
+            if d.enrolled and d.platform != "android_legacy":
                 for r in self.installed_on(name):
                     if r["kind"] in ("trusted_root", "pkcs_imported"):
                         self.take_off(r)
@@ -1137,10 +1141,8 @@ class AndroidWorkRemovesAllOnLicenceLoss(MockWrapper):
     uses = ("ANDROID-WORK-1",)
 
     def on_event(self, e, before, sb):
-        if e["type"] not in ("lose_license", "withdraw_license"):
-            return
-        for name, d in self.shadow.devices.items():
-            if d.user == e["user"] and d.platform == "android_work":
+        for name, d in self.licence_holder_devices(e):
+            if d.platform == "android_work":
                 for r in self.installed_on(name):
                     if self.issued_by_mdm(r):
                         self.force_revoked.add(r["serial"])
