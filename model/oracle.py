@@ -181,10 +181,12 @@ def describe(record: dict) -> str:
 
 def check_event(world: World, event: dict, outcome: str, before: list[dict], after: list[dict],
                 rules: Rules | None = None, detail: str = "",
-                inventory_findings: list[Finding] | None = None) -> StepResult:
+                inventory_findings: list[Finding] | None = None,
+                expect: Expectation | None = None) -> StepResult:
     """Compare one event's observed effect with the requirements. `world` is the state *before*
     the event (it is not modified). `outcome` is what apply() did: applied, rejected or invalid.
-    `inventory_findings`: validate_inventory(after), when the caller has already computed it."""
+    `inventory_findings`: validate_inventory(after), and `expect`: expectation(world, event, before),
+    when the caller has already computed them."""
     rules = rules or default_rules()
     result = StepResult(event, outcome)
     add = result.findings.append
@@ -193,7 +195,7 @@ def check_event(world: World, event: dict, outcome: str, before: list[dict], aft
     if findings:
         result.findings.extend(findings)
         return result
-    expect = expectation(world, event, before, rules)
+    expect = expect or expectation(world, event, before, rules)
     verdict = expect.judge(outcome)
     if verdict != "pass":
         verbs = {"applied": "apply it", "rejected": "refuse it (EventRejected)", "invalid": "reject it as bad input (ValueError)"}

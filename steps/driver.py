@@ -79,7 +79,7 @@ class Driver:
         after_findings = validate_inventory(after)
         expect = expectation(self.world, event, before)
         result = check_event(self.world, event, outcome, before, after, detail=detail,
-                             inventory_findings=after_findings)
+                             inventory_findings=after_findings, expect=expect)
         if after_findings or validate_inventory(before):
             violations = []  # a malformed inventory is already a finding; the invariants cannot read it
         else:
