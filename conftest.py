@@ -1,10 +1,8 @@
-"""Project-wide pytest setup: the certconform plugin, Hypothesis profiles and the step definitions.
+"""Project-wide pytest setup for a source checkout.
 
-`pytest` (no path) runs the conformance suite in conformance/ against --mdm (default: mock).
-`pytest tests` runs the suite's own self-tests.
+`pytest` (no path) runs the conformance suite in conformance/ against --mdm (default: mock);
+`pytest tests` runs the suite's own self-tests. The certconform plugin (which also registers the
+step definitions and the Hypothesis profiles) normally arrives through its `pytest11` entry point;
+naming it here covers a checkout that was never installed (same name, so never registered twice).
 """
 pytest_plugins = ["certconform.plugin"]
-
-import certconform.profiles  # noqa: E402,F401  (registers the ci / thorough Hypothesis profiles)
-from steps.replay_steps import *  # noqa: E402,F401,F403
-from steps.scenario_steps import *  # noqa: E402,F401,F403  (pytest-bdd finds steps through conftest)

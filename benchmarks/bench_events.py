@@ -26,7 +26,7 @@ sys.path.insert(0, str(ROOT))
 
 import httpx  # noqa: E402
 
-import mdm  # noqa: E402
+from certconform import mdm  # noqa: E402
 
 PLATFORMS = ["windows", "ios", "macos", "android_knox", "android_work", "android_legacy"]
 TARGETS = {"in process": 2000.0, "HTTP": 500.0}
@@ -140,7 +140,7 @@ def server():
     port = _free_port()
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     env.pop("CERTCONFORM_TOKEN", None)  # the benchmark talks to a token-less server
-    process = subprocess.Popen([sys.executable, "-m", "mdm.server", "--port", str(port)], cwd=ROOT, env=env,
+    process = subprocess.Popen([sys.executable, "-m", "certconform.mdm.server", "--port", str(port)], cwd=ROOT, env=env,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     try:

@@ -14,7 +14,6 @@ import os
 import sys
 from pathlib import Path
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
 def _run(args: argparse.Namespace, extra: list[str]) -> int:
@@ -29,11 +28,19 @@ def _run(args: argparse.Namespace, extra: list[str]) -> int:
     except OSError as exc:
         print(f"certconform: cannot write reports to {report_dir}: {exc.strerror or exc}", file=sys.stderr)
         return 4
-    os.chdir(PROJECT_ROOT)
+    from certconform import package_dir
+
+    # The suite runs from wherever certconform is installed, but in the user's directory: a
+    # `--mdm module:attr` is imported from there and relative paths mean what the user meant.
     # "--opt=value" (one token) so pytest never mistakes a value for a path when it picks the
-    # rootdir before the plugin's options are known; the rootdir is always the project.
+    # rootdir before the plugin's options are known.
+    suite = package_dir("conformance")
     pytest_args = [
-        f"--rootdir={PROJECT_ROOT}",
+        str(suite),
+        f"--rootdir={suite.parent}",
+        "-p", "no:cacheprovider",
+        # the CLI itself imported certconform before pytest could mark the plugin for rewriting
+        "-W", "ignore:Module already imported so cannot be rewritten:pytest.PytestAssertRewriteWarning",
         f"--mdm={args.mdm}",
         f"--report-dir={report_dir}",
         f"--junitxml={report_dir / 'junit.xml'}",
@@ -50,7 +57,7 @@ def _serve(args: argparse.Namespace, extra: list[str]) -> int:
     if extra:
         print(f"certconform serve: unexpected arguments: {' '.join(extra)}", file=sys.stderr)
         return 2
-    from mdm.serve_options import serve_from_args
+    from certconform.mdm.serve_options import serve_from_args
 
     return serve_from_args(args, "certconform serve")
 
@@ -71,13 +78,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--mdm", default=os.environ.get("CERTCONFORM_MDM", "mock"),
                      help="reference, mock (default), http://HOST:PORT or package.module:attr")
     run.add_argument("--mdm-token", default=None, help="bearer token for http:// (default: env MDM_TOKEN)")
-    run.add_argument("--report-dir", default=str(PROJECT_ROOT / "reports"))
+    run.add_argument("--report-dir", default="reports", help="where reports are written (default: ./reports)")
     run.add_argument("--document", default=None, help="the specification document (default: ../shared/spec-source/...)")
     run.add_argument("--strict", action="store_true",
                      help="also fail on departures from our readings (verdict 'deviates'), not only from the document")
     run.set_defaults(func=_run)
     serve = sub.add_parser("serve", help="serve the bundled mock MDM over the contract's HTTP binding")
-    from mdm.serve_options import add_serve_options
+    from certconform.mdm.serve_options import add_serve_options
 
     add_serve_options(serve, port_required=True)
     serve.set_defaults(func=_serve)

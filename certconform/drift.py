@@ -137,7 +137,7 @@ def units(doc: Document) -> list[Unit]:
 
 def statement_index(doc: Document, behaviour=None) -> tuple[dict[int, list[str]], list[str]]:
     """Baseline line -> statement ids (only where the fingerprint still matches); warnings."""
-    from model.behaviour import default
+    from certconform.model.behaviour import default
 
     b = behaviour or default()
     index: dict[int, list[str]] = {}
@@ -162,7 +162,7 @@ def _item(u: Unit, index: dict[int, list[str]] | None, **extra) -> dict:
 
 def compare(old_doc: Document, new_doc: Document, behaviour=None) -> dict:
     """Compare two parsed editions; the baseline's units carry statement ids."""
-    from model.behaviour import default
+    from certconform.model.behaviour import default
 
     b = behaviour or default()
     index, warnings = statement_index(old_doc, b)

@@ -1,4 +1,5 @@
-"""The pytest plugin behind the conformance suite (loaded by the project's conftest.py).
+"""The pytest plugin behind the conformance suite (registered through the `pytest11` entry point;
+a checkout that was never installed loads it from the project's conftest.py).
 
 It adds --mdm / --mdm-token / --document / --report-dir, loads the implementation under test once
 (an unknown spec, a failing import or an unreachable server is a one-line usage error), turns the
@@ -24,10 +25,15 @@ from pathlib import Path
 
 import pytest
 
-import mdm
-from model.behaviour import BehaviourError, default as behaviour
+from certconform import mdm
+from certconform.model.behaviour import BehaviourError, default as behaviour
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+# The step definitions are fixtures: registering their modules as plugins makes them visible to
+# every feature, wherever the package is installed. Importing certconform.profiles registers the
+# Hypothesis profiles before --hypothesis-profile is read.
+pytest_plugins = ["certconform.steps.scenario_steps", "certconform.steps.replay_steps"]
+import certconform.profiles  # noqa: E402,F401
+from certconform import features_dir, package_dir  # noqa: E402
 ID_TAG = re.compile(r"^[A-Z][A-Z0-9]*(-[A-Z0-9]+)+$")
 MARKERS = {
     "windows": "scenarios of the Windows section",
@@ -49,7 +55,6 @@ MARKERS = {
 ADAPTER_KEY = pytest.StashKey[object]()
 SCENARIOS_KEY = pytest.StashKey[dict]()
 COLLECTOR_KEY = pytest.StashKey[object]()
-SUITE_DIRS = ("conformance", "features")
 
 
 def pytest_addoption(parser):
@@ -59,7 +64,7 @@ def pytest_addoption(parser):
     group.addoption("--mdm-token", default=None, help="bearer token for an http:// implementation (default: env MDM_TOKEN)")
     group.addoption("--document", default=None,
                     help="path of the specification document (default: ../shared/spec-source/remove-certificates.md)")
-    group.addoption("--report-dir", default=str(PROJECT_ROOT / "reports"), help="where reports are written (default: reports/)")
+    group.addoption("--report-dir", default="reports", help="where reports are written (default: reports/ in the current directory)")
     group.addoption("--strict-readings", action="store_true",
                     default=os.environ.get("CERTCONFORM_STRICT", "") not in ("", "0"),
                     help="fail on departures from our readings too (tier 'reading', reported 'deviates'); "
@@ -78,7 +83,7 @@ def pytest_configure(config):
     if is_conformance_run(config) and not hasattr(config, "workerinput"):
         from certconform.reports import Collector
 
-        report_dir = Path(config.getoption("report_dir"))
+        report_dir = report_dir_of(config)
         problem = writable_dir_problem(report_dir)
         if problem:
             raise pytest.UsageError(f"--report-dir {report_dir}: {problem}")
@@ -92,13 +97,18 @@ def pytest_configure(config):
 def is_conformance_run(config) -> bool:
     """True when the run's paths lie in conformance/ or features/ (the default testpaths included)."""
     base = Path(config.invocation_params.dir)
+    suites = (package_dir("conformance"), features_dir().resolve())
     for arg in config.args:
         path = (base / str(arg).split("::")[0]).resolve()
-        for name in SUITE_DIRS:
-            suite = (PROJECT_ROOT / name).resolve()
+        for suite in suites:
             if path == suite or suite in path.parents:
                 return True
     return False
+
+
+def report_dir_of(config) -> Path:
+    """--report-dir, relative to the directory pytest was started in."""
+    return (Path(config.invocation_params.dir) / config.getoption("report_dir")).resolve()
 
 
 def writable_dir_problem(path: Path) -> str | None:
@@ -136,6 +146,7 @@ def pytest_collection_finish(session):
             session.config.stash[ADAPTER_KEY] = load_sut(session.config)
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-bdd's own (which would make every tag an unknown marker)
 def pytest_bdd_apply_tag(tag, function):
     if not ID_TAG.match(tag):
         return None  # platform and kind tags become ordinary markers
@@ -266,7 +277,7 @@ def pytest_sessionfinish(session, exitstatus):
     if collector is not None and collector.tests:
         from certconform.reports import write_reports
 
-        out_dir = Path(config.getoption("report_dir"))
+        out_dir = report_dir_of(config)
         try:
             summary = write_reports(collector, out_dir, run_metadata(config, collector))
         except OSError as exc:
@@ -327,7 +338,7 @@ def _write_traceability(config) -> None:
         return
     from certconform.traceability import build
 
-    out_dir = Path(config.getoption("report_dir"))
+    out_dir = report_dir_of(config)
     data = build(_RAN, config.getoption("document"))
     try:
         out_dir.mkdir(parents=True, exist_ok=True)

@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 
-from model.world import KINDS
+from certconform.model.world import KINDS
 
 VERDICTS = ("fail", "not-run", "deviates", "conflict", "pass", "not-enabled", "not-validated", "unspecified")
 VERDICT_TEXT = {
@@ -386,8 +386,8 @@ def matrix(tests: list[TestRecord], behaviour, rules, statements: dict[str, dict
 def build_results(tests: list[TestRecord], meta: dict, behaviour=None, rules=None,
                   document: dict | None = None, coverage: dict | None = None) -> dict:
     """The content of results.json (and the data index.html renders)."""
-    from model.behaviour import default
-    from model.rules import Rules
+    from certconform.model.behaviour import default
+    from certconform.model.rules import Rules
 
     b = behaviour or default()
     r = rules or Rules(b)
@@ -453,7 +453,7 @@ def _read_coverage(out_dir: Path) -> dict | None:
 def write_reports(collector: Collector, out_dir: Path, meta: dict) -> str:
     """Write results.json and index.html into out_dir; return a one-line summary. OSError propagates."""
     from certconform.traceability import document_check
-    from model.behaviour import default
+    from certconform.model.behaviour import default
 
     b = default()
     results = build_results(list(collector.tests.values()), meta, b,

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from certconform.document import DocumentError, document_path, fingerprint, parse
-from model.behaviour import Behaviour, default
+from certconform.model.behaviour import Behaviour, default
 
 
 def document_check(behaviour: Behaviour, doc_path: str | Path | None = None) -> dict:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 
-from model.behaviour import default
+from certconform.model.behaviour import default
 
 
 def gherkin(events: list[dict], statements: list[str], summary: str) -> str:

@@ -22,8 +22,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable, Hashable
 
-from model.oracle import expected_outcome
-from steps.driver import Driver
+from certconform.model.oracle import expected_outcome
+from certconform.steps.driver import Driver
 
 # judge(driver, event, result, violations) -> None (the event conformed) or a hashable signature
 Judge = Callable[[Driver, dict, object, list], Hashable | None]

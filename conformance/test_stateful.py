@@ -32,13 +32,13 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, precondition, rule, run_state_machine_as_test
 
 from certconform.profiles import MINIMIZE_PROFILES
-from conformance import minimize
-from conformance.counterexample import gherkin
-from model.behaviour import ALL_PLATFORMS, default as behaviour
-from model.oracle import expected_outcome
-from model.rules import default_rules
-from model.world import CAS, DEVICE_ACTIONS, KINDS, SITUATION_KINDS
-from steps.driver import Driver, log_entries
+from certconform.conformance import minimize
+from certconform.conformance.counterexample import gherkin
+from certconform.model.behaviour import ALL_PLATFORMS, default as behaviour
+from certconform.model.oracle import expected_outcome
+from certconform.model.rules import default_rules
+from certconform.model.world import CAS, DEVICE_ACTIONS, KINDS, SITUATION_KINDS
+from certconform.steps.driver import Driver, log_entries
 
 COVERAGE: Counter = Counter()
 MINIMIZE_REPLAYS = 300  # replays the delta-debugging pass may spend on one counterexample (a count: deterministic)

@@ -37,15 +37,15 @@ def load_adapter(spec: str | None = None, token: str | None = None):
     if token is None:
         token = os.environ.get("MDM_TOKEN") or None
     if spec == "reference":
-        from model.reference import ReferenceMDM
+        from certconform.model.reference import ReferenceMDM
 
         return ReferenceMDM()
     if spec == "mock":
-        from mdm.mock import MockMDM
+        from certconform.mdm.mock import MockMDM
 
         return MockMDM()
     if spec.startswith(("http://", "https://")):
-        from mdm.http_adapter import HttpAdapter
+        from certconform.mdm.http_adapter import HttpAdapter
 
         return HttpAdapter(spec, token=token)
     if ":" in spec:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import httpx
 
-from mdm import AdapterSpecError, EventRejected
+from certconform.mdm import AdapterSpecError, EventRejected
 
 
 def _error_text(response: httpx.Response) -> str:

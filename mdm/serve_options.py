@@ -124,7 +124,7 @@ def serve_from_args(args: argparse.Namespace, prog: str) -> int:
     except ServeError as bad:
         print(f"{prog}: {bad}", file=sys.stderr)
         return 2
-    from mdm.server import serve
+    from certconform.mdm.server import serve
 
     try:
         serve(args.host, args.port, token, args.allow_host)

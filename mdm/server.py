@@ -33,9 +33,9 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from mdm import EventRejected
-from mdm.mock.events import parse_event
-from mdm.serve_options import (LOOPBACK_NAMES, TOKEN_ENV, ServeError, add_serve_options, bare_host, exposure_warning,
+from certconform.mdm import EventRejected
+from certconform.mdm.mock.events import parse_event
+from certconform.mdm.serve_options import (LOOPBACK_NAMES, TOKEN_ENV, ServeError, add_serve_options, bare_host, exposure_warning,
                                is_loopback, is_wildcard, resolve_token, serve_from_args, split_host)
 
 MAX_BODY = 64 * 1024
@@ -409,7 +409,7 @@ def create_app(service=None, token: str | None = None, *, host: str = "127.0.0.1
     the bound names); `allow_hosts` are further names a request's Host or Origin may give."""
     hosts = HostPolicy(host, port, allow_hosts)
     if service is None:
-        from mdm.mock import MockMDM
+        from certconform.mdm.mock import MockMDM
 
         service = MockMDM()
     lock = threading.Lock()

@@ -9,6 +9,7 @@ A bad entry raises BehaviourError with one line naming the entry's id and the fi
 from __future__ import annotations
 
 import json
+from importlib import resources
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -16,9 +17,10 @@ from pathlib import Path
 import jsonschema
 import yaml
 
-MODEL_DIR = Path(__file__).resolve().parent
-BEHAVIOUR_FILE = MODEL_DIR / "behaviour.yaml"
-SCHEMA_FILE = MODEL_DIR / "behaviour.schema.json"
+# Package data, wherever certconform is installed (a wheel ships both files beside this module).
+MODEL_DATA = resources.files(__package__)
+BEHAVIOUR_FILE = MODEL_DATA / "behaviour.yaml"
+SCHEMA_FILE = MODEL_DATA / "behaviour.schema.json"
 
 VALIDATED_PLATFORMS = ("windows", "ios", "android_knox", "macos")
 ALL_PLATFORMS = VALIDATED_PLATFORMS + ("android_work", "android_legacy")

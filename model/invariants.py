@@ -20,9 +20,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-from model.oracle import DOCUMENT, INTERFACE, READING
-from model.rules import FORBIDDEN, REQUIRED, default_rules
-from model.world import DEVICE_ACTIONS, World
+from certconform.model.oracle import DOCUMENT, INTERFACE, READING
+from certconform.model.rules import FORBIDDEN, REQUIRED, default_rules
+from certconform.model.world import DEVICE_ACTIONS, World
 
 
 @dataclass

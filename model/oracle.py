@@ -15,9 +15,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from model.behaviour import default
-from model.rules import Requirement, Rules, default_rules
-from model.world import DEVICE_ACTIONS, KINDS, World
+from certconform.model.behaviour import default
+from certconform.model.rules import Requirement, Rules, default_rules
+from certconform.model.world import DEVICE_ACTIONS, KINDS, World
 
 RECORD_FIELDS = {"device": str, "profile": str, "kind": str, "serial": str, "installed": bool, "revoked": bool}
 CONTRACT = "CONTRACT"  # cited for rules that come from ../shared/CONTRACT.md rather than the document

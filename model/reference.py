@@ -10,9 +10,9 @@ What it does not know: real X.509 (serials are counters); that is the mock's job
 """
 from __future__ import annotations
 
-from model.oracle import expected_outcome
-from model.rules import REQUIRED, Rules, default_rules
-from model.world import World
+from certconform.model.oracle import expected_outcome
+from certconform.model.rules import REQUIRED, Rules, default_rules
+from certconform.model.world import World
 
 
 class ReferenceMDM:
@@ -31,7 +31,7 @@ class ReferenceMDM:
         return [dict(r) for r in self.certs]
 
     def apply(self, event: dict) -> None:
-        from mdm import EventRejected
+        from certconform.mdm import EventRejected
 
         outcome, why = expected_outcome(self.world, event, self.certs)
         if outcome == "invalid":

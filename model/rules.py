@@ -21,8 +21,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 
-from model.behaviour import Behaviour, BehaviourError, default
-from model.world import KINDS
+from certconform.model.behaviour import Behaviour, BehaviourError, default
+from certconform.model.world import KINDS
 
 REQUIRED, FORBIDDEN, OPEN = "required", "forbidden", "open"
 

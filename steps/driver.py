@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import mdm
-from model.invariants import Step, check_all
-from model.oracle import Finding, StepResult, check_event, expectation, validate_inventory, world_follows
-from model.world import World
+from certconform import mdm
+from certconform.model.invariants import Step, check_all
+from certconform.model.oracle import Finding, StepResult, check_event, expectation, validate_inventory, world_follows
+from certconform.model.world import World
 
 
 class SetupFailed(AssertionError):

@@ -6,7 +6,7 @@ feature error (the step fails naming the phrase).
 """
 from __future__ import annotations
 
-from model.rules import FORBIDDEN, OPEN, REQUIRED
+from certconform.model.rules import FORBIDDEN, OPEN, REQUIRED
 
 # (revoke, remove) -> phrase completing "the SCEP certificate on "dev1" ..."
 PHRASES: dict[tuple[str, str], str] = {

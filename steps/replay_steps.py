@@ -10,7 +10,7 @@ import json
 
 from pytest_bdd import parsers, then, when
 
-from steps.driver import Driver
+from certconform.steps.driver import Driver
 
 
 @when(parsers.re(r"the event (?P<raw>\{.*\}) is applied$"))

@@ -10,11 +10,11 @@ from __future__ import annotations
 import pytest
 from pytest_bdd import given, parsers, then, when
 
-from model.behaviour import default as behaviour
-from model.rules import Reading
-from steps.driver import Driver
-from steps import setup as _setup
-from steps.phrases import CA_WORDS, KIND_WORDS, PLATFORM_WORDS, readings_for
+from certconform.model.behaviour import default as behaviour
+from certconform.model.rules import Reading
+from certconform.steps.driver import Driver
+from certconform.steps import setup as _setup
+from certconform.steps.phrases import CA_WORDS, KIND_WORDS, PLATFORM_WORDS, readings_for
 
 KIND_RE = "|".join(sorted(KIND_WORDS, key=len, reverse=True))
 PLATFORM_RE = "|".join(sorted(PLATFORM_WORDS, key=len, reverse=True))

@@ -1,7 +1,7 @@
 """Deliberately broken adapters for tests/test_conformance_runs.py (loaded as tests.adapters_broken:Name)."""
 from __future__ import annotations
 
-from model.reference import ReferenceMDM
+from certconform.model.reference import ReferenceMDM
 
 
 class NeverRevokes(ReferenceMDM):

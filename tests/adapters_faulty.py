@@ -5,7 +5,7 @@ What it does not know: anything about reports; tests/test_reports_run.py judges 
 """
 from __future__ import annotations
 
-from model.reference import ReferenceMDM
+from certconform.model.reference import ReferenceMDM
 
 
 class NeverRevokes(ReferenceMDM):

@@ -5,7 +5,7 @@ What this module knows: the contract's record fields. What it does not know: how
 """
 from __future__ import annotations
 
-from model.reference import ReferenceMDM
+from certconform.model.reference import ReferenceMDM
 
 
 class MissingSerial(ReferenceMDM):

@@ -43,8 +43,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import mdm
-from model.reference import ReferenceMDM
+from certconform import mdm
+from certconform.model.reference import ReferenceMDM
 
 ISSUED = ("scep", "pkcs")  # kinds the MDM's CA can issue (and so revoke)
 DEVICE_ACTIONS = ("unenroll", "wipe", "retire")
@@ -1342,7 +1342,7 @@ def is_crash(exception: str | None) -> bool:
 
 
 def _known_ids() -> set[str]:
-    from model.behaviour import default
+    from certconform.model.behaviour import default
 
     b = default()
     ids = {s.id for s in b.statements} | {i.id for i in b.interpretations} | {c.id for c in b.conflicts}

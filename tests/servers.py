@@ -56,7 +56,7 @@ def running_mock_server(token: str | None = None, host: str = "127.0.0.1",
     or in a `--token-file` ("file"); `extra_args` are further server options, `env` extra
     environment variables."""
     port = free_port()
-    command = [sys.executable, "-m", "mdm.server", "--host", host, "--port", str(port), *extra_args]
+    command = [sys.executable, "-m", "certconform.mdm.server", "--host", host, "--port", str(port), *extra_args]
     full_env = dict(os.environ)
     full_env.pop("CERTCONFORM_TOKEN", None)
     full_env.update(env or {})

@@ -6,8 +6,8 @@ import copy
 import pytest
 import yaml
 
-from model.behaviour import BEHAVIOUR_FILE, BehaviourError, _build, load
-from model.rules import Rules
+from certconform.model.behaviour import BEHAVIOUR_FILE, BehaviourError, _build, load
+from certconform.model.rules import Rules
 
 RAW = yaml.safe_load(BEHAVIOUR_FILE.read_text())
 

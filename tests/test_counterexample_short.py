@@ -12,8 +12,8 @@ from __future__ import annotations
 import pytest
 from hypothesis import settings
 
-from conformance import minimize
-from conformance.test_stateful import SequenceFailed, failing, run_machine, signature
+from certconform.conformance import minimize
+from certconform.conformance.test_stateful import SequenceFailed, failing, run_machine, signature
 from tests import mutants
 
 BUDGET = settings(settings.get_profile("ci"), max_examples=60)
@@ -60,7 +60,7 @@ def test_minimize_keeps_the_failure_and_never_lengthens():
 
 
 def test_minimize_returns_a_conforming_sequence_unchanged():
-    from model.reference import ReferenceMDM
+    from certconform.model.reference import ReferenceMDM
 
     events = [{"type": "create_user", "user": "u1"}, {"type": "no_such_event"}]
     assert minimize.minimize(ReferenceMDM(), events, [False, True], judge) == events

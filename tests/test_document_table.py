@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-import mdm
+from certconform import mdm
 
 EVENTS = ["unenroll", "wipe", "retire", "leave", "unassign", "update", "lose", "withdraw", "del_user", "del_group"]
 TABLE = {

@@ -15,7 +15,7 @@ import pytest
 
 from certconform import drift
 from certconform.document import document_path
-from model.behaviour import default
+from certconform.model.behaviour import default
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC = document_path()  # the shared 01/13/2022 document; these tests need it (no skip if it is missing)

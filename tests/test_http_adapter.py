@@ -9,8 +9,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-import mdm
-from mdm.http_adapter import HttpAdapter
+from certconform import mdm
+from certconform.mdm.http_adapter import HttpAdapter
 
 try:
     from tests.servers import PROJECT_ROOT, free_port

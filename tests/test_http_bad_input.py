@@ -7,7 +7,7 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from mdm.server import create_app
+from certconform.mdm.server import create_app
 
 try:
     from tests.test_mock_bad_input import BAD_EVENTS, WORLD, bad_id, check_message

@@ -15,9 +15,9 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from mdm.mock import MockMDM
-from mdm.serve_options import ServeError, exposure_warning, is_loopback, resolve_token, split_host
-from mdm.server import PEM_MEDIA_TYPE, create_app
+from certconform.mdm.mock import MockMDM
+from certconform.mdm.serve_options import ServeError, exposure_warning, is_loopback, resolve_token, split_host
+from certconform.mdm.server import PEM_MEDIA_TYPE, create_app
 
 try:
     from tests.servers import PROJECT_ROOT, free_port, running_mock_server
@@ -286,8 +286,8 @@ def test_openapi_declares_security_pem_and_errors_on_every_route():
 
 def test_adapter_names_the_refused_host_in_one_line(monkeypatch):
     """Reaching the server by a name it does not serve is a usage error that says which it does."""
-    import mdm
-    from mdm.http_adapter import HttpAdapter
+    from certconform import mdm
+    from certconform.mdm.http_adapter import HttpAdapter
 
     with client_for(create_app(host="10.1.2.3", port=8080)) as c:
         refused = c.get("/certificates", headers={"host": "localhost:8080"})

@@ -7,8 +7,8 @@ import pytest
 from cryptography import x509
 from fastapi.testclient import TestClient
 
-from mdm.mock import MockMDM
-from mdm.server import MAX_BODY, create_app
+from certconform.mdm.mock import MockMDM
+from certconform.mdm.server import MAX_BODY, create_app
 
 SETUP = [
     {"type": "create_user", "user": "u"}, {"type": "create_group", "group": "g"},
@@ -137,7 +137,7 @@ def test_ca_and_crl_are_pem_and_the_crl_verifies(loaded):
 
 
 def test_openapi_describes_every_event_type(client):
-    from mdm.mock.events import EVENT_FIELDS
+    from certconform.mdm.mock.events import EVENT_FIELDS
 
     doc = client.get("/openapi.json").json()
     body = doc["paths"]["/events"]["post"]["requestBody"]["content"]["application/json"]["schema"]

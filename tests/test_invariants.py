@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import pytest
 
-from model.behaviour import default
-from model.invariants import INVARIANTS, Step
-from model.oracle import DOCUMENT, INTERFACE, READING
-from model.rules import REQUIRED, default_rules
-from model.world import World
+from certconform.model.behaviour import default
+from certconform.model.invariants import INVARIANTS, Step
+from certconform.model.oracle import DOCUMENT, INTERFACE, READING
+from certconform.model.rules import REQUIRED, default_rules
+from certconform.model.world import World
 
 BY_NAME = {inv.name: inv for inv in INVARIANTS}
 

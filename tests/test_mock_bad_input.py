@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from mdm.mock import MockMDM
+from certconform.mdm.mock import MockMDM
 
 # u1 enrolled d1 (windows), u2 enrolled d2 (macos); d1 in g1; g2 empty; gdel created then
 # deleted; r1 trusted root, s1 SCEP assigned to g1; d1 checked in (holds an s1 certificate).

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import pytest
 
-from mdm import EventRejected
-from mdm.mock import MockMDM
+from certconform.mdm import EventRejected
+from certconform.mdm.mock import MockMDM
 
 PLATFORMS = ["windows", "ios", "macos", "android_knox", "android_work", "android_legacy"]
 TRIGGERS = ["unenroll", "wipe", "retire", "left_group", "user_left_group", "unassigned",

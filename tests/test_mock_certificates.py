@@ -9,7 +9,7 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from mdm.mock import MockMDM
+from certconform.mdm.mock import MockMDM
 
 PLATFORMS = ["windows", "ios", "macos", "android_knox", "android_work", "android_legacy"]
 
@@ -222,7 +222,7 @@ def test_lone_surrogate_name_is_refused_naming_the_field_and_nothing_changes():
 
 def test_check_in_delivers_all_or_nothing(monkeypatch):
     """A failure while issuing (here forced on the third certificate) leaves the inventory as it was."""
-    from mdm.mock import authority
+    from certconform.mdm.mock import authority
 
     mdm, _ = _named_world("d", "s")
     real, calls = authority.CertificateAuthority.issue_leaf, []

@@ -5,8 +5,8 @@ from __future__ import annotations
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mdm import EventRejected
-from mdm.mock import MockMDM
+from certconform.mdm import EventRejected
+from certconform.mdm.mock import MockMDM
 
 NAMES = st.sampled_from(["a", "b", "c"])
 DEVICES = st.sampled_from(["d1", "d2", "d3", "d4", "d5", "a"])

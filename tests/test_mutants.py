@@ -63,7 +63,7 @@ def _why(run: mutants.Run | None, name: str) -> str:
 
 
 def _reading_ids() -> set[str]:
-    from model.behaviour import default
+    from certconform.model.behaviour import default
 
     return {i.id for i in default().interpretations if i.tier == "reading"}
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-import mdm
+from certconform import mdm
 
 SETUP = [
     {"type": "create_user", "user": "u1"}, {"type": "create_group", "group": "g"},
@@ -64,8 +64,8 @@ def test_a_second_remote_action_on_an_unenrolled_device_is_a_no_op(action):
 
 
 def test_the_oracle_accepts_every_answer_to_a_second_remote_action():
-    from model.oracle import check_event
-    from model.world import World
+    from certconform.model.oracle import check_event
+    from certconform.model.world import World
 
     world = World()
     for ev in SETUP + [{"type": "retire", "device": "d1"}]:

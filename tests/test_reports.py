@@ -9,7 +9,7 @@ import json
 from types import SimpleNamespace
 
 from certconform.reports import Collector, TestRecord, build_results, render_html
-from model.behaviour import default
+from certconform.model.behaviour import default
 
 META = {"implementation": "unit", "capabilities": None, "seed": 7, "started": 0.0, "duration": 1.0,
         "versions": {"python": "3"}}

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from certconform.document import document_path, fingerprint, parse
-from model.behaviour import default
+from certconform.model.behaviour import default
 
 ROOT = Path(__file__).resolve().parent.parent
 FEATURES = ROOT / "features"

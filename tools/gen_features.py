@@ -30,12 +30,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from model.behaviour import VALIDATED_PLATFORMS, default  # noqa: E402
-from model.oracle import expected_outcome  # noqa: E402
-from model.rules import FORBIDDEN, REQUIRED, Requirement, default_rules  # noqa: E402
-from model.world import World  # noqa: E402
-from steps import setup  # noqa: E402
-from steps.phrases import (CONFLICT_SUFFIX, OR_ELSE, PHRASES, PROFILE_FOR_KIND, ROOT_FOR_KIND,  # noqa: E402
+from certconform.model.behaviour import VALIDATED_PLATFORMS, default  # noqa: E402
+from certconform.model.oracle import expected_outcome  # noqa: E402
+from certconform.model.rules import FORBIDDEN, REQUIRED, Requirement, default_rules  # noqa: E402
+from certconform.model.world import World  # noqa: E402
+from certconform.steps import setup  # noqa: E402
+from certconform.steps.phrases import (CONFLICT_SUFFIX, OR_ELSE, PHRASES, PROFILE_FOR_KIND, ROOT_FOR_KIND,  # noqa: E402
                            WORDS_FOR_KIND, phrase_for)
 
 DEVICE, USER, DEVICE_GROUP, USER_GROUP = "dev1", "alice", "fleet", "staff"

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-from mdm import EventRejected
+from certconform.mdm import EventRejected
 
 from . import removal_policy as policy
 from .cert_store import CertificateStore, DeliveredCertificate
