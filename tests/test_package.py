@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import venv
@@ -57,8 +58,13 @@ def _quiet_env() -> dict[str, str]:
 def installed(tmp_path_factory) -> tuple[Path, Path]:
     """(wheel, bin directory of a fresh virtual environment with the wheel installed)."""
     base = tmp_path_factory.mktemp("package")
+    # Build from a copy: setuptools builds in the source tree (build/), and under xdist each
+    # worker builds its own wheel at the same time; the checkout is never touched.
+    source = base / "source"
+    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(
+        ".git", ".venv", "build", "*.egg-info", "__pycache__", ".hypothesis", "reports"))
     dist = base / "dist"
-    build = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", str(dist), str(ROOT)],
+    build = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", str(dist), str(source)],
                            capture_output=True, text=True, timeout=600, env=_quiet_env(), cwd=base)
     assert build.returncode == 0, build.stdout[-2000:] + build.stderr[-2000:]
     [wheel] = dist.glob("certconform-*.whl")
