@@ -2,7 +2,9 @@
 a checkout that was never installed loads it from the project's conftest.py).
 
 It adds --mdm / --mdm-token / --document / --report-dir, loads the implementation under test once
-(an unknown spec, a failing import or an unreachable server is a one-line usage error), turns the
+(an unknown spec, a failing import or an unreachable server is a one-line usage error) behind
+the per-call deadline (certconform/run_guard.py: --call-timeout, --max-adapter-errors, cut-short
+runs, verdict error in junit.xml), turns the
 features' statement tags into `statement` markers, reports Android for Work scenarios as
 "not validated" (skipped with that reason), and, after a run of the conformance suite, writes the
 report directory: junit.xml and cucumber.json (pytest's and pytest-bdd's own writers, pointed at
