@@ -178,3 +178,12 @@ def test_http_answers_that_are_not_json_name_the_endpoint_and_show_the_body():
 def test_load_adapter_passes_the_deadline_to_http(mock_server_url):
     adapter = mdm.load_adapter(mock_server_url, timeout=2.5)
     assert adapter.timeout == 2.5 and adapter._client.timeout.read == 2.5
+
+
+def test_the_mutant_catalogue_does_not_count_adapter_errors_as_kills():
+    from tests.mutants import _ADAPTER_ERROR, is_crash
+
+    assert is_crash("AdapterCrash") and is_crash("CallTimeout") and not is_crash("SequenceFailed")
+    assert _ADAPTER_ERROR.search('[contract: CONTRACT] apply({"type": "wipe"}) raised KeyError: \'d\'')
+    assert _ADAPTER_ERROR.search("[contract: CONTRACT] observe() did not return within 1 s (--call-timeout)")
+    assert not _ADAPTER_ERROR.search("[contract: CONTRACT] observe() broke the record shape: ...")
