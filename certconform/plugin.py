@@ -2,7 +2,9 @@
 a checkout that was never installed loads it from the project's conftest.py).
 
 It adds --mdm / --mdm-token / --document / --report-dir, loads the implementation under test once
-(an unknown spec, a failing import or an unreachable server is a one-line usage error), turns the
+(an unknown spec, a failing import or an unreachable server is a one-line usage error) behind
+the per-call deadline (certconform/run_guard.py: --call-timeout, --max-adapter-errors, cut-short
+runs, verdict error in junit.xml), turns the
 features' statement tags into `statement` markers, reports Android for Work scenarios as
 "not validated" (skipped with that reason), and, after a run of the conformance suite, writes the
 report directory: junit.xml and cucumber.json (pytest's and pytest-bdd's own writers, pointed at
@@ -31,9 +33,11 @@ from certconform.model.behaviour import BehaviourError, default as behaviour
 # The step definitions are fixtures: registering their modules as plugins makes them visible to
 # every feature, wherever the package is installed. Importing certconform.profiles registers the
 # Hypothesis profiles before --hypothesis-profile is read.
-pytest_plugins = ["certconform.steps.scenario_steps", "certconform.steps.replay_steps"]
+pytest_plugins = ["certconform.steps.scenario_steps", "certconform.steps.replay_steps", "certconform.run_guard"]
 import certconform.profiles  # noqa: E402,F401
 from certconform import features_dir, package_dir  # noqa: E402
+from certconform import run_guard  # noqa: E402
+from certconform.mdm.guarded import AdapterError  # noqa: E402
 ID_TAG = re.compile(r"^[A-Z][A-Z0-9]*(-[A-Z0-9]+)+$")
 MARKERS = {
     "windows": "scenarios of the Windows section",
@@ -132,11 +136,13 @@ def sut(pytestconfig):
 
 
 def load_sut(config):
+    """The adapter behind the per-call deadline (certconform/run_guard.py, mdm/guarded.py)."""
     spec = config.getoption("mdm")
+    token = config.getoption("mdm_token")
     try:
-        return mdm.load_adapter(spec, token=config.getoption("mdm_token"))
-    except mdm.AdapterSpecError as exc:
-        raise pytest.UsageError(f"--mdm {spec}: {exc}") from None
+        return run_guard.guarded_load(config, lambda timeout: mdm.load_adapter(spec, token=token, timeout=timeout))
+    except (mdm.AdapterSpecError, AdapterError) as exc:
+        raise pytest.UsageError(f"--mdm {spec}: {str(exc).removeprefix('[contract: CONTRACT] ')}") from None
 
 
 def pytest_collection_finish(session):
@@ -203,11 +209,15 @@ def pytest_runtest_makereport(item, call):
     log = getattr(item, "_certconform_log", None)
     if log is not None and report.when == "call":
         report.certconform_log = list(log)
-    # The tier travels with the test into JUnit (<properties>) and the HTML report.
-    if report.failed and report.when == "call":
+    # The tier travels with the test into JUnit (<properties>) and the HTML report; a test ended
+    # by an adapter error (tier contract) also carries verdict=error (run_guard.mark_junit).
+    if report.failed and report.when in ("setup", "call"):
         from certconform.reports import _tier_of, report_message
 
-        _property(item, report, "tier", _tier_of(report_message(report)))
+        tier = _tier_of(report_message(report))
+        _property(item, report, "tier", tier)
+        if tier == "contract":
+            _property(item, report, "verdict", "error")
     if log and report.when == "call":
         ids = sorted({s for e in log if e.get("type") == "finding" and e.get("tier") == "reading"
                       for s in e.get("statements") or () if s.startswith("I-")})
@@ -271,10 +281,15 @@ def pytest_sessionfinish(session, exitstatus):
     config = session.config
     if hasattr(config, "workerinput"):
         return
-    _write_traceability(config)
+    cut_short = run_guard.cut_short_reason(session, exitstatus)
     collector = config.stash.get(COLLECTOR_KEY, None)
+    if collector is not None:  # a conformance run: every report is written, cut short or not
+        config.stash[SCENARIOS_KEY]["cut_short"] = cut_short
+        if config.option.xmlpath:
+            run_guard.mark_junit(config.option.xmlpath, cut_short)
+    _write_traceability(config, cut_short)
     _COLLECTOR[0] = None
-    if collector is not None and collector.tests:
+    if collector is not None and (collector.tests or cut_short):
         from certconform.reports import write_reports
 
         out_dir = report_dir_of(config)
@@ -303,6 +318,7 @@ def run_metadata(config, collector) -> dict:
         "started": collector.started,
         "duration": round(time.time() - collector.started, 3),
         "document_path": config.getoption("document"),
+        "cut_short": config.stash[SCENARIOS_KEY].get("cut_short"),
         "report_dir": str(config.getoption("report_dir")),
         "versions": versions(),
     }
@@ -313,7 +329,7 @@ def _capabilities(config):
     adapter = config.stash.get(ADAPTER_KEY, None)
     try:
         if adapter is None:  # under xdist the controller has not loaded it
-            adapter = mdm.load_adapter(config.getoption("mdm"), token=config.getoption("mdm_token"))
+            adapter = load_sut(config)
             config.stash[ADAPTER_KEY] = adapter
         method = getattr(adapter, "capabilities", None)
         if not callable(method):
@@ -333,13 +349,14 @@ def _seed(config, collector):
     return seed
 
 
-def _write_traceability(config) -> None:
-    if not _RAN:
+def _write_traceability(config, cut_short: str | None = None) -> None:
+    if not _RAN and not cut_short:
         return
     from certconform.traceability import build
 
     out_dir = report_dir_of(config)
     data = build(_RAN, config.getoption("document"))
+    data["cut_short"] = cut_short
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
         (out_dir / "traceability.json").write_text(json.dumps(data, indent=2) + "\n")
@@ -361,3 +378,6 @@ def pytest_terminal_summary(terminalreporter, config):
     for key in ("summary", "error", "report", "report_error"):
         if key in info:
             terminalreporter.write_line(f"certconform {info[key]}")
+    if info.get("cut_short"):
+        terminalreporter.write_line(f"certconform run cut short, the reports cover only the tests that ran: "
+                                    f"{info['cut_short']}", red=True, bold=True)

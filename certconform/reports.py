@@ -13,7 +13,11 @@ should do beyond what the rules table answers. It never restates a rule.
 Verdicts per statement (worst first):
     fail            a test that checks it failed (a scenario tagged with it, or a stateful test
                     whose findings cite it) on what the document's text requires (tier document)
-                    or on the adapter contract's interface (tier contract)
+    error           a test that checks it was ended by an adapter error: the implementation
+                    crashed (an exception other than ValueError / EventRejected), hung (a call
+                    past --call-timeout) or broke the adapter contract's interface (tier
+                    contract: a malformed inventory, a refused set-up, ...); nothing could be
+                    judged, so it is not a departure from the document
     not-run         no test that checks it ran (deselected, not collected, skipped for another reason)
     deviates        the implementation did what the document allows but one of our readings (tier
                     reading: an interpretation or contract convention) does not; never counted as
@@ -30,6 +34,7 @@ from __future__ import annotations
 
 import json
 import platform as _platform
+import re
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -38,9 +43,10 @@ from pathlib import Path
 
 from certconform.model.world import KINDS
 
-VERDICTS = ("fail", "not-run", "deviates", "conflict", "pass", "not-enabled", "not-validated", "unspecified")
+VERDICTS = ("fail", "error", "not-run", "deviates", "conflict", "pass", "not-enabled", "not-validated", "unspecified")
 VERDICT_TEXT = {
     "fail": "FAIL",
+    "error": "ERROR",
     "not-run": "NOT RUN",
     "deviates": "DEVIATES",
     "conflict": "CONFLICT",
@@ -82,7 +88,7 @@ class TestRecord:
     name: str
     feature: str | None = None
     statements: tuple[str, ...] = ()
-    outcome: str = "passed"  # passed | failed | skipped (worst phase wins)
+    outcome: str = "passed"  # passed | failed | error (an adapter error, tier contract) | skipped (worst phase wins)
     message: str | None = None  # failure message or skip reason
     duration: float = 0.0
     log: list[dict] = field(default_factory=list)
@@ -100,6 +106,10 @@ def _text(value) -> str:
     return value if isinstance(value, str) else repr(value)
 
 
+_EXCEPTION_NAME = re.compile(r"^(?:AssertionError|[\w.]*(?:SetupFailed|MalformedInventory|SequenceFailed|AdapterError|"
+                             r"CallTimeout|AdapterCrash|AdapterBusy)): ")
+
+
 def report_message(report) -> str:
     """The one message of a failed or skipped report: the exception line or skip reason."""
     longrepr = report.longrepr
@@ -108,9 +118,8 @@ def report_message(report) -> str:
         return msg[len("Skipped: "):] if msg.startswith("Skipped: ") else msg
     crash = getattr(longrepr, "reprcrash", None)
     msg = crash.message if crash is not None else str(longrepr)
-    for prefix in ("AssertionError: ", "SetupFailed: ", "MalformedInventory: "):
-        if msg.startswith(prefix):
-            msg = msg[len(prefix):]
+    # "AssertionError: ", "SetupFailed: ", "certconform.mdm.guarded.CallTimeout: " ... before a tier
+    msg = _EXCEPTION_NAME.sub("", msg, count=1)
     if report.when != "call":
         msg = f"error in {report.when}: {msg}"
     return msg[:MAX_MESSAGE]
@@ -140,8 +149,9 @@ class Collector:
         rec.duration += float(getattr(report, "duration", 0.0) or 0.0)
         if isinstance(log, list):
             rec.log.extend(e for e in log if isinstance(e, dict))
-        if report.failed and rec.outcome != "failed":
-            rec.outcome, rec.message = "failed", report_message(report)
+        if report.failed and rec.outcome not in ("failed", "error"):
+            message = report_message(report)
+            rec.outcome, rec.message = outcome_of_failure(message), message
         elif report.skipped and rec.outcome == "passed":
             rec.outcome, rec.message = "skipped", report_message(report)
 
@@ -151,6 +161,12 @@ class Collector:
                 if entry.get("seed") is not None:
                     return entry["seed"]
         return None
+
+
+def outcome_of_failure(message: str | None) -> str:
+    """'error' when the failure is tier contract (the implementation crashed, hung or broke the
+    adapter contract), else 'failed' (a departure from the document, or a deviation under --strict)."""
+    return "error" if _tier_of(message) == "contract" else "failed"
 
 
 # ----------------------------------------------------------------------------- verdicts
@@ -194,7 +210,7 @@ def statement_results(tests: list[TestRecord], behaviour) -> dict[str, dict]:
         checks = Counter()
         readings = Counter()
         for t in scenarios:
-            if t.outcome == "failed" and not is_deviation_message(t.message):
+            if t.outcome in ("failed", "error") and not is_deviation_message(t.message):
                 failures.append({"test": t.name, "nodeid": t.nodeid, "message": t.message, "counterexample": None,
                                  "invariant": None, "tier": _tier_of(t.message)})
         for t in tests:
@@ -217,7 +233,7 @@ def statement_results(tests: list[TestRecord], behaviour) -> dict[str, dict]:
                 if item["tier"] == "reading":
                     if len(deviations) < MAX_OTHER_FINDINGS:
                         deviations.append({**item, "interpretations": _interps_of(e.get("statements"), behaviour)})
-                elif not t.is_scenario and t.outcome == "failed":
+                elif not t.is_scenario and t.outcome in ("failed", "error"):
                     failures.append(item)
                     if e.get("invariant"):
                         for name in str(e["invariant"]).split(", "):
@@ -225,10 +241,14 @@ def statement_results(tests: list[TestRecord], behaviour) -> dict[str, dict]:
                 elif st.id not in t.statements:
                     other.append(item)
         # A failed stateful test whose findings did not reach the log still fails what it checked.
-        ran = [t for t in scenarios + stateful if t.outcome in ("passed", "failed")]
+        ran = [t for t in scenarios + stateful if t.outcome in ("passed", "failed", "error")]
         skipped = [t for t in scenarios if t.outcome == "skipped"]
+        errors = [f for f in failures if f["tier"] == "contract"]  # adapter errors: nothing was judged
+        failures = [f for f in failures if f["tier"] != "contract"]
         if failures:
             verdict = "fail"
+        elif errors:
+            verdict = "error"
         elif st.status == "not-validated" and (ran or skipped):
             verdict = "not-validated"
         elif not ran:
@@ -260,6 +280,7 @@ def statement_results(tests: list[TestRecord], behaviour) -> dict[str, dict]:
                            for i in invariants.values()],
             "checks": {"passed": checks["passed"], "failed": checks["failed"]},
             "failures": failures,
+            "errors": errors,
             "deviations": deviations,
             "other_findings": other[:MAX_OTHER_FINDINGS],
             "other_findings_total": len(other),
@@ -293,17 +314,21 @@ def contract_results(tests: list[TestRecord], behaviour) -> dict:
         g["tests"].append(t.nodeid)
 
     for t in tests:
-        if t.outcome != "failed":
+        if t.outcome not in ("failed", "error"):
             continue
         for e in t.log:
             if e.get("type") == "finding" and e.get("tier") == "contract" or (
                     e.get("type") == "finding" and e.get("tier") != "reading" and not (set(e.get("statements") or ()) & known)):
                 add(t, e.get("message"), list(e.get("statements") or ()), e.get("counterexample"))
-        if not t.is_scenario and not any(e.get("type") == "finding" and e.get("tier") != "reading" for e in t.log) \
+        # a stateful test, or a scenario ended by an adapter error (a crash, a timeout), that
+        # logged no finding of its own: its message is the failure
+        if (not t.is_scenario or t.outcome == "error") \
+                and not any(e.get("type") == "finding" and e.get("tier") != "reading" for e in t.log) \
                 and not is_deviation_message(t.message):
             add(t, t.message, [], None)
     failures = list(grouped.values())
-    return {"verdict": "fail" if failures else "pass", "failures": failures}
+    # the adapter's interface broke (or the implementation crashed / hung): verdict error
+    return {"verdict": "error" if failures else "pass", "failures": failures}
 
 
 def interpretation_results(tests: list[TestRecord], behaviour) -> list[dict]:
@@ -362,7 +387,7 @@ def matrix(tests: list[TestRecord], behaviour, rules, statements: dict[str, dict
                 if ids:
                     verdict = _worst(statements[sid]["verdict"] for sid in ids)
                     # a platform the document does not validate / enable is never shown as passed
-                    if len(statuses) == 1 and statuses != {"tested"} and verdict != "fail":
+                    if len(statuses) == 1 and statuses != {"tested"} and verdict not in ("fail", "error"):
                         verdict = statuses.pop()
                 elif failed_here:  # the oracle found a departure (contract or interpretation)
                     verdict = "fail"
@@ -414,7 +439,8 @@ def build_results(tests: list[TestRecord], meta: dict, behaviour=None, rules=Non
         },
         "totals": {"statements": len(statements), **{v: totals.get(v, 0) for v in VERDICTS if v != "unspecified"},
                    "unspecified_cells": unspecified,
-                   "tests": len(tests), "tests_failed": sum(1 for t in tests if t.outcome == "failed")},
+                   "tests": len(tests), "tests_failed": sum(1 for t in tests if t.outcome == "failed"),
+                   "tests_error": sum(1 for t in tests if t.outcome == "error")},
         "statements": statements,
         "contract": contract_results(tests, b),
         "interpretations": interpretation_results(tests, b),
@@ -466,4 +492,6 @@ def write_reports(collector: Collector, out_dir: Path, meta: dict) -> str:
     readings = [i["id"] for i in results["interpretations"] if i["verdict"] == "deviates"]
     tail = (f"; deviates from our readings {', '.join(readings)}"
             + (" (--strict: these fail)" if results["strict"] else " (pass --strict to fail on them)")) if readings else ""
-    return f"results: {out_dir / 'index.html'}: {t['statements']} statements: {counts}{tail}"
+    cut = results["run"].get("cut_short")
+    return (f"results: {out_dir / 'index.html'}: {t['statements']} statements: {counts}{tail}"
+            + (" (run cut short)" if cut else ""))

@@ -38,7 +38,8 @@ from certconform.model.behaviour import ALL_PLATFORMS, default as behaviour
 from certconform.model.oracle import expected_outcome
 from certconform.model.rules import default_rules
 from certconform.model.world import CAS, DEVICE_ACTIONS, KINDS, SITUATION_KINDS
-from certconform.steps.driver import Driver, log_entries
+from certconform.mdm.guarded import AdapterError
+from certconform.steps.driver import Driver, MalformedInventory, log_entries
 
 COVERAGE: Counter = Counter()
 MINIMIZE_REPLAYS = 300  # replays the delta-debugging pass may spend on one counterexample (a count: deterministic)
@@ -62,6 +63,20 @@ class SequenceFailed(AssertionError):
         super().__init__(message)
         self.events, self.intended_bad = list(events), list(intended_bad)
         self.signature, self.ids, self.summary = signature, list(ids), summary
+
+
+class AdapterStopped(BaseException):
+    """The implementation crashed, hung or broke the contract mid-sequence. A BaseException on
+    purpose: Hypothesis lets it through at once instead of replaying and shrinking (a hung or
+    broken adapter answers every replay differently, which ends as a FlakyFailure); run_machine
+    turns it into one SequenceFailed with the events so far."""
+
+    def __init__(self, error: Exception, events: list[dict]):
+        super().__init__(str(error))
+        self.error, self.events = error, list(events)
+
+
+ADAPTER_FAILURES = (AdapterError, MalformedInventory)  # what ends a sequence as verdict error
 
 
 def failing(result, strict: bool) -> list:
@@ -125,8 +140,11 @@ def build_machine(adapter, log: list[dict], strict: bool = False):
             super().__init__()
             self.driver = Driver(adapter, strict=strict)
             self.deviations_logged: Counter = Counter()
-            self.driver.reset()
             self.events: list[dict] = []
+            try:
+                self.driver.reset()
+            except ADAPTER_FAILURES as exc:
+                raise AdapterStopped(exc, []) from None
             self.intended_bad: list[bool] = []  # per event: bad input when it was generated
             self.deleted_users: list[str] = []
             self.counter = 0
@@ -142,7 +160,10 @@ def build_machine(adapter, log: list[dict], strict: bool = False):
         def do(self, ev: dict) -> None:
             self.intended_bad.append(expected_outcome(self.world, ev, self.driver.last_inventory or [])[0] == "invalid")
             self.events.append(ev)
-            result = self.driver.apply(ev)
+            try:
+                result = self.driver.apply(ev)
+            except ADAPTER_FAILURES as exc:
+                raise AdapterStopped(exc, self.events) from None
             for c in result.checks:
                 COVERAGE[f"{c.platform}/{c.kind}/{c.situation}"] += 1
                 event(f"transition {c.platform}/{c.kind}/{c.situation}")
@@ -178,7 +199,10 @@ def build_machine(adapter, log: list[dict], strict: bool = False):
             return self.driver.world
 
         def installed(self) -> list[dict]:
-            return [r for r in self.driver.observe() if r["installed"]]
+            try:
+                return [r for r in self.driver.observe() if r["installed"]]
+            except ADAPTER_FAILURES as exc:
+                raise AdapterStopped(exc, self.events) from None
 
         def pick(self, data, options, label):
             """Draw one of the currently valid names (keeps every generated event meaningful)."""
@@ -549,6 +573,8 @@ def run_machine(adapter, log: list[dict], current, minimizing: bool = True, stri
     machine = build_machine(adapter, log, strict)
     try:
         run_state_machine_as_test(machine, settings=current)
+    except AdapterStopped as stop:
+        raise adapter_failure(stop, log) from None
     except SequenceFailed as exc:
         shortest = shortest_counterexample(adapter, exc, strict, log) if minimizing else None
         if shortest is None:
@@ -557,6 +583,20 @@ def run_machine(adapter, log: list[dict], current, minimizing: bool = True, stri
         bad = dict(zip(map(id, exc.events), exc.intended_bad))
         raise SequenceFailed(message, events, [bad[id(e)] for e in events], exc.signature, exc.ids,
                              exc.summary) from None
+
+
+def adapter_failure(stop: AdapterStopped, log: list[dict]) -> SequenceFailed:
+    """One failure (tier contract, so verdict error) for an adapter that crashed, hung or broke the
+    contract mid-sequence: its message and the events so far, as a replayable feature."""
+    events = stop.events
+    summary = f"the implementation failed after {len(events)} events" if events else "reset() failed"
+    text = gherkin(events, [], summary) if events else "(no event was sent: reset() failed)\n"
+    message = (f"{stop.error}\nThe sequence stopped there (an adapter error is not shrunk); "
+               f"the {len(events)} events so far:\n\n{text}")
+    log[:] = [e for e in log if e.get("type") == "run"] + [
+        {"type": "finding", "statements": ["CONTRACT"], "message": str(stop.error), "tier": "contract",
+         "counterexample": text}]
+    return SequenceFailed(message, events, [False] * len(events), None, ["CONTRACT"], summary)
 
 
 def shortest_counterexample(adapter, failure: SequenceFailed, strict: bool, log: list[dict]) -> tuple[str, list] | None:

@@ -31,8 +31,13 @@ class AdapterSpecError(Exception):
     """An implementation spec that cannot be turned into an adapter (one-line message)."""
 
 
-def load_adapter(spec: str | None = None, token: str | None = None):
-    """Return an adapter for `spec` (default "mock"). `token` defaults to env MDM_TOKEN."""
+_HTTP_DEFAULT = object()
+
+
+def load_adapter(spec: str | None = None, token: str | None = None, timeout=_HTTP_DEFAULT):
+    """Return an adapter for `spec` (default "mock"). `token` defaults to env MDM_TOKEN; `timeout`
+    (seconds per request, None for no limit) applies to http:// implementations only. The pytest
+    plugin wraps what this returns in mdm/guarded.py's GuardedAdapter (the per-call deadline)."""
     spec = (spec or DEFAULT_SPEC).strip()
     if token is None:
         token = os.environ.get("MDM_TOKEN") or None
@@ -47,7 +52,7 @@ def load_adapter(spec: str | None = None, token: str | None = None):
     if spec.startswith(("http://", "https://")):
         from certconform.mdm.http_adapter import HttpAdapter
 
-        return HttpAdapter(spec, token=token)
+        return HttpAdapter(spec, token=token) if timeout is _HTTP_DEFAULT else HttpAdapter(spec, token=token, timeout=timeout)
     if ":" in spec:
         return _load_object(spec)
     raise AdapterSpecError(

@@ -1,6 +1,9 @@
 # What this module knows: the client side of the contract's HTTP binding -- which request each
 # adapter call becomes and what each status code means. What it does not know: anything about
-# certificates; it forwards events and inventories unchanged.
+# certificates; it forwards events and inventories unchanged. A request that gets no answer
+# within `timeout` seconds raises TimeoutError (mdm/guarded.py reports it as that call's
+# timeout); an answer that is not the JSON the binding promises names the request and shows the
+# start of the body.
 """HttpAdapter: the adapter contract over HTTP (spec "http://HOST:PORT" or "https://...")."""
 from __future__ import annotations
 
@@ -9,16 +12,32 @@ import httpx
 from certconform.mdm import AdapterSpecError, EventRejected
 
 
-def _error_text(response: httpx.Response) -> str:
-    """The server's one-line error (`{"error": ...}`), or the start of the body."""
+BODY_PREVIEW = 80  # bytes of a body that is not JSON shown in the message
+
+
+def _preview(response: httpx.Response) -> str:
+    body = response.content
+    return repr(body[:BODY_PREVIEW]) + (f" ... ({len(body)} bytes)" if len(body) > BODY_PREVIEW else "")
+
+
+def _json(method: str, path: str, response: httpx.Response):
+    """The body as JSON; a body that is not JSON is a RuntimeError naming the request."""
+    try:
+        return response.json()
+    except ValueError:
+        raise RuntimeError(f"{method} {path} answered HTTP {response.status_code} with a body that is not JSON: "
+                           f"{_preview(response)}") from None
+
+
+def _error_text(method: str, path: str, response: httpx.Response) -> str:
+    """The server's one-line error (`{"error": ...}`); anything else names the request and shows the body."""
     try:
         body = response.json()
     except ValueError:
-        body = None
+        return f"{method} {path} answered HTTP {response.status_code} with a body that is not JSON: {_preview(response)}"
     if isinstance(body, dict) and isinstance(body.get("error"), str):
         return body["error"]
-    text = response.text.strip().replace("\n", " ")
-    return text[:300] or f"HTTP {response.status_code}"
+    return f"{method} {path} answered HTTP {response.status_code} without an \"error\" field: {_preview(response)}"
 
 
 def _why(exc: httpx.HTTPError) -> str:
@@ -37,12 +56,14 @@ def _why(exc: httpx.HTTPError) -> str:
 class HttpAdapter:
     """Talks to any server that speaks the contract's HTTP binding."""
 
-    def __init__(self, base_url: str, token: str | None = None, timeout: float = 10.0) -> None:
+    def __init__(self, base_url: str, token: str | None = None, timeout: float | None = 10.0) -> None:
+        """`timeout`: seconds each request may take (None: no limit; connecting takes at most 5 s)."""
         self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         self._client = httpx.Client(
             base_url=self.base_url, headers=headers,
-            timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)),
+            timeout=httpx.Timeout(timeout, connect=min(timeout or 5.0, 5.0)),
             limits=httpx.Limits(max_keepalive_connections=4, max_connections=8),
         )
         try:
@@ -57,7 +78,7 @@ class HttpAdapter:
         if response.status_code in (403, 421):  # the server refuses this Host / Origin: say why
             self._client.close()
             raise AdapterSpecError(f"{self.base_url}/certificates answered HTTP {response.status_code}: "
-                                   f"{_error_text(response)}")
+                                   f"{_error_text('GET', '/certificates', response)}")
         if response.status_code != 200:
             self._client.close()
             raise AdapterSpecError(
@@ -68,14 +89,20 @@ class HttpAdapter:
     def _request(self, method: str, path: str, **kwargs) -> httpx.Response:
         try:
             response = self._client.request(method, path, **kwargs)
+        except httpx.TimeoutException as exc:
+            limit = getattr(self, "timeout", None)
+            raise TimeoutError(f"{method} {self.base_url}{path}: {_why(exc)}"
+                               + (f" after {limit:g} s" if limit else "")) from None
         except httpx.HTTPError as exc:
             raise RuntimeError(f"{method} {self.base_url}{path} failed: {_why(exc)}") from None
         if response.status_code == 401:
-            raise AdapterSpecError(f"{self.base_url} rejected the token (HTTP 401): {_error_text(response)}")
+            raise AdapterSpecError(f"{self.base_url} rejected the token (HTTP 401): "
+                                   f"{_error_text(method, path, response)}")
         return response
 
     def _unexpected(self, method: str, path: str, response: httpx.Response) -> RuntimeError:
-        return RuntimeError(f"{method} {path} answered HTTP {response.status_code}: {_error_text(response)}")
+        return RuntimeError(f"{method} {path} answered HTTP {response.status_code}: "
+                            f"{_error_text(method, path, response)}")
 
     def reset(self) -> None:
         response = self._request("POST", "/reset")
@@ -87,28 +114,29 @@ class HttpAdapter:
         status = response.status_code
         if status in (200, 204):
             return
+        if status in (400, 409, 422):
+            _json("POST", "/events", response)  # the binding's answer is {"error": ...}: JSON at least
         if status == 409:
-            raise EventRejected(_error_text(response))
+            raise EventRejected(_error_text("POST", "/events", response))
         if status in (400, 422):
-            raise ValueError(_error_text(response))
+            raise ValueError(_error_text("POST", "/events", response))
         raise self._unexpected("POST", "/events", response)
 
     def observe(self) -> list[dict]:
         response = self._request("GET", "/certificates")
         if response.status_code != 200:
             raise self._unexpected("GET", "/certificates", response)
-        return response.json()
+        return _json("GET", "/certificates", response)
 
     def capabilities(self) -> dict | None:
         """The server's GET /capabilities answer, or None when it has none (the route is optional)."""
         response = self._request("GET", "/capabilities")
         if response.status_code != 200:
             return None
-        try:
-            caps = response.json()
-        except ValueError:
-            return None
-        return caps if isinstance(caps, dict) else None
+        caps = _json("GET", "/capabilities", response)
+        if not isinstance(caps, dict):
+            raise RuntimeError(f"GET /capabilities answered {type(caps).__name__}, want an object: {_preview(response)}")
+        return caps
 
     def close(self) -> None:
         self._client.close()

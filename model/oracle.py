@@ -95,29 +95,42 @@ def cite(statements: tuple[str, ...] | list[str]) -> str:
     return "; ".join(parts) or "expected of any MDM"
 
 
+def _shown(value: object, limit: int = 80) -> str:
+    """A value as a message shows it: its repr, cut to `limit` characters."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit - 4] + " ..." + text[-1]
+
+
+def _type_name(value: object) -> str:
+    return "None" if value is None else type(value).__name__
+
+
 def validate_inventory(inventory: object) -> list[Finding]:
-    """Shape of observe(): a list of records with the contract's fields and unique serials."""
+    """Shape of observe(): a list of records with the contract's fields and unique serials.
+    Never raises, whatever observe() returned; each finding names the record and the field."""
     def bad(message: str) -> Finding:
         return Finding((CONTRACT,), message, tier=INTERFACE)
 
     if not isinstance(inventory, list):
-        return [bad(f"observe() must return a list, got {type(inventory).__name__}")]
+        shown = "" if inventory is None else f": {_shown(inventory)}"
+        return [bad(f"observe() must return a list, got {_type_name(inventory)}{shown}")]
     findings, seen = [], set()
     for i, r in enumerate(inventory):
         if not isinstance(r, dict):
-            findings.append(bad(f"observe()[{i}] must be an object, got {type(r).__name__}"))
+            findings.append(bad(f"observe()[{i}] must be an object (a record), got {_type_name(r)}: {_shown(r)}"))
             continue
         for name, typ in RECORD_FIELDS.items():
             if name not in r:
-                findings.append(bad(f"observe()[{i}] lacks field {name!r}: {r!r}"))
+                findings.append(bad(f"observe()[{i}] lacks field {name!r}: {_shown(r, 200)}"))
             elif not isinstance(r[name], typ):
-                findings.append(bad(f"observe()[{i}] field {name!r} must be {typ.__name__}, got {r[name]!r}"))
+                findings.append(bad(f"observe()[{i}] field {name!r} must be {typ.__name__}, "
+                                    f"got {_type_name(r[name])}" + ("" if r[name] is None else f" {_shown(r[name])}")))
         if isinstance(r.get("kind"), str) and r["kind"] not in KINDS:
-            findings.append(bad(f"observe()[{i}] field 'kind' is not a contract kind: {r['kind']!r}"))
+            findings.append(bad(f"observe()[{i}] field 'kind' is not a contract kind: {_shown(r['kind'])}"))
         serial = r.get("serial")
         if isinstance(serial, str):
             if serial in seen:
-                findings.append(bad(f"serial {serial!r} appears twice in observe()"))
+                findings.append(bad(f"serial {_shown(serial)} appears twice in observe()"))
             seen.add(serial)
     return findings
 

@@ -3,9 +3,15 @@
 It wraps the adapter (reset/apply/observe), mirrors the directory in a model World so that the
 oracle can judge every event, snapshots the inventory before each block of When steps, and keeps
 what the oracle found for the reports. It does not know which implementation is plugged in.
+
+Crash-proof: every inventory the adapter reports is checked (model/oracle.py validate_inventory)
+before anything reads its records, so a malformed one is a `[contract: CONTRACT]` one-liner
+naming the field, never a TypeError in the suite; the adapter gets a deep copy of each event, so
+one that mutates (or keeps and later mutates) its argument cannot change what is judged.
 """
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 
 from certconform import mdm
@@ -53,8 +59,8 @@ class Driver:
         findings = validate_inventory(inventory)
         if findings:
             if self.log is not None:
-                self.log.extend({"type": "finding", "statements": list(f.statements), "message": f.message}
-                                for f in findings)
+                self.log.extend({"type": "finding", "statements": list(f.statements), "message": f.message,
+                                 "tier": f.tier} for f in findings)
             more = f" (and {len(findings) - 3} more)" if len(findings) > 3 else ""
             raise MalformedInventory("[contract: CONTRACT] observe() broke the record shape: "
                                      + "; ".join(f.message for f in findings[:3]) + more)
@@ -64,9 +70,10 @@ class Driver:
         """Apply one event through the adapter and judge it with the oracle."""
         # The inventory after the previous event is this event's "before" (nothing else changes
         # the implementation in between); it saves one observe() per event, which matters over HTTP.
-        before = self._last_after if self._last_after is not None else self.adapter.observe()
+        # (_last_after is kept only when it was well formed; a fresh one is checked by observe()).
+        before = self._last_after if self._last_after is not None else self.observe()
         try:
-            self.adapter.apply(event)
+            self.adapter.apply(copy.deepcopy(event))
             outcome, detail = "applied", ""
         except mdm.EventRejected as exc:
             outcome, detail = "rejected", str(exc)
@@ -75,18 +82,18 @@ class Driver:
         after = self.adapter.observe()
         if isinstance(after, list):  # a copy: an adapter may hand out its live records
             after = [dict(r) if isinstance(r, dict) else r for r in after]
-        self._last_after = after
         after_findings = validate_inventory(after)
+        self._last_after = None if after_findings else after
         expect = expectation(self.world, event, before)
         result = check_event(self.world, event, outcome, before, after, detail=detail,
                              inventory_findings=after_findings, expect=expect)
-        if after_findings or validate_inventory(before):
+        if after_findings:
             violations = []  # a malformed inventory is already a finding; the invariants cannot read it
         else:
             violations = check_all(Step(self.world, event, outcome, before, after, self.seen_serials))
+            self.seen_serials.update(r["serial"] for r in after)
         merge_violations(result, violations)
         self.violations.append(violations)
-        self.seen_serials.update(r.get("serial") for r in after if isinstance(r, dict))
         if world_follows(expect, outcome):
             self.world.apply(event)
         self.results.append(result)

@@ -1328,13 +1328,15 @@ _EXCEPTION = re.compile(r"^E\s+((?:[A-Za-z_]\w*\.)*[A-Z]\w*)(?::|$)", re.M)
 
 
 def is_crash(exception: str | None) -> bool:
-    """A built-in exception other than AssertionError (KeyError, TypeError, ...) is the adapter or
-    the suite crashing, not a check failing; the suite's own failures (AssertionError and its
+    """A built-in exception other than AssertionError (KeyError, TypeError, ...), or the guard's
+    adapter errors, is the adapter or the suite crashing, not a check failing; the suite's own failures (AssertionError and its
     subclasses such as SequenceFailed, SetupFailed, MalformedInventory) are kills."""
     import builtins
 
     if exception is None:
         return True
+    if exception in ("AdapterError", "AdapterCrash", "CallTimeout", "AdapterBusy"):
+        return True  # mdm/guarded.py: the adapter raised, hung or was stuck (verdict error)
     cls = getattr(builtins, exception, None)
     if not (isinstance(cls, type) and issubclass(cls, BaseException)):
         return False
@@ -1347,6 +1349,10 @@ def _known_ids() -> set[str]:
     b = default()
     ids = {s.id for s in b.statements} | {i.id for i in b.interpretations} | {c.id for c in b.conflicts}
     return ids | {"CONTRACT"}
+
+
+# mdm/guarded.py's one-liners for an adapter that raised or hung (also inside a stateful sequence)
+_ADAPTER_ERROR = re.compile(r"\[contract: CONTRACT\] \w+\(.*\) (raised |did not return within|timed out \(|was not attempted)")
 
 
 def explain_failure(output: str) -> dict:
@@ -1393,8 +1399,8 @@ def run_suite(name: str, expected: int, strict: bool = False, timeout: float = 9
     info = explain_failure(output) if code == 1 else {"caught_by": None, "exception": None, "cited": [],
                                                       "invariants": [], "message": ""}
     ok = code == expected
-    if ok and code == 1 and is_crash(info["exception"]):
-        ok = False  # the adapter crashed: that is not the suite catching a fault
+    if ok and code == 1 and (is_crash(info["exception"]) or _ADAPTER_ERROR.search(info["message"])):
+        ok = False  # the adapter crashed or hung (verdict error): that is not the suite catching a fault
     tail = "" if ok else "\n".join(output.strip().splitlines()[-40:])
     return Run(strict, expected, code, ok, info["caught_by"], info["cited"], info["invariants"], info["exception"],
                info["message"], round(seconds, 2), tail)

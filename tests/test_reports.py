@@ -87,7 +87,7 @@ def test_contract_failures_are_grouped_and_reported():
     tests = [TestRecord(f"t::{i}", f"s{i}", None, ("WIN-SCEP-RR-1",), outcome="failed", message="x",
                         log=[{"type": "finding", "statements": ["CONTRACT"], "message": msg}]) for i in range(3)]
     r = results(tests)
-    assert r["contract"]["verdict"] == "fail"
+    assert r["contract"]["verdict"] == "error"  # the adapter broke the contract: not a departure from the document
     assert len(r["contract"]["failures"]) == 1 and len(r["contract"]["failures"][0]["tests"]) == 3
     assert "lacks field &#39;serial&#39;" in render_html(r)
 
@@ -133,3 +133,41 @@ def test_collector_keeps_worst_phase_and_log():
     assert rec.outcome == "failed" and rec.message == "WIN-SCEP-RR-1 (document line 63, 568bfa0e): boom"
     assert rec.name == "Scen" and len(rec.log) == 1
     json.dumps(results(list(c.tests.values())))  # results.json is JSON
+
+
+def test_adapter_errors_are_verdict_error_kept_apart_from_fail():
+    """A scenario ended by an adapter error (tier contract) makes its statement `error`, with the
+    message under `errors`; a document failure on another statement stays `fail`; fail is worse."""
+    crash = "[contract: CONTRACT] apply({\"type\": \"wipe\"}) raised RuntimeError: boom"
+    tests = [TestRecord("t::e", "erring", None, ("WIN-SCEP-RR-2",), outcome="error", message=crash),
+             TestRecord("t::f", "failing", None, ("WIN-SCEP-RR-1",), outcome="failed",
+                        message="[document: WIN-SCEP-RR-1 (document line 63, 568bfa0e)] expected revoked"),
+             TestRecord("t::f2", "failing too", None, ("WIN-SCEP-RR-2",), outcome="failed",
+                        message="[document: WIN-SCEP-RR-2 (document line 64, c5fd30ff)] expected revoked")]
+    r = results(tests[:2])
+    s = r["statements"]["WIN-SCEP-RR-2"]
+    assert s["verdict"] == "error" and s["failures"] == [] and s["errors"][0]["message"] == crash
+    assert r["statements"]["WIN-SCEP-RR-1"]["verdict"] == "fail"
+    assert r["totals"]["error"] == 1 and r["totals"]["fail"] == 1
+    assert r["totals"]["tests_error"] == 1 and r["totals"]["tests_failed"] == 1
+    assert r["contract"]["verdict"] == "error" and r["contract"]["failures"][0]["message"] == crash
+    html = render_html(r)
+    assert '<span class="badge v-error">ERROR</span> WIN-SCEP-RR-2' in html and ".v-error {" in html
+    assert results(tests)["statements"]["WIN-SCEP-RR-2"]["verdict"] == "fail"
+
+
+def test_collector_scores_a_contract_tier_failure_as_error():
+    c = Collector(started=0)
+    crash = SimpleNamespace(message="certconform.mdm.guarded.CallTimeout: [contract: CONTRACT] observe() did not "
+                                    "return within 1 s (--call-timeout)")
+    c.add(SimpleNamespace(when="call", failed=True, skipped=False, longrepr=SimpleNamespace(reprcrash=crash),
+                          nodeid="n", user_properties=[("statements", "WIN-SCEP-RR-1")], duration=0.1))
+    assert c.tests["n"].outcome == "error"
+    assert c.tests["n"].message == "[contract: CONTRACT] observe() did not return within 1 s (--call-timeout)"
+
+
+def test_a_cut_short_run_says_so_in_the_html():
+    r = results([passed_scenario("WIN-SCEP-RR-1")])
+    assert "cut short" not in render_html(r)
+    r["run"]["cut_short"] = "interrupted (Ctrl-C)"
+    assert "This run was cut short (interrupted (Ctrl-C))" in render_html(r)

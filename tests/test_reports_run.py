@@ -76,20 +76,25 @@ def test_faulty_adapter_shows_failing_cells_and_cites_the_document(tmp_path):
     ("WrongTypes", "field 'installed' must be bool"),
     ("DuplicateSerials", "serial '0001' appears twice"),
     ("NotAList", "observe() must return a list, got dict"),
+    ("ReturnsNone", "observe() must return a list, got None"),
+    ("SerialIsList", "field 'serial' must be str, got list"),
+    ("NonDictItems", "must be an object (a record), got str"),
 ])
 def test_malformed_observations_fail_tests_naming_the_field(tmp_path, adapter, field_words):
+    """A malformed inventory breaks the adapter contract: verdict error (not fail), one line."""
     proc = run(["--mdm=tests.adapters_malformed:" + adapter, f"--report-dir={tmp_path}", "-q",
-                "-m", "not stateful", "-k", "WIN or macos"], module="pytest")
+                "-m", "not stateful", "-k", "WIN or macos", "--max-adapter-errors=0"], module="pytest")
     out = proc.stdout + proc.stderr
     assert proc.returncode == 1, out[-3000:]  # test failures, not an internal error or usage error
     assert field_words in out
     for crash in ("KeyError", "TypeError", "AttributeError", "INTERNALERROR"):
         assert crash not in out, crash
     results = json.loads((tmp_path / "results.json").read_text())
-    assert results["contract"]["verdict"] == "fail"
+    assert results["contract"]["verdict"] == "error"
     assert any(field_words in f["message"] for f in results["contract"]["failures"])
-    assert results["statements"]["WIN-SCEP-RR-1"]["verdict"] == "fail"
-    assert field_words in results["statements"]["WIN-SCEP-RR-1"]["failures"][0]["message"]
+    assert results["statements"]["WIN-SCEP-RR-1"]["verdict"] == "error"
+    assert field_words in results["statements"]["WIN-SCEP-RR-1"]["errors"][0]["message"]
+    assert results["totals"]["fail"] == 0 and results["totals"]["tests_failed"] == 0
 
 
 def test_deselected_statements_are_not_run_and_xdist_controller_writes_reports(tmp_path):
