@@ -36,7 +36,8 @@ from certconform.model.behaviour import BehaviourError, default as behaviour
 pytest_plugins = ["certconform.steps.scenario_steps", "certconform.steps.replay_steps", "certconform.run_guard"]
 import certconform.profiles  # noqa: E402,F401
 from certconform import features_dir, package_dir  # noqa: E402
-from certconform import run_guard  # noqa: E402
+# certconform.run_guard is imported by pytest (above) before any hook here runs; importing it at
+# this module's top would defeat pytest's assertion rewriting for it (a warning on every run).
 from certconform.mdm.guarded import AdapterError  # noqa: E402
 ID_TAG = re.compile(r"^[A-Z][A-Z0-9]*(-[A-Z0-9]+)+$")
 MARKERS = {
@@ -140,6 +141,8 @@ def load_sut(config):
     spec = config.getoption("mdm")
     token = config.getoption("mdm_token")
     try:
+        from certconform import run_guard
+
         return run_guard.guarded_load(config, lambda timeout: mdm.load_adapter(spec, token=token, timeout=timeout))
     except (mdm.AdapterSpecError, AdapterError) as exc:
         raise pytest.UsageError(f"--mdm {spec}: {str(exc).removeprefix('[contract: CONTRACT] ')}") from None
@@ -281,6 +284,8 @@ def pytest_sessionfinish(session, exitstatus):
     config = session.config
     if hasattr(config, "workerinput"):
         return
+    from certconform import run_guard
+
     cut_short = run_guard.cut_short_reason(session, exitstatus)
     collector = config.stash.get(COLLECTOR_KEY, None)
     if collector is not None:  # a conformance run: every report is written, cut short or not
