@@ -237,3 +237,14 @@ def test_is_check_failure_tells_checks_from_crashes():
     assert not is_check_failure(config, excinfo_of(AssertionError("")))
     options["tbstyle"] = "long"
     assert not is_check_failure(config, excinfo_of(AssertionError("[document: X] ...")))
+
+
+def test_no_private_hypothesis_or_pytest_bdd_names_remain():
+    """In addition to the behaviour tests (seeded reruns, scenario names in the reports, cucumber
+    under -n): the private names that broke on upgrades are gone from the suite's code."""
+    private = ("global_force_seed", "_current_profile", "scenario_wrapper_template_registry",
+               "test_report_context_registry", "scenario_reports_registry", "_bddcucumberjson")
+    folders = ("certconform", "conformance", "steps", "model", "mdm")
+    hits = [f"{path.relative_to(ROOT)}: {name}" for folder in folders for path in (ROOT / folder).rglob("*.py")
+            for name in private if name in path.read_text()]
+    assert hits == []
