@@ -1,16 +1,20 @@
 """The pytest plugin behind the conformance suite (registered through the `pytest11` entry point;
 a checkout that was never installed loads it from the project's conftest.py).
 
-It adds --mdm / --mdm-token / --document / --report-dir, loads the implementation under test once
-(an unknown spec, a failing import or an unreachable server is a one-line usage error), turns the
-features' statement tags into `statement` markers, reports Android for Work scenarios as
-"not validated" (skipped with that reason), and, after a run of the conformance suite, writes the
-report directory: junit.xml and cucumber.json (pytest's and pytest-bdd's own writers, pointed at
---report-dir unless given explicitly), traceability.json, results.json and index.html (built by
-certconform/reports.py from what this plugin collects in pytest_runtest_logreport).
+It adds --mdm / --mdm-token / --document / --report-dir, checks a run's inputs and loads the
+implementation under test in pytest_configure, before any report writer exists (an unknown
+profile, spec or document, a failing import or an unreachable server is a one-line usage error
+that leaves earlier reports alone), turns the features' statement tags into `statement` markers,
+reports Android for Work scenarios as "not validated" (skipped with that reason), prints a
+failing check as its message alone (`is_check_failure`; crashes keep their traceback), and,
+after a run of the conformance suite, writes the report directory: junit.xml (pytest's writer,
+pointed at --report-dir unless given explicitly), cucumber.json (certconform/cucumber.py, from
+pytest-bdd's public hooks, so it also covers -n), traceability.json, results.json and index.html
+(built by certconform/reports.py from what this plugin collects in pytest_runtest_logreport).
 
 What it knows: pytest and pytest-bdd hooks, xdist's controller/worker split (reports are written by
-the controller only; workers ship `user_properties` and `certconform_log` with each test report).
+the controller only; workers ship `user_properties`, `certconform_log` and `certconform_cucumber`
+with each test report).
 What it does not know: what a verdict is (certconform/reports.py) or what the document requires.
 Reports are written only when the run collects the conformance suite (conformance/ or features/),
 so `pytest tests` (the self-tests) never overwrites reports/.

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -246,5 +247,5 @@ def test_no_private_hypothesis_or_pytest_bdd_names_remain():
                "test_report_context_registry", "scenario_reports_registry", "_bddcucumberjson")
     folders = ("certconform", "conformance", "steps", "model", "mdm")
     hits = [f"{path.relative_to(ROOT)}: {name}" for folder in folders for path in (ROOT / folder).rglob("*.py")
-            for name in private if name in path.read_text()]
+            for name in private if re.search(rf"\b{name}\b", path.read_text())]
     assert hits == []
