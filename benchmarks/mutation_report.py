@@ -3,7 +3,8 @@
 
     python benchmarks/mutation_report.py [--workers 2] [--only NAME ...] [--json PATH] [--no-json]
 
-For each entry of the catalogue (tests/mutants.py) it prints the fault, the result of the default
+It prints a line as each run finishes ([done/total] entry: verdict in seconds); then, for each
+entry of the catalogue (tests/mutants.py), the fault, the result of the default
 run and of the --strict-readings run, what caught it (the first failing feature scenario or the
 stateful test, with the statement ids and invariant names its message cites) and the summary:
   MUTANTS  must be killed by the default run (exit code 1 with a failed check): the kill rate
@@ -47,7 +48,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"running the conformance suite against {len(entries)} catalogue entries ({runs} runs), "
           f"{args.workers} at a time ...", flush=True)
     start = time.monotonic()
-    outcomes = mutants.run_catalogue(entries, workers=args.workers, pass_examples=args.pass_examples)
+    outcomes = mutants.run_catalogue(entries, workers=args.workers, pass_examples=args.pass_examples,
+                                     on_run=lambda *a: print(mutants.progress_line(*a), flush=True))
     elapsed = time.monotonic() - start
     print(mutants.format_table(outcomes))
     print(f"wall time: {elapsed:.0f}s ({args.workers} workers; {runs} runs, {sum(o.seconds for o in outcomes):.0f}s in all)")

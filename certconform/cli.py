@@ -4,8 +4,14 @@
     certconform serve --port PORT [--host 127.0.0.1] [--token TOKEN | --token-file PATH] [--allow-host NAME ...]
                                                                        serve the bundled mock MDM over HTTP
     certconform drift DOC [--json]                                     compare another edition of the document
+    certconform --version
 
-Every problem with the command line or its inputs is one line on stderr and a non-zero exit.
+Every problem with the command line or its inputs is one line on stderr and a non-zero exit:
+4 for `run` (pytest's usage-error code; no report is written or overwritten), 2 for `serve`,
+`drift` and the top level (argparse's). `run` checks its own options and the
+--hypothesis-profile it passes on before pytest starts; the plugin checks them again for plain
+`pytest` runs and loads the implementation (import, server reachable) before any report writer
+is set up.
 """
 from __future__ import annotations
 
@@ -14,20 +20,81 @@ import os
 import sys
 from pathlib import Path
 
+import pytest
+
+RUN_USAGE_ERROR = 4  # pytest.ExitCode.USAGE_ERROR
+USAGE_ERROR = 2  # argparse's
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line naming the command (no usage block), and `run`'s
+    exit code is pytest's usage-error code."""
+
+    exit_code = USAGE_ERROR
+
+    def error(self, message: str):
+        self.exit(self.exit_code, f"{self.prog}: {message}\n")
+
+
+class _RunUsage:
+    """Passed to pytest.main by `certconform run`: pytest's own usage errors (an unrecognized
+    argument, a missing option value) become one line naming `certconform run`, not
+    `pytest.main()` with a usage block (public hook `pytest_cmdline_parse`, which exists for
+    in-process runs)."""
+
+    @staticmethod
+    def _one_line(text: str) -> str:
+        lines = [line.strip() for line in str(text).splitlines() if line.strip()]
+        error = next((line.split(": error: ", 1)[1] for line in lines if ": error: " in line), None)
+        return f"certconform run: {error}" if error else " ".join(lines)
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_cmdline_parse(self, pluginmanager, args):
+        try:
+            return (yield)
+        except pytest.UsageError as exc:
+            raise pytest.UsageError(self._one_line("\n".join(map(str, exc.args)))) from None
+
+
+def _option_value(args: list[str], name: str) -> str | None:
+    """The value of `--name VALUE` / `--name=VALUE` among pass-through pytest arguments (last wins)."""
+    value = None
+    for i, arg in enumerate(args):
+        if arg == name and i + 1 < len(args):
+            value = args[i + 1]
+        elif arg.startswith(name + "="):
+            value = arg.split("=", 1)[1]
+    return value
+
+
+def _run_problem(args: argparse.Namespace, extra: list[str], report_dir: Path) -> str | None:
+    """The first problem with `run`'s inputs that can be seen without starting pytest."""
+    from certconform.usage import document_problem, profile_problem, spec_problem, writable_dir_problem
+
+    problem = writable_dir_problem(report_dir)
+    if problem:
+        return f"--report-dir {report_dir}: {problem}"
+    problem = spec_problem(args.mdm)
+    if problem:
+        return f"--mdm {args.mdm}: {problem}"
+    if args.document is not None:
+        problem = document_problem(Path(args.document).resolve())
+        if problem:
+            return f"--document: {problem}"
+    profile = _option_value(extra, "--hypothesis-profile")
+    problem = profile_problem(profile)
+    if problem:
+        return f"--hypothesis-profile: {problem}"
+    return None
+
 
 
 def _run(args: argparse.Namespace, extra: list[str]) -> int:
-    import pytest
-
     report_dir = Path(args.report_dir).resolve()
-    try:
-        report_dir.mkdir(parents=True, exist_ok=True)
-        probe = report_dir / ".write-test"
-        probe.write_text("")
-        probe.unlink()
-    except OSError as exc:
-        print(f"certconform: cannot write reports to {report_dir}: {exc.strerror or exc}", file=sys.stderr)
-        return 4
+    problem = _run_problem(args, extra, report_dir)
+    if problem:
+        print(f"certconform run: {problem}", file=sys.stderr)
+        return RUN_USAGE_ERROR
     from certconform import package_dir
 
     # The suite runs from wherever certconform is installed, but in the user's directory: a
@@ -50,31 +117,29 @@ def _run(args: argparse.Namespace, extra: list[str]) -> int:
         *([f"--document={Path(args.document).resolve()}"] if args.document else []),
         *extra,
     ]
-    return int(pytest.main(pytest_args))
+    return int(pytest.main(pytest_args, plugins=[_RunUsage()]))
 
 
 def _serve(args: argparse.Namespace, extra: list[str]) -> int:
-    if extra:
-        print(f"certconform serve: unexpected arguments: {' '.join(extra)}", file=sys.stderr)
-        return 2
     from certconform.mdm.serve_options import serve_from_args
 
     return serve_from_args(args, "certconform serve")
 
 
 def _drift(args: argparse.Namespace, extra: list[str]) -> int:
-    if extra:
-        print(f"certconform drift: unexpected arguments: {' '.join(extra)}", file=sys.stderr)
-        return 2
     from certconform.drift import main as drift_main
 
     return drift_main(args.document_file, as_json=args.json)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="certconform", description=__doc__.split("\n\n")[0])
-    sub = parser.add_subparsers(dest="command", required=True)
+    from certconform import __version__
+
+    parser = OneLineParser(prog="certconform", description=__doc__.split("\n\n")[0])
+    parser.add_argument("-V", "--version", action="version", version=f"certconform {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
     run = sub.add_parser("run", help="run the conformance suite and write reports/ (other arguments go to pytest)")
+    run.exit_code = RUN_USAGE_ERROR
     run.add_argument("--mdm", default=os.environ.get("CERTCONFORM_MDM", "mock"),
                      help="reference, mock (default), http://HOST:PORT or package.module:attr")
     run.add_argument("--mdm-token", default=None, help="bearer token for http:// (default: env MDM_TOKEN)")
@@ -100,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
     args, extra = parser.parse_known_args(argv)
     if args.command != "run" and extra:
         print(f"certconform {args.command}: unrecognized arguments: {' '.join(extra)}", file=sys.stderr)
-        return 2
+        return USAGE_ERROR
     return args.func(args, extra)
 
 

@@ -1,18 +1,22 @@
 """The pytest plugin behind the conformance suite (registered through the `pytest11` entry point;
 a checkout that was never installed loads it from the project's conftest.py).
 
-It adds --mdm / --mdm-token / --document / --report-dir, loads the implementation under test once
-(an unknown spec, a failing import or an unreachable server is a one-line usage error) behind
-the per-call deadline (certconform/run_guard.py: --call-timeout, --max-adapter-errors, cut-short
-runs, verdict error in junit.xml), turns the
-features' statement tags into `statement` markers, reports Android for Work scenarios as
-"not validated" (skipped with that reason), and, after a run of the conformance suite, writes the
-report directory: junit.xml and cucumber.json (pytest's and pytest-bdd's own writers, pointed at
---report-dir unless given explicitly), traceability.json, results.json and index.html (built by
-certconform/reports.py from what this plugin collects in pytest_runtest_logreport).
+It adds --mdm / --mdm-token / --document / --report-dir, checks a run's inputs and loads the
+implementation under test in pytest_configure, before any report writer exists (an unknown
+profile, spec or document, a failing import or an unreachable server is a one-line usage error
+that leaves earlier reports alone), behind the per-call deadline (certconform/run_guard.py:
+--call-timeout, --max-adapter-errors, cut-short runs, verdict error in junit.xml), turns the
+features' statement tags into `statement` markers, reports Android for Work scenarios as "not
+validated" (skipped with that reason), prints a failing check as its message alone
+(`is_check_failure`; crashes keep their traceback), and, after a run of the conformance suite,
+writes the report directory: junit.xml (pytest's writer, pointed at --report-dir unless given
+explicitly), cucumber.json (certconform/cucumber.py, from pytest-bdd's public hooks, so it also
+covers -n), traceability.json, results.json and index.html (built by certconform/reports.py from
+what this plugin collects in pytest_runtest_logreport).
 
 What it knows: pytest and pytest-bdd hooks, xdist's controller/worker split (reports are written by
-the controller only; workers ship `user_properties` and `certconform_log` with each test report).
+the controller only; workers ship `user_properties`, `certconform_log` and `certconform_cucumber`
+with each test report).
 What it does not know: what a verdict is (certconform/reports.py) or what the document requires.
 Reports are written only when the run collects the conformance suite (conformance/ or features/),
 so `pytest tests` (the self-tests) never overwrites reports/.
@@ -35,7 +39,8 @@ from certconform.model.behaviour import BehaviourError, default as behaviour
 # Hypothesis profiles before --hypothesis-profile is read.
 pytest_plugins = ["certconform.steps.scenario_steps", "certconform.steps.replay_steps", "certconform.run_guard"]
 import certconform.profiles  # noqa: E402,F401
-from certconform import features_dir, package_dir  # noqa: E402
+from certconform import cucumber, features_dir, package_dir  # noqa: E402
+from certconform.usage import document_problem, profile_problem, spec_problem, writable_dir_problem  # noqa: E402,F401
 # certconform.run_guard is imported by pytest (above) before any hook here runs; importing it at
 # this module's top would defeat pytest's assertion rewriting for it (a warning on every run).
 from certconform.mdm.guarded import AdapterError  # noqa: E402
@@ -60,6 +65,7 @@ MARKERS = {
 ADAPTER_KEY = pytest.StashKey[object]()
 SCENARIOS_KEY = pytest.StashKey[dict]()
 COLLECTOR_KEY = pytest.StashKey[object]()
+CUCUMBER_KEY = pytest.StashKey[object]()
 
 
 def pytest_addoption(parser):
@@ -85,17 +91,31 @@ def pytest_configure(config):
     except BehaviourError as exc:
         raise pytest.UsageError(str(exc)) from None
     config.stash[SCENARIOS_KEY] = {}
-    if is_conformance_run(config) and not hasattr(config, "workerinput"):
+    if hasattr(config, "workerinput"):
+        return  # the controller checked the inputs and writes the reports
+    # Usage errors are raised here, before junitxml's and pytest-bdd's writers are set up (this
+    # hook runs first), so a refused run leaves an existing report directory as it was.
+    for option, problem in (("--hypothesis-profile", profile_problem(config.getoption("hypothesis_profile", None))),
+                            ("--document", document_problem(config.getoption("document")))):
+        if problem:
+            raise pytest.UsageError(f"{option}: {problem}")
+    if is_conformance_run(config):
         from certconform.reports import Collector
 
         report_dir = report_dir_of(config)
         problem = writable_dir_problem(report_dir)
         if problem:
             raise pytest.UsageError(f"--report-dir {report_dir}: {problem}")
+        if ADAPTER_KEY not in config.stash:
+            config.stash[ADAPTER_KEY] = load_sut(config)  # a bad spec or a dead server: one line, now
         if not config.option.xmlpath:
             config.option.xmlpath = str(report_dir / "junit.xml")
-        if hasattr(config.option, "cucumber_json_path") and not config.option.cucumber_json_path:
-            config.option.cucumber_json_path = str(report_dir / "cucumber.json")
+        if hasattr(config.option, "cucumber_json_path"):
+            # cucumber.json is written by certconform.cucumber (which also works under -n);
+            # pytest-bdd's own writer is left unconfigured so the file is written once.
+            path = config.option.cucumber_json_path or str(report_dir / "cucumber.json")
+            config.option.cucumber_json_path = None
+            config.stash[CUCUMBER_KEY] = cucumber.CucumberWriter(Path(config.invocation_params.dir) / path)
         config.stash[COLLECTOR_KEY] = Collector(started=time.time())
 
 
@@ -116,18 +136,6 @@ def report_dir_of(config) -> Path:
     return (Path(config.invocation_params.dir) / config.getoption("report_dir")).resolve()
 
 
-def writable_dir_problem(path: Path) -> str | None:
-    """None if reports can be written to `path` (created if needed), else a short reason."""
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-        probe = path / f".write-test-{os.getpid()}"
-        probe.write_text("")
-        probe.unlink()
-    except OSError as exc:
-        return f"cannot write reports there ({exc.strerror or exc})"
-    return None
-
-
 @pytest.fixture(scope="session")
 def sut(pytestconfig):
     """The implementation under test, loaded once per session (per xdist worker)."""
@@ -140,6 +148,9 @@ def load_sut(config):
     """The adapter behind the per-call deadline (certconform/run_guard.py, mdm/guarded.py)."""
     spec = config.getoption("mdm")
     token = config.getoption("mdm_token")
+    problem = spec_problem(spec)
+    if problem:
+        raise pytest.UsageError(f"--mdm {spec}: {problem}")
     try:
         from certconform import run_guard
 
@@ -149,7 +160,9 @@ def load_sut(config):
 
 
 def pytest_collection_finish(session):
-    """Load the implementation before the first test so a bad spec stops the run at once."""
+    """Load the implementation before the first test so a bad spec stops the run at once (a
+    conformance run has loaded it in pytest_configure already; this covers features run from
+    elsewhere, e.g. a scratch project's regressions)."""
     if any(item.get_closest_marker("statement") or item.get_closest_marker("stateful") for item in session.items):
         if ADAPTER_KEY not in session.config.stash:
             session.config.stash[ADAPTER_KEY] = load_sut(session.config)
@@ -181,19 +194,43 @@ def pytest_make_collect_report(collector):
 
 
 def pytest_collection_modifyitems(config, items):
-    b = behaviour()
     for item in items:
         ids = [m.args[0] for m in item.iter_markers("statement")]
         if not ids:
             continue
         item.user_properties.append(("statements", ",".join(ids)))
-        scenario = _scenario_of(item)
-        if scenario:
-            item.user_properties.extend(scenario)
-        closed = [sid for sid in ids if b.by_id[sid].status == "not-validated"]
-        if closed:
-            item.add_marker(pytest.mark.skip(reason=f"not validated: {', '.join(closed)} "
-                                             "(the document does not validate this platform)"))
+
+
+def pytest_bdd_before_scenario(request, feature, scenario):
+    """The scenario's name [example values] and feature:line for the reports (user properties),
+    its cucumber record, and the "not validated" skip (taken here, not at collection, so a
+    skipped scenario is still reported under its name)."""
+    node = request.node
+    cucumber.record_scenario(node, feature, scenario)
+    ids = [m.args[0] for m in node.iter_markers("statement")]
+    if not ids:
+        return
+    name = scenario.name
+    params = getattr(getattr(node, "callspec", None), "params", {}).get("_pytest_bdd_example")
+    if params:
+        name += " [" + "; ".join(f"{k}: {v}" for k, v in params.items()) + "]"
+    node.user_properties.extend([("scenario", name), ("feature", f"{feature.rel_filename}:{scenario.line_number}")])
+    b = behaviour()
+    closed = [sid for sid in ids if sid in b.by_id and b.by_id[sid].status == "not-validated"]
+    if closed:
+        pytest.skip(f"not validated: {', '.join(closed)} (the document does not validate this platform)")
+
+
+def pytest_bdd_before_step(request, feature, scenario, step, step_func):
+    cucumber.record_step_start(request.node, step)
+
+
+def pytest_bdd_after_step(request, feature, scenario, step, step_func, step_func_args):
+    cucumber.record_step_end(request.node, failed=False)
+
+
+def pytest_bdd_step_error(request, feature, scenario, step, step_func, step_func_args, exception):
+    cucumber.record_step_end(request.node, failed=True)
 
 
 @pytest.fixture
@@ -212,6 +249,14 @@ def pytest_runtest_makereport(item, call):
     log = getattr(item, "_certconform_log", None)
     if log is not None and report.when == "call":
         report.certconform_log = list(log)
+    if report.when == "call":
+        data = cucumber.report_data(item)
+        if data is not None:
+            report.certconform_cucumber = data
+    if report.failed and call.excinfo is not None and is_check_failure(item.config, call.excinfo):
+        # A check that failed says everything in its message: show that, not pytest's and
+        # pytest-bdd's frames. Crashes of the suite keep their traceback, and so does --tb=long.
+        report.longrepr = call.excinfo.getrepr(style="value", chain=False)
     # The tier travels with the test into JUnit (<properties>) and the HTML report; a test ended
     # by an adapter error (tier contract) also carries verdict=error (run_guard.mark_junit).
     if report.failed and report.when in ("setup", "call"):
@@ -236,27 +281,30 @@ def _property(item, report, name: str, value: str) -> None:
         report.user_properties.append((name, value))
 
 
-def _scenario_of(item) -> list[tuple[str, str]]:
-    """("scenario", name [example values]) and ("feature", file:line) of a pytest-bdd item."""
-    try:
-        from pytest_bdd.scenario import scenario_wrapper_template_registry as registry
+CHECK_MESSAGE_PREFIXES = ("[document:", "[reading:", "[contract:")
 
-        template = registry.get(getattr(item, "obj", None))
-    except Exception:  # pytest-bdd internals moved: reports fall back to the test name
-        template = None
-    if template is None:
-        return []
-    name = template.name
-    params = getattr(getattr(item, "callspec", None), "params", {}).get("_pytest_bdd_example")
-    if params:
-        name += " [" + "; ".join(f"{k}: {v}" for k, v in params.items()) + "]"
-    return [("scenario", name), ("feature", f"{template.feature.rel_filename}:{template.line_number}")]
+
+def is_check_failure(config, excinfo) -> bool:
+    """True when a test failed because a check of the suite failed (not because the suite or
+    pytest crashed): an AssertionError with a message that cites a tier, or that the suite's own
+    step or test code raised. Only under the default --tb=auto."""
+    if config.getoption("tbstyle", "auto") != "auto" or config.getoption("fulltrace", False):
+        return False
+    if not isinstance(excinfo.value, AssertionError) or not str(excinfo.value).strip():
+        return False
+    if str(excinfo.value).startswith(CHECK_MESSAGE_PREFIXES):
+        return True
+    raised_in = Path(excinfo.traceback[-1].path) if excinfo.traceback else None
+    judging = (package_dir("steps"), package_dir("conformance"))
+    return raised_in is not None and any(d in raised_in.parents for d in judging)
 
 
 def pytest_runtest_logreport(report):
     collector = _COLLECTOR[0]
     if collector is not None:
         collector.add(report)
+    if _CUCUMBER[0] is not None:
+        _CUCUMBER[0].add(report)
     props = dict(report.user_properties)
     if "statements" not in props:
         return
@@ -268,6 +316,7 @@ def pytest_runtest_logreport(report):
 
 _RAN: dict[str, list[str]] = {}
 _COLLECTOR: list = [None]  # the session's reports.Collector (controller only); the hook gets no config
+_CUCUMBER: list = [None]  # the session's cucumber.CucumberWriter (controller only)
 
 
 def _scenario_name(nodeid: str) -> str:
@@ -277,6 +326,7 @@ def _scenario_name(nodeid: str) -> str:
 def pytest_sessionstart(session):
     _RAN.clear()
     _COLLECTOR[0] = session.config.stash.get(COLLECTOR_KEY, None)
+    _CUCUMBER[0] = session.config.stash.get(CUCUMBER_KEY, None)
 
 
 @pytest.hookimpl(trylast=True)  # after other sessionfinish hooks (e.g. one writing coverage.json)
@@ -287,6 +337,7 @@ def pytest_sessionfinish(session, exitstatus):
     from certconform import run_guard
 
     cut_short = run_guard.cut_short_reason(session, exitstatus)
+    _write_cucumber(config)
     collector = config.stash.get(COLLECTOR_KEY, None)
     if collector is not None:  # a conformance run: every report is written, cut short or not
         config.stash[SCENARIOS_KEY]["cut_short"] = cut_short
@@ -309,6 +360,19 @@ def pytest_sessionfinish(session, exitstatus):
                 f"could not build results.json/index.html: {type(exc).__name__}: {exc}")
             return
         config.stash[SCENARIOS_KEY]["report"] = summary
+
+
+def _write_cucumber(config) -> None:
+    writer = config.stash.get(CUCUMBER_KEY, None)
+    _CUCUMBER[0] = None
+    if writer is None:
+        return
+    try:
+        writer.write()
+    except OSError as exc:
+        config.stash[SCENARIOS_KEY]["cucumber_error"] = f"cannot write {writer.path}: {exc.strerror or exc}"
+        return
+    config.stash[SCENARIOS_KEY]["cucumber"] = f"cucumber: {writer.path}"
 
 
 def run_metadata(config, collector) -> dict:
@@ -380,7 +444,7 @@ def _write_traceability(config, cut_short: str | None = None) -> None:
 
 def pytest_terminal_summary(terminalreporter, config):
     info = config.stash.get(SCENARIOS_KEY, {})
-    for key in ("summary", "error", "report", "report_error"):
+    for key in ("cucumber", "cucumber_error", "summary", "error", "report", "report_error"):
         if key in info:
             terminalreporter.write_line(f"certconform {info[key]}")
     if info.get("cut_short"):

@@ -146,6 +146,8 @@ class Collector:
             rec = TestRecord(report.nodeid, props.get("scenario") or report.nodeid.split("::")[-1],
                              props.get("feature"), statements)
             self.tests[report.nodeid] = rec
+        if rec.feature is None and props.get("feature"):  # known once the scenario starts (call phase)
+            rec.name, rec.feature = props.get("scenario") or rec.name, props["feature"]
         rec.duration += float(getattr(report, "duration", 0.0) or 0.0)
         if isinstance(log, list):
             rec.log.extend(e for e in log if isinstance(e, dict))

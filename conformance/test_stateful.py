@@ -27,13 +27,14 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from hypothesis import assume, event, settings
+from hypothesis import assume, event, seed as hypothesis_seed, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, precondition, rule, run_state_machine_as_test
 
 from certconform.profiles import MINIMIZE_PROFILES
 from certconform.conformance import minimize
 from certconform.conformance.counterexample import gherkin
+from certconform.progress import Progress, terminal_writer
 from certconform.model.behaviour import ALL_PLATFORMS, default as behaviour
 from certconform.model.oracle import expected_outcome
 from certconform.model.rules import default_rules
@@ -125,7 +126,7 @@ def failure_message(events: list[dict], ev: dict, failures: list, text: str) -> 
 UNENROLLED_ACTIONS = DEVICE_ACTIONS
 
 
-def build_machine(adapter, log: list[dict], strict: bool = False):
+def build_machine(adapter, log: list[dict], strict: bool = False, progress: Progress | None = None):
     class ConformanceMachine(RuleBasedStateMachine):
         """Every set-up step is an ordinary rule (a group, a user, a root, a profile, an
         enrolment, a membership, an assignment), so shrinking can drop what a failure does not
@@ -138,6 +139,8 @@ def build_machine(adapter, log: list[dict], strict: bool = False):
 
         def __init__(self):
             super().__init__()
+            if progress is not None:
+                progress.sequence()  # Hypothesis makes one machine per example
             self.driver = Driver(adapter, strict=strict)
             self.deviations_logged: Counter = Counter()
             self.events: list[dict] = []
@@ -164,6 +167,8 @@ def build_machine(adapter, log: list[dict], strict: bool = False):
                 result = self.driver.apply(ev)
             except ADAPTER_FAILURES as exc:
                 raise AdapterStopped(exc, self.events) from None
+            if progress is not None:
+                progress.event()
             for c in result.checks:
                 COVERAGE[f"{c.platform}/{c.kind}/{c.situation}"] += 1
                 event(f"transition {c.platform}/{c.kind}/{c.situation}")
@@ -176,6 +181,8 @@ def build_machine(adapter, log: list[dict], strict: bool = False):
                 text = gherkin(self.events, ids, summary)
                 # the final (shrunk) failure is the one reported; the run's seed entry stays
                 log[:] = [e for e in log if e.get("type") == "run"] + failure_entries(result, failures, text)
+                if progress is not None:
+                    progress.failure(len(self.events))
                 raise SequenceFailed(failure_message(self.events, ev, failures, text),
                                      self.events, self.intended_bad, signature(failures), ids, summary)
             if self.driver.results[-1].outcome == "applied":
@@ -552,30 +559,42 @@ def build_machine(adapter, log: list[dict], strict: bool = False):
 
 
 @pytest.mark.stateful
-def test_random_event_sequences(sut, conformance_log, pytestconfig):
+def test_random_event_sequences(sut, conformance_log, pytestconfig, capsys):
     """Random sequences of every contract event, on every platform, checked after every event."""
     current = settings()
-    seed_note = fix_seed(pytestconfig, current)
-    print(f"certconform stateful: {seed_note}")
-    conformance_log.append({"type": "run", "seed": seed_note, "profile": settings._current_profile})
+    profile = settings.get_current_profile_name()
+    seed_note, seed = fix_seed(pytestconfig, current)
+    progress = Progress("certconform stateful", current.max_examples, terminal_writer(pytestconfig, capsys))
+    progress.say(f"up to {current.max_examples} sequences of up to {current.stateful_step_count} steps; {seed_note}")
+    conformance_log.append({"type": "run", "seed": seed_note, "profile": profile})
+    outcome = "failed"
     try:
-        run_machine(sut, conformance_log, current, minimizing=settings._current_profile in MINIMIZE_PROFILES,
-                    strict=pytestconfig.getoption("strict_readings"))
+        run_machine(sut, conformance_log, current, minimizing=profile in MINIMIZE_PROFILES,
+                    strict=pytestconfig.getoption("strict_readings"), seed=seed, progress=progress)
+        outcome = "done"
     except SequenceFailed as exc:
         raise SequenceFailed(f"{exc}\n[{seed_note}]") from None
     finally:
+        progress.finish(outcome)
         write_coverage(pytestconfig)
 
 
-def run_machine(adapter, log: list[dict], current, minimizing: bool = True, strict: bool = False) -> None:
-    """Run the state machine under `current` settings; a failure raises SequenceFailed whose
-    message holds the counterexample, delta-debugged first when `minimizing`."""
-    machine = build_machine(adapter, log, strict)
+def run_machine(adapter, log: list[dict], current, minimizing: bool = True, strict: bool = False,
+                seed: int | None = None, progress: Progress | None = None) -> None:
+    """Run the state machine under `current` settings (with Hypothesis's public `seed` decorator
+    when `seed` is given); a failure raises SequenceFailed whose message holds the
+    counterexample, delta-debugged first when `minimizing`."""
+    machine = build_machine(adapter, log, strict, progress)
+    if seed is not None:
+        machine = hypothesis_seed(seed)(machine)
     try:
         run_state_machine_as_test(machine, settings=current)
     except AdapterStopped as stop:
         raise adapter_failure(stop, log) from None
     except SequenceFailed as exc:
+        if minimizing and progress is not None:
+            progress.say(f"delta debugging the counterexample of {len(exc.events)} events "
+                         f"(at most {MINIMIZE_REPLAYS} replays)")
         shortest = shortest_counterexample(adapter, exc, strict, log) if minimizing else None
         if shortest is None:
             raise
@@ -628,20 +647,23 @@ def shortest_counterexample(adapter, failure: SequenceFailed, strict: bool, log:
     return failure_message(replayed.events, ev, failures, text) + note, replayed.events
 
 
-def fix_seed(config, current) -> str:
-    """Make the run reproducible and say how: derandomized profiles replay the same sequences;
-    otherwise use --hypothesis-seed or pick a seed and force it, so the printed seed replays it."""
+def fix_seed(config, current) -> tuple[str, int | None]:
+    """Make the run reproducible and say how: derandomized profiles replay the same sequences
+    (seed None); otherwise --hypothesis-seed, or a seed picked here, which run_machine applies
+    with Hypothesis's `seed` decorator, so the printed seed replays the run."""
+    profile = settings.get_current_profile_name()
     if current.derandomize:
-        return f"derandomized (profile {settings._current_profile}): every run replays the same sequences"
-    from hypothesis import core
-
+        return f"derandomized (profile {profile}): every run replays the same sequences", None
     seed = config.getoption("hypothesis_seed", None)
     if seed is None:
         import random
 
         seed = random.getrandbits(32)
-        core.global_force_seed = seed
-    return f"seed {seed}: rerun with --hypothesis-seed={seed} --hypothesis-profile={settings._current_profile}"
+    try:
+        seed = int(seed)
+    except ValueError:
+        pass  # Hypothesis accepts any hashable seed
+    return f"seed {seed}: rerun with --hypothesis-seed={seed} --hypothesis-profile={profile}", seed
 
 
 def specified_transitions() -> list[str]:
@@ -669,7 +691,7 @@ def specified_transitions() -> list[str]:
 def write_coverage(config) -> None:
     specified = specified_transitions()
     data = {
-        "profile": settings._current_profile,
+        "profile": settings.get_current_profile_name(),
         "transitions": dict(sorted(COVERAGE.items())),
         "specified": specified,
         "missed": [t for t in specified if t not in COVERAGE],

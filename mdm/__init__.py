@@ -18,7 +18,7 @@ import importlib
 import os
 import sys
 
-__all__ = ["EventRejected", "AdapterSpecError", "load_adapter", "DEFAULT_SPEC"]
+__all__ = ["EventRejected", "AdapterSpecError", "load_adapter", "check_spec", "DEFAULT_SPEC"]
 
 DEFAULT_SPEC = "mock"
 
@@ -53,12 +53,58 @@ def load_adapter(spec: str | None = None, token: str | None = None, timeout=_HTT
         from certconform.mdm.http_adapter import HttpAdapter
 
         return HttpAdapter(spec, token=token) if timeout is _HTTP_DEFAULT else HttpAdapter(spec, token=token, timeout=timeout)
-    if ":" in spec:
-        return _load_object(spec)
-    raise AdapterSpecError(
-        f"unknown implementation spec {spec!r}: use reference, mock, http://HOST:PORT "
-        "or package.module:attr"
-    )
+    check_spec(spec)
+    return _load_object(spec)
+
+
+KNOWN_SPECS = ("reference", "mock")
+
+
+def check_spec(spec: str) -> None:
+    """Raise AdapterSpecError (one line, with a "did you mean" where one is likely) when `spec`
+    cannot be a spec at all. Cheap: imports nothing and opens no connection, so the CLI can call
+    it before a run starts; whether a module imports or a server answers is load_adapter's job."""
+    spec = (spec or "").strip()
+    if spec in KNOWN_SPECS or spec.startswith(("http://", "https://")):
+        return
+    module_name, colon, attr = spec.partition(":")
+    well_formed = colon and module_name and attr and not attr.isdigit() and not attr.startswith("/") \
+        and all(part.isidentifier() for part in module_name.split(".") + attr.split("."))
+    if well_formed and not _looks_like_scheme_typo(module_name):
+        return
+    guess = suggest_spec(spec)
+    hint = f"; did you mean {guess!r}?" if guess else ""
+    raise AdapterSpecError(f"unknown implementation spec {spec!r}: use reference, mock, http://HOST:PORT "
+                           f"or package.module:attr{hint}")
+
+
+def _looks_like_scheme_typo(word: str) -> bool:
+    import difflib
+
+    word = word.lower()
+    return word not in ("http", "https") and bool(difflib.get_close_matches(word, ["http", "https"], n=1, cutoff=0.6))
+
+
+def suggest_spec(spec: str) -> str | None:
+    """The spec the user probably meant: a known name close to `spec` (difflib), an http:// URL
+    for HOST:PORT or a misspelt scheme, package.module:attr for a dotted name without the colon."""
+    import difflib
+    import re
+
+    spec = spec.strip()
+    close = difflib.get_close_matches(spec.lower(), KNOWN_SPECS, n=1, cutoff=0.6)
+    if close:
+        return close[0]
+    scheme, sep, rest = spec.partition(":")
+    if sep and (scheme.lower() in ("http", "https") or _looks_like_scheme_typo(scheme) or rest.startswith("//")):
+        https = scheme.lower().rstrip("s") != scheme.lower()
+        return ("https://" if https else "http://") + rest.lstrip("/")
+    if re.fullmatch(r"[\w.-]+:\d+(/.*)?|\[[0-9a-fA-F:]+\]:\d+", spec):
+        return "http://" + spec
+    if ":" not in spec and "." in spec and all(p.isidentifier() for p in spec.split(".")):
+        module, _, attr = spec.rpartition(".")
+        return f"{module}:{attr}"
+    return None
 
 
 def _load_object(spec: str):

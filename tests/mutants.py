@@ -38,6 +38,7 @@ import re
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
@@ -1377,12 +1378,14 @@ def run_suite(name: str, expected: int, strict: bool = False, timeout: float = 9
               pass_examples: int = PASS_EXAMPLES) -> Run:
     """Run the conformance suite once against catalogue entry `name` in a subprocess."""
     with tempfile.TemporaryDirectory(prefix="certconform-mutant-") as tmp:
-        cmd = [sys.executable, "-m", "pytest", "--mdm", f"tests.mutants:{name}", "-q",
+        # --tb=short: the full "E   Type: message" lines explain_failure reads (by default the
+        # suite prints a failing check's message alone)
+        cmd = [sys.executable, "-m", "pytest", "--mdm", f"tests.mutants:{name}", "-q", "--tb=short",
                "-p", "no:cacheprovider", "-p", "tests.mutants", f"--report-dir={tmp}"]
         # (one token: pytest takes a separate existing path argument as a test path when it
         # determines the rootdir, and would then miss the project's conftest and pyproject.toml)
         if expected == 1:
-            cmd.insert(5, "-x")
+            cmd.insert(6, "-x")
         if strict:
             cmd.append("--strict-readings")
         env = dict(os.environ)
@@ -1421,17 +1424,25 @@ def _runs(entries: list[Entry]) -> list[tuple[Entry, bool]]:
     return [(e, False) for e in entries] + [(e, True) for e in entries if e.expected_strict is not None]
 
 
-def run_catalogue(entries: list[Entry] | None = None, workers: int = 2, pass_examples: int = PASS_EXAMPLES) -> list[Outcome]:
-    """Every entry's runs (default, and strict where expected), `workers` subprocesses at a time."""
+def run_catalogue(entries: list[Entry] | None = None, workers: int = 2, pass_examples: int = PASS_EXAMPLES,
+                  on_run=None) -> list[Outcome]:
+    """Every entry's runs (default, and strict where expected), `workers` subprocesses at a time.
+    `on_run(done, total, entry, run)` is called as each run finishes (progress lines)."""
     entries = entries if entries is not None else catalogue()
     jobs = _runs(entries)
     # longest first: the passing runs (full budget), then the kills
     jobs.sort(key=lambda job: (job[0].expected_strict if job[1] else job[0].expected))
+    lock, finished = threading.Lock(), [0]
 
     def one(job):
         e, strict = job
         examples = min(pass_examples, STRICT_PASS_EXAMPLES) if strict and e.group in ("honest", "legit") else pass_examples
-        return run_suite(e.name, e.expected_strict if strict else e.expected, strict, pass_examples=examples)
+        run = run_suite(e.name, e.expected_strict if strict else e.expected, strict, pass_examples=examples)
+        if on_run is not None:
+            with lock:
+                finished[0] += 1
+                on_run(finished[0], len(jobs), e, run)
+        return run
 
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         runs = dict(zip([(e.name, s) for e, s in jobs], pool.map(one, jobs)))
@@ -1479,6 +1490,13 @@ def _verdict(run: Run | None) -> str:
             return f"CRASHED ({run.exception})"
         return "SURVIVED" if run.exit_code == 0 else f"ERROR (exit {run.exit_code})"
     return f"FAILED (exit {run.exit_code})"
+
+
+def progress_line(done: int, total: int, entry: Entry, run: Run) -> str:
+    """One line per finished run: '[ 3/76] WindowsWipeNeverRevokes (mutant): killed in 4.2s'."""
+    flag = " --strict-readings" if run.strict else ""
+    width = len(str(total))
+    return f"[{done:>{width}}/{total}] {entry.name} ({entry.group}){flag}: {_verdict(run)} in {run.seconds:.1f}s"
 
 
 def format_table(outcomes: list[Outcome]) -> str:
