@@ -412,19 +412,50 @@ def human(result: dict) -> str:
     return "\n".join(lines)
 
 
-def main(path: str, as_json: bool = False, baseline: str | Path | None = None) -> int:
-    """Entry point of `certconform drift`. Returns the exit code (0 same, 1 changed, 2 unreadable)."""
+def main(path: str, as_json: bool = False, baseline: str | Path | None = None,
+         against: str | None = None, overlay: str | None = None) -> int:
+    """Entry point of `certconform drift`. Returns the exit code (0 same, 1 changed, 2 unreadable).
+
+    against: the shipped edition to compare with (default: the baseline, 2022); overlay: write
+    the new edition's overlay skeleton to this path ("-": standard output instead of the report)."""
+    from certconform.model.behaviour import BASELINE_EDITION, BehaviourError, document_file, load
+
+    against = against or BASELINE_EDITION
+    try:
+        behaviour = load(edition=against)
+    except BehaviourError as exc:
+        print(f"certconform drift: --against: {exc}", file=sys.stderr)
+        return 2
     try:
         new_doc = load_edition(path)
     except DocumentError as exc:
         print(f"certconform drift: {exc}", file=sys.stderr)
         return 2
-    base = document_path(baseline)
+    base = document_path(baseline) if (baseline or against == BASELINE_EDITION) else document_file(behaviour)
     try:
         old_doc = parse(base)
     except DocumentError as exc:
-        print(f"certconform drift: baseline document: {exc}", file=sys.stderr)
+        print(f"certconform drift: edition {against} document: {exc}", file=sys.stderr)
         return 2
-    result = compare(old_doc, new_doc)
+    if overlay and overlay != "-" and Path(overlay).exists():
+        print(f"certconform drift: --overlay {overlay}: the file exists; not overwriting a reviewed overlay",
+              file=sys.stderr)
+        return 2
+    result = compare(old_doc, new_doc, behaviour)
+    if overlay:
+        from certconform.overlay_skeleton import dump, skeleton
+
+        text = dump(skeleton(old_doc, new_doc, align(old_doc, new_doc), behaviour, against),
+                    f"compared with edition {against}, {old_doc.path.name}")
+        if overlay == "-":
+            sys.stdout.write(text)
+            return 1 if changed(result) else 0
+        try:
+            Path(overlay).write_text(text, encoding="utf-8")
+        except OSError as exc:
+            print(f"certconform drift: --overlay {overlay}: cannot write ({exc.strerror or exc})", file=sys.stderr)
+            return 2
     print(json.dumps(result, indent=2) if as_json else human(result))
+    if overlay:
+        print(f"overlay skeleton written to {overlay}", file=sys.stderr)
     return 1 if changed(result) else 0
