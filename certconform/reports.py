@@ -409,7 +409,8 @@ def build_results(tests: list[TestRecord], meta: dict, behaviour=None, rules=Non
         "run": {
             **meta,
             "date": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(meta.get("started", time.time()))),
-            "behaviour": {"title": b.document["title"], "edition": b.document["edition"]},
+            "edition": b.edition,  # the edition id in force ("2022", "2024"): what the run judged by
+            "behaviour": {"id": b.edition, "title": b.document["title"], "edition": b.document["edition"]},
             "document": document,
         },
         "totals": {"statements": len(statements), **{v: totals.get(v, 0) for v in VERDICTS if v != "unspecified"},
@@ -466,4 +467,5 @@ def write_reports(collector: Collector, out_dir: Path, meta: dict) -> str:
     readings = [i["id"] for i in results["interpretations"] if i["verdict"] == "deviates"]
     tail = (f"; deviates from our readings {', '.join(readings)}"
             + (" (--strict: these fail)" if results["strict"] else " (pass --strict to fail on them)")) if readings else ""
-    return f"results: {out_dir / 'index.html'}: {t['statements']} statements: {counts}{tail}"
+    edition = f"edition {b.edition} ({b.document['edition']})"
+    return f"results: {out_dir / 'index.html'}: {edition}: {t['statements']} statements: {counts}{tail}"

@@ -4,7 +4,8 @@
 `reset()`, `apply(event)` and `observe()`:
 
     reference            the reference state-machine model (model.reference)
-    mock                 the bundled mock MDM, in process (mdm.mock)
+    mock                 the bundled mock MDM, in process (mdm.mock), following `edition`
+    mock@EDITION         the mock pinned to one edition of the document (e.g. mock@2022)
     http://HOST:PORT     any server speaking the contract's HTTP binding (mdm.http_adapter)
     https://HOST:PORT    same, over TLS
     package.module:attr  attr() returns an adapter; package.module is imported from sys.path
@@ -31,8 +32,9 @@ class AdapterSpecError(Exception):
     """An implementation spec that cannot be turned into an adapter (one-line message)."""
 
 
-def load_adapter(spec: str | None = None, token: str | None = None):
-    """Return an adapter for `spec` (default "mock"). `token` defaults to env MDM_TOKEN."""
+def load_adapter(spec: str | None = None, token: str | None = None, edition: str | None = None):
+    """Return an adapter for `spec` (default "mock"). `token` defaults to env MDM_TOKEN; `edition`
+    is the edition of the document the bundled mock follows (default: env CERTCONFORM_EDITION, else 2022)."""
     spec = (spec or DEFAULT_SPEC).strip()
     if token is None:
         token = os.environ.get("MDM_TOKEN") or None
@@ -40,10 +42,14 @@ def load_adapter(spec: str | None = None, token: str | None = None):
         from certconform.model.reference import ReferenceMDM
 
         return ReferenceMDM()
-    if spec == "mock":
+    if spec == "mock" or spec.startswith("mock@"):
         from certconform.mdm.mock import MockMDM
 
-        return MockMDM()
+        pinned = spec.partition("@")[2]
+        try:
+            return MockMDM(edition=pinned or edition)
+        except ValueError as exc:
+            raise AdapterSpecError(f"spec {spec!r}: {exc}") from None
     if spec.startswith(("http://", "https://")):
         from certconform.mdm.http_adapter import HttpAdapter
 
