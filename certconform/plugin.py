@@ -165,9 +165,10 @@ def pytest_bdd_apply_tag(tag, function):
     if not ID_TAG.match(tag):
         return None  # platform and kind tags become ordinary markers
     b = behaviour()
-    if tag in b.by_id or tag in _ids_of_every_edition():
+    statements, interpretations = _ids_of_every_edition()
+    if tag in b.by_id or tag in statements:
         pytest.mark.statement(tag)(function)  # a statement of another edition: deselected below
-    elif any(i.id == tag for i in b.interpretations) or tag in _ids_of_every_edition():
+    elif any(i.id == tag for i in b.interpretations) or tag in interpretations:
         pytest.mark.interpretation(tag)(function)
     else:
         raise pytest.UsageError(f"feature tag @{tag} names no statement or interpretation in model/behaviour.yaml")
@@ -185,16 +186,19 @@ def pytest_make_collect_report(collector):
         report.longrepr = "feature error: " + " ".join(part.strip() for part in crash.message.splitlines() if part.strip())
 
 
-def _ids_of_every_edition() -> set[str]:
-    """Statement and interpretation ids of every shipped edition (tags may name any of them)."""
+def _ids_of_every_edition() -> tuple[set[str], set[str]]:
+    """Statement ids and interpretation ids of every shipped edition (tags may name any of them)."""
     if not _EVERY_ID:
+        statements, interpretations = set(), set()
         for e in behaviour_module.editions():
             b = behaviour_module.load(edition=e)
-            _EVERY_ID.update(b.by_id, (i.id for i in b.interpretations))
-    return _EVERY_ID
+            statements |= set(b.by_id)
+            interpretations |= {i.id for i in b.interpretations}
+        _EVERY_ID.append((statements, interpretations))
+    return _EVERY_ID[0]
 
 
-_EVERY_ID: set[str] = set()
+_EVERY_ID: list[tuple[set[str], set[str]]] = []
 
 
 def pytest_collection_modifyitems(config, items):
