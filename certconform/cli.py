@@ -1,9 +1,11 @@
 """The `certconform` command line.
 
-    certconform run   --mdm SPEC [--strict] [--report-dir DIR] [pytest args...]   run the conformance suite, write reports/
+    certconform run   --mdm SPEC [--edition 2022|2024] [--strict] [--report-dir DIR] [pytest args...]
+                                                                       run the conformance suite, write reports/
     certconform serve --port PORT [--host 127.0.0.1] [--token TOKEN | --token-file PATH] [--allow-host NAME ...]
                                                                        serve the bundled mock MDM over HTTP
-    certconform drift DOC [--json]                                     compare another edition of the document
+    certconform drift DOC [--json] [--against EDITION] [--overlay [PATH]]
+                                                                       compare another edition of the document
     certconform --version
 
 Every problem with the command line or its inputs is one line on stderr and a non-zero exit:
@@ -115,6 +117,7 @@ def _run(args: argparse.Namespace, extra: list[str]) -> int:
         *([f"--mdm-token={args.mdm_token}"] if args.mdm_token else []),
         *(["--strict-readings"] if args.strict else []),
         *([f"--document={Path(args.document).resolve()}"] if args.document else []),
+        f"--edition={args.edition}",
         *extra,
     ]
     return int(pytest.main(pytest_args, plugins=[_RunUsage()]))
@@ -129,7 +132,13 @@ def _serve(args: argparse.Namespace, extra: list[str]) -> int:
 def _drift(args: argparse.Namespace, extra: list[str]) -> int:
     from certconform.drift import main as drift_main
 
-    return drift_main(args.document_file, as_json=args.json)
+    return drift_main(args.document_file, as_json=args.json, against=args.against, overlay=args.overlay)
+
+
+def _editions() -> list[str]:
+    from certconform.model.behaviour import editions
+
+    return list(editions())
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -147,6 +156,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--document", default=None, help="the specification document (default: ../shared/spec-source/...)")
     run.add_argument("--strict", action="store_true",
                      help="also fail on departures from our readings (verdict 'deviates'), not only from the document")
+    run.add_argument("--edition", choices=_editions(), default=os.environ.get("CERTCONFORM_EDITION") or "2022",
+                     help="edition of the document to judge by (default 2022, the one the suite was built on)")
     run.set_defaults(func=_run)
     serve = sub.add_parser("serve", help="serve the bundled mock MDM over the contract's HTTP binding")
     from certconform.mdm.serve_options import add_serve_options
@@ -156,6 +167,11 @@ def build_parser() -> argparse.ArgumentParser:
     drift = sub.add_parser("drift", help="compare another edition of the document with model/behaviour.yaml")
     drift.add_argument("document_file")
     drift.add_argument("--json", action="store_true")
+    drift.add_argument("--against", choices=_editions(), default=None,
+                       help="the shipped edition to compare with (default: 2022, the baseline)")
+    drift.add_argument("--overlay", nargs="?", const="-", default=None, metavar="PATH",
+                       help="write the new edition's overlay skeleton to PATH (never overwrites; "
+                            "without PATH: print it instead of the report)")
     drift.set_defaults(func=_drift)
     return parser
 

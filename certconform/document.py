@@ -30,13 +30,14 @@ def fingerprint(line: str) -> str:
     return hashlib.sha256(line.strip().encode("utf-8")).hexdigest()[:8]
 
 
-def document_path(explicit: str | os.PathLike | None = None) -> Path:
-    """The document to cite: an explicit path, else env CERTCONFORM_DOCUMENT, else the default."""
+def document_path(explicit: str | os.PathLike | None = None, default: Path | None = None) -> Path:
+    """The document to cite: an explicit path, else env CERTCONFORM_DOCUMENT, else `default`
+    (an edition's own file), else the baseline edition's file."""
     if explicit:
         return Path(explicit)
     if os.environ.get(DOCUMENT_ENV):
         return Path(os.environ[DOCUMENT_ENV])
-    return DEFAULT_DOCUMENT
+    return default or DEFAULT_DOCUMENT
 
 
 @dataclass(frozen=True)

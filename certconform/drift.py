@@ -1,17 +1,28 @@
-"""`certconform drift DOC [--json]`: has another edition of the document changed its behaviour?
+"""`certconform drift DOC [--json] [--against EDITION] [--overlay [PATH]]`: has another edition of
+the document changed its behaviour?
 
 What this module knows: how to cut the document into comparable units — every bullet of a
 "... when:" outcome list (keyed by section path and list key, e.g. "revoked-and-removed"), and the
-prose the behaviour table also cites: paragraphs ("intro" under the title, "prose" elsewhere),
-note lines ("note") and numbered steps inside notes ("note-steps") — and how to normalise a unit
-so that wording is not mistaken for behaviour: renamed product terms (Azure AD / Azure Active
-Directory -> Microsoft Entra ID), link targets, emphasis and code marks, HTML comments, quotes,
-letter case, whitespace and trailing punctuation. Front matter is never compared (only its
-ms.date is shown as the edition). Units that are only links (e.g. "Next steps") are ignored.
-It maps units of the baseline edition to statement ids through the statements' cited lines
-(model/behaviour.yaml source.line, checked against the fingerprint).
+prose the behaviour table also cites: the sentences of paragraphs ("intro" under the title,
+"prose" elsewhere) and of NOTE blocks ("note"), and numbered steps inside notes ("note-steps") —
+and how to normalise a unit so that wording, or the way a copy of the page was captured, is not
+mistaken for behaviour:
+  * renamed product terms (Azure AD / Azure Active Directory -> Microsoft Entra ID, the Intune
+    console renames), with the article or determiner in front of them ("an Azure AD group" and
+    "a Microsoft Entra group" are the same words);
+  * link targets (relative or absolute), autolinks, emphasis and code marks, Markdown backslash
+    escapes, HTML comments, quotes, letter case, whitespace, trailing punctuation;
+  * line breaks: a paragraph or NOTE block is compared sentence by sentence, so reflowing it, or
+    joining two NOTE lines into one, changes nothing; a NOTE label written inline counts as the
+    marker;
+  * headings: a heading whose text changed but whose content (most of its units) did not is one
+    wording change, and its units are compared under the old heading.
+Front matter is never compared (only its ms.date is shown as the edition). Units that are only
+links (e.g. "Next steps") are ignored. Units of the compared-against edition map to statement ids
+through the statements' cited lines (source.line, checked against the fingerprint).
 What it does not know: what a unit means. An added or edited bullet or paragraph is reported as
-a behaviour change for a person to read; deciding its new rule is editing behaviour.yaml.
+a behaviour change for a person to read; deciding its rule is writing the edition's overlay
+(model/editions/), whose skeleton `--overlay` writes (certconform/overlay_skeleton.py).
 
 Output: {"baseline", "edition", "added", "removed", "changed", "wording_only"}; each item
 {"section", "list", "text", "statement", "line"} (+ "was"/"from_list"/"from_section" for
@@ -23,12 +34,12 @@ import difflib
 import json
 import re
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from certconform.document import Document, DocumentError, document_path, fingerprint, parse
 
-# Renamed product terms: longest first; all map to one token so editions compare equal.
+# Renamed product terms: longest first; each family maps to one token so editions compare equal.
 RENAMES = [
     (r"azure active directory \(azure ad\)", "entra"),
     (r"microsoft entra id \(entra id\)", "entra"),
@@ -38,7 +49,14 @@ RENAMES = [
     (r"entra id", "entra"),
     (r"azure ad", "entra"),
     (r"aad", "entra"),
+    (r"microsoft endpoint manager admin center", "intune-console"),
+    (r"microsoft intune admin center", "intune-console"),
+    (r"endpoint manager admin center", "intune-console"),
+    (r"intune admin center", "intune-console"),
+    (r"microsoft endpoint manager", "intune"),
+    (r"microsoft intune", "intune"),
 ]
+RENAMED_TOKENS = ("entra", "intune-console", "intune")
 LIST_KEYS = [  # (pattern on the normalised list introduction, key used in behaviour.yaml)
     (re.compile(r"root certificate.* removed when:?$"), "root-removed"),
     (re.compile(r"revoked and removed when:?$"), "revoked-and-removed"),
@@ -47,6 +65,8 @@ LIST_KEYS = [  # (pattern on the normalised list introduction, key used in behav
     (re.compile(r"is removed when:?$"), "removed"),
 ]
 SIMILAR = 0.6  # difflib ratio above which an edited unit in the same list is "changed", not removed+added
+SAME_HEADING = 0.5  # share of a heading's units that must be unchanged for a renamed heading to be wording
+NOTE_LABEL = re.compile(r"^(\[!\w+\]|\**(note|tip|important|warning|caution)\**\s*:?\s*\**:?)\s*", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -56,7 +76,7 @@ class Unit:
     section: str  # heading path as written
     list: str  # list key (e.g. "stays", "note", "intro")
     text: str  # as written (without the bullet / quote / number marker)
-    line: int
+    line: int  # where it starts
 
     @property
     def norm(self) -> str:
@@ -70,12 +90,16 @@ class Unit:
 def normalise(text: str) -> str:
     """Text with wording differences removed (see the module docstring)."""
     t = re.sub(r"<!--.*?-->", " ", text)
+    t = re.sub(r"\\([\\`*_{}\[\]()#+\-.!<>|~:])", r"\1", t)  # Markdown escapes: \( -> (
     t = re.sub(r"!?\[([^\]]*)\]\([^)]*\)", r"\1", t)  # [text](target) -> text
+    t = re.sub(r"<(https?://[^>]*)>", " ", t)  # autolinks
     t = re.sub(r"[*_`]+", "", t)
     t = t.replace("\u2019", "'").replace("\u2018", "'").replace("\u201c", '"').replace("\u201d", '"')
-    t = t.lower()
+    t = t.replace("\u00a0", " ").lower()
     for pattern, repl in RENAMES:
         t = re.sub(rf"\b{pattern}", repl, t)
+    # "an Azure AD group" / "a Microsoft Entra group": the article goes with the renamed term
+    t = re.sub(rf"\b(a|an|the)\s+({'|'.join(RENAMED_TOKENS)})\b", r"\2", t)
     t = re.sub(r"\s+", " ", t).strip()
     return t.rstrip(" .;:")
 
@@ -88,14 +112,37 @@ def list_key(intro: str) -> str:
     return "list: " + normalise(intro)
 
 
-_HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*$")
+_HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
 _BULLET = re.compile(r"^\s*[-*+]\s+(.*\S)\s*$")
 _NUMBERED = re.compile(r"^\s*\d+[.)]\s+(.*\S)\s*$")
-_ONLY_LINKS = re.compile(r"^(\s*\[[^\]]*\]\([^)]*\)\s*)+$")
+_ONLY_LINKS = re.compile(r"^(\s*(\[[^\]]*\]\([^)]*\)|<https?://[^>]*>)\s*)+$")
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=\S)")
+_ABBREVIATION = re.compile(r"\b(e\.g|i\.e|etc|vs|cf)\.$", re.IGNORECASE)
+
+
+def sentences(parts: list[tuple[int, str]]) -> list[tuple[int, str]]:
+    """Split a paragraph given as (line, text) pieces into (line where it starts, sentence)."""
+    text, starts = "", []
+    for line, piece in parts:
+        if text:
+            text += " "
+        starts.append((len(text), line))
+        text += piece.strip()
+    out: list[tuple[int, str]] = []
+    pos = 0
+    cuts = [m.end() for m in _SENTENCE_END.finditer(text)
+            if not _ABBREVIATION.search(text[:m.start()])] + [len(text)]
+    for cut in cuts:
+        chunk = text[pos:cut].strip()
+        if chunk:
+            line = max(ln for off, ln in starts if off <= pos)
+            out.append((line, chunk))
+        pos = cut
+    return out
 
 
 def units(doc: Document) -> list[Unit]:
-    """Cut a parsed document into units (outcome bullets and prose)."""
+    """Cut a parsed document into units (outcome bullets and the sentences of prose and notes)."""
     out: list[Unit] = []
     for b in doc.outcome_bullets():
         out.append(Unit(b.section, list_key(b.list), b.text, b.line))
@@ -105,38 +152,111 @@ def units(doc: Document) -> list[Unit]:
         start = next(i for i in range(1, len(doc.lines)) if doc.lines[i].strip() == "---") + 1
     stack: list[tuple[int, str]] = []
     title = ""
+    para: list[tuple[int, str]] = []
+    para_kind = ""
+
+    def section() -> str:
+        return " > ".join(t for _, t in stack) or title
+
+    def flush() -> None:
+        nonlocal para
+        if para:
+            key = "note" if para_kind == "note" else ("intro" if not stack else "prose")
+            out.extend(Unit(section(), key, text, line) for line, text in sentences(para))
+        para = []
+
     for n in range(start, len(doc.lines)):
-        raw = doc.lines[n]
-        line = re.sub(r"<!--.*?-->", "", raw).strip()
+        line = re.sub(r"<!--.*?-->", "", doc.lines[n]).strip()
         if not line or (n + 1) in bullet_lines:
+            flush()
             continue
         m = _HEADING.match(line)
         if m:
+            flush()
             level, text = len(m.group(1)), m.group(2)
             if level == 1:
                 title, stack = text, []
             else:
                 stack = [(lv, t) for lv, t in stack if lv < level] + [(level, text)]
             continue
-        section = " > ".join(t for _, t in stack) or title
         if line.startswith(">"):
+            if para_kind != "note":
+                flush()
+            para_kind = "note"
             body = line.lstrip(">").strip()
-            if not body or re.fullmatch(r"\[!\w+\]", body):
+            label = NOTE_LABEL.match(body)
+            if label:  # the [!NOTE] marker, or a label written inline ("**Note:** ...")
+                flush()
+                body = body[label.end():].strip()
+            if not body:
+                flush()
                 continue
             num = _NUMBERED.match(body)
             if num:
-                out.append(Unit(section, "note-steps", num.group(1), n + 1))
-            else:
-                out.append(Unit(section, "note", body, n + 1))
+                flush()
+                out.append(Unit(section(), "note-steps", num.group(1), n + 1))
+                continue
+            para.append((n + 1, body))
             continue
         if _BULLET.match(line) or line.endswith(":") or _ONLY_LINKS.match(line):
+            flush()
             continue  # list introductions are part of the list key; link-only lines carry no rule
-        out.append(Unit(section, "intro" if not stack else "prose", line, n + 1))
+        if para_kind != "prose":
+            flush()
+        para_kind = "prose"
+        para.append((n + 1, line))
+    flush()
     return sorted(out, key=lambda u: u.line)
 
 
+def heading_map(old: list[Unit], new: list[Unit]) -> dict[str, str]:
+    """New section path -> old section path (as written) for headings that were only renamed:
+    same parent, same depth, and at least SAME_HEADING of the units under them unchanged."""
+    def paths(us: list[Unit]) -> list[str]:
+        return list(dict.fromkeys(u.section for u in us))
+
+    def content(us: list[Unit], path: str) -> set[tuple[str, str]]:
+        return {(u.list, u.norm) for u in us if u.section == path or u.section.startswith(path + " > ")}
+
+    old_paths = paths(old)
+    old_prefixes = list(dict.fromkeys(" > ".join(p.split(" > ")[:i + 1]) for p in old_paths
+                                      for i in range(len(p.split(" > ")))))
+    new_prefixes = list(dict.fromkeys(" > ".join(p.split(" > ")[:i + 1]) for p in paths(new)
+                                      for i in range(len(p.split(" > ")))))
+    old_norm = {normalise(p): p for p in old_prefixes}
+    mapping: dict[str, str] = {}
+    taken: set[str] = set()
+    for path in sorted(new_prefixes, key=lambda p: p.count(" > ")):
+        parts = path.split(" > ")
+        parent = " > ".join(parts[:-1])
+        mapped_parent = mapping.get(parent, parent) if parent else ""
+        direct = (mapped_parent + " > " if mapped_parent else "") + parts[-1]
+        if normalise(direct) in old_norm:
+            mapping[path] = old_norm[normalise(direct)]
+            continue
+        mine = content(new, path)
+        best, score = None, 0.0
+        for o in old_prefixes:
+            o_parts = o.split(" > ")
+            if o in taken or len(o_parts) != len(parts) or " > ".join(o_parts[:-1]) != mapped_parent:
+                continue
+            if any(normalise(p) == normalise(o) for p in new_prefixes):
+                continue  # that heading is still there under its own name
+            theirs = content(old, o)
+            s = len(mine & theirs) / max(len(mine), len(theirs), 1)
+            if s > score:
+                best, score = o, s
+        if best is not None and score >= SAME_HEADING:
+            mapping[path] = best
+            taken.add(best)
+        else:
+            mapping[path] = direct
+    return {n: o for n, o in mapping.items() if n in {u.section for u in new}
+            or any(u.section.startswith(n + " > ") for u in new)}
+
+
 def statement_index(doc: Document, behaviour=None) -> tuple[dict[int, list[str]], list[str]]:
-    """Baseline line -> statement ids (only where the fingerprint still matches); warnings."""
+    """Cited line -> statement ids (only where the fingerprint still matches); warnings."""
     from certconform.model.behaviour import default
 
     b = behaviour or default()
@@ -146,7 +266,8 @@ def statement_index(doc: Document, behaviour=None) -> tuple[dict[int, list[str]]
         if fingerprint(doc.line(s.source.line)) == s.source.sha256_8:
             index.setdefault(s.source.line, []).append(s.id)
         else:
-            warnings.append(f"{s.id}: baseline line {s.source.line} does not match its fingerprint; not mapped")
+            warnings.append(f"{s.id}: line {s.source.line} of the compared-against edition does not match its "
+                            "fingerprint; not mapped")
     return index, warnings
 
 
@@ -160,22 +281,36 @@ def _item(u: Unit, index: dict[int, list[str]] | None, **extra) -> dict:
     return item
 
 
-def compare(old_doc: Document, new_doc: Document, behaviour=None) -> dict:
-    """Compare two parsed editions; the baseline's units carry statement ids."""
-    from certconform.model.behaviour import default
+@dataclass
+class Alignment:
+    """How the units of two editions correspond. pairs: (old, new, how) with how one of "same",
+    "wording", "moved", "changed"; added / removed: units without a partner; headings: renamed
+    headings as (old path, new path)."""
 
-    b = behaviour or default()
-    index, warnings = statement_index(old_doc, b)
-    old, new = units(old_doc), units(new_doc)
-    result = {"baseline": f"{b.document['title']} ({b.document['edition']})",
-              "edition": new_doc.edition, "document": str(new_doc.path),
-              "added": [], "removed": [], "changed": [], "wording_only": []}
-    if warnings:
-        result["warnings"] = warnings
+    pairs: list[tuple[Unit, Unit, str]] = field(default_factory=list)
+    added: list[Unit] = field(default_factory=list)
+    removed: list[Unit] = field(default_factory=list)
+    headings: list[tuple[str, str]] = field(default_factory=list)
+
+
+def align(old_doc: Document, new_doc: Document) -> Alignment:
+    """Pair the units of two parsed editions (see the module docstring for what counts as the same)."""
+    old, new_units = units(old_doc), units(new_doc)
+    hmap = heading_map(old, new_units)
+    result = Alignment()
+    for n, o in hmap.items():
+        if n.split(" > ")[-1] != o.split(" > ")[-1] and normalise(n.split(" > ")[-1]) != normalise(o.split(" > ")[-1]):
+            result.headings.append((o, n))
+    original = {}  # unit as compared (old section) -> unit as written
+    new = []
+    for u in new_units:
+        c = Unit(hmap.get(u.section, u.section), u.list, u.text, u.line)
+        original[c] = u
+        new.append(c)
 
     def take(pool: list[Unit], pred) -> Unit | None:
-        for i, u in enumerate(pool):
-            if pred(u):
+        for i, x in enumerate(pool):
+            if pred(x):
                 return pool.pop(i)
         return None
 
@@ -184,8 +319,8 @@ def compare(old_doc: Document, new_doc: Document, behaviour=None) -> dict:
         o = take(old, lambda x: x.where == u.where and x.norm == u.norm)
         if o is None:
             left_new.append(u)
-        elif o.text.strip() != u.text.strip() or o.section != u.section:
-            result["wording_only"].append(_item(o, index, text=u.text, was=o.text, line=u.line, section=u.section))
+        else:
+            result.pairs.append((o, original[u], "same" if o.text.strip() == u.text.strip() else "wording"))
     new, left_new = left_new, []
     for u in new:  # 2. same text, other list or section: the bullet moved
         o = take(old, lambda x: x.norm == u.norm and normalise(x.section) == normalise(u.section)) or \
@@ -193,19 +328,46 @@ def compare(old_doc: Document, new_doc: Document, behaviour=None) -> dict:
         if o is None:
             left_new.append(u)
         else:
-            result["changed"].append(_item(o, index, text=u.text, line=u.line, section=u.section, list=u.list,
-                                           from_list=o.list, from_section=o.section, was=o.text))
+            result.pairs.append((o, original[u], "moved"))
     new, left_new = left_new, []
     for u in new:  # 3. same place, edited text
         best = max((x for x in old if x.where == u.where),
                    key=lambda x: difflib.SequenceMatcher(None, x.norm, u.norm).ratio(), default=None)
         if best is not None and difflib.SequenceMatcher(None, best.norm, u.norm).ratio() >= SIMILAR:
             old.remove(best)
-            result["changed"].append(_item(best, index, text=u.text, line=u.line, was=best.text))
+            result.pairs.append((best, original[u], "changed"))
         else:
             left_new.append(u)
-    result["added"] = [_item(u, None) for u in left_new]  # 4. the rest
-    result["removed"] = [_item(o, index) for o in old]
+    result.added = [original[u] for u in left_new]  # 4. the rest
+    result.removed = old
+    return result
+
+
+def compare(old_doc: Document, new_doc: Document, behaviour=None) -> dict:
+    """Compare two parsed editions; the compared-against edition's units carry statement ids."""
+    from certconform.model.behaviour import default
+
+    b = behaviour or default()
+    index, warnings = statement_index(old_doc, b)
+    a = align(old_doc, new_doc)
+    result = {"baseline": f"{b.document['title']} ({b.document['edition']})",
+              "edition": new_doc.edition, "document": str(new_doc.path),
+              "added": [], "removed": [], "changed": [], "wording_only": []}
+    if warnings:
+        result["warnings"] = warnings
+    for o, n in a.headings:
+        result["wording_only"].append({"section": n, "list": "heading", "text": n.split(" > ")[-1],
+                                       "was": o.split(" > ")[-1], "statement": None, "line": None})
+    for o, u, how in sorted(a.pairs, key=lambda p: p[1].line):
+        if how == "wording":
+            result["wording_only"].append(_item(o, index, text=u.text, was=o.text, line=u.line, section=u.section))
+        elif how == "moved":
+            result["changed"].append(_item(o, index, text=u.text, line=u.line, section=u.section, list=u.list,
+                                           from_list=o.list, from_section=o.section, was=o.text))
+        elif how == "changed":
+            result["changed"].append(_item(o, index, text=u.text, line=u.line, section=u.section, was=o.text))
+    result["added"] = [_item(u, None) for u in a.added]
+    result["removed"] = [_item(o, index) for o in a.removed]
     return result
 
 
@@ -250,19 +412,50 @@ def human(result: dict) -> str:
     return "\n".join(lines)
 
 
-def main(path: str, as_json: bool = False, baseline: str | Path | None = None) -> int:
-    """Entry point of `certconform drift`. Returns the exit code (0 same, 1 changed, 2 unreadable)."""
+def main(path: str, as_json: bool = False, baseline: str | Path | None = None,
+         against: str | None = None, overlay: str | None = None) -> int:
+    """Entry point of `certconform drift`. Returns the exit code (0 same, 1 changed, 2 unreadable).
+
+    against: the shipped edition to compare with (default: the baseline, 2022); overlay: write
+    the new edition's overlay skeleton to this path ("-": standard output instead of the report)."""
+    from certconform.model.behaviour import BASELINE_EDITION, BehaviourError, document_file, load
+
+    against = against or BASELINE_EDITION
+    try:
+        behaviour = load(edition=against)
+    except BehaviourError as exc:
+        print(f"certconform drift: --against: {exc}", file=sys.stderr)
+        return 2
     try:
         new_doc = load_edition(path)
     except DocumentError as exc:
         print(f"certconform drift: {exc}", file=sys.stderr)
         return 2
-    base = document_path(baseline)
+    base = document_path(baseline) if (baseline or against == BASELINE_EDITION) else document_file(behaviour)
     try:
         old_doc = parse(base)
     except DocumentError as exc:
-        print(f"certconform drift: baseline document: {exc}", file=sys.stderr)
+        print(f"certconform drift: edition {against} document: {exc}", file=sys.stderr)
         return 2
-    result = compare(old_doc, new_doc)
+    if overlay and overlay != "-" and Path(overlay).exists():
+        print(f"certconform drift: --overlay {overlay}: the file exists; not overwriting a reviewed overlay",
+              file=sys.stderr)
+        return 2
+    result = compare(old_doc, new_doc, behaviour)
+    if overlay:
+        from certconform.overlay_skeleton import dump, skeleton
+
+        text = dump(skeleton(old_doc, new_doc, align(old_doc, new_doc), behaviour, against),
+                    f"compared with edition {against}, {old_doc.path.name}")
+        if overlay == "-":
+            sys.stdout.write(text)
+            return 1 if changed(result) else 0
+        try:
+            Path(overlay).write_text(text, encoding="utf-8")
+        except OSError as exc:
+            print(f"certconform drift: --overlay {overlay}: cannot write ({exc.strerror or exc})", file=sys.stderr)
+            return 2
     print(json.dumps(result, indent=2) if as_json else human(result))
+    if overlay:
+        print(f"overlay skeleton written to {overlay}", file=sys.stderr)
     return 1 if changed(result) else 0

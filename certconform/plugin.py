@@ -33,6 +33,7 @@ import pytest
 
 from certconform import mdm
 from certconform.model.behaviour import BehaviourError, default as behaviour
+from certconform.model import behaviour as behaviour_module
 
 # The step definitions are fixtures: registering their modules as plugins makes them visible to
 # every feature, wherever the package is installed. Importing certconform.profiles registers the
@@ -45,6 +46,7 @@ from certconform.usage import document_problem, profile_problem, spec_problem, w
 # this module's top would defeat pytest's assertion rewriting for it (a warning on every run).
 from certconform.mdm.guarded import AdapterError  # noqa: E402
 ID_TAG = re.compile(r"^[A-Z][A-Z0-9]*(-[A-Z0-9]+)+$")
+EDITION_TAG = re.compile(r"^edition-([0-9]{4}[a-z0-9-]*)$")
 MARKERS = {
     "windows": "scenarios of the Windows section",
     "ios": "scenarios of the iOS section",
@@ -61,6 +63,8 @@ MARKERS = {
     "statement(id)": "the document statement a scenario checks (from its @ID tag)",
     "interpretation(id)": "an interpretation of behaviour.yaml a scenario relies on",
     "stateful": "Hypothesis stateful conformance tests",
+    "edition(id)": "the only edition(s) of the document a scenario belongs to (from its @edition-ID tags; "
+                   "untagged scenarios belong to every edition); other editions deselect it",
 }
 ADAPTER_KEY = pytest.StashKey[object]()
 SCENARIOS_KEY = pytest.StashKey[dict]()
@@ -80,6 +84,9 @@ def pytest_addoption(parser):
                     default=os.environ.get("CERTCONFORM_STRICT", "") not in ("", "0"),
                     help="fail on departures from our readings too (tier 'reading', reported 'deviates'); "
                          "`certconform run --strict` sets it (default: env CERTCONFORM_STRICT)")
+    group.addoption("--edition", default=os.environ.get(behaviour_module.EDITION_ENV) or behaviour_module.BASELINE_EDITION,
+                    help="edition of the document to judge by: " + ", ".join(behaviour_module.editions())
+                         + f" (default {behaviour_module.BASELINE_EDITION}, or env {behaviour_module.EDITION_ENV})")
 
 
 @pytest.hookimpl(tryfirst=True)  # before junitxml / pytest-bdd read their output paths
@@ -87,6 +94,7 @@ def pytest_configure(config):
     for name, text in MARKERS.items():
         config.addinivalue_line("markers", f"{name}: {text}")
     try:
+        behaviour_module.use_edition(config.getoption("edition"))  # for the whole run
         behaviour()
     except BehaviourError as exc:
         raise pytest.UsageError(str(exc)) from None
@@ -154,7 +162,9 @@ def load_sut(config):
     try:
         from certconform import run_guard
 
-        return run_guard.guarded_load(config, lambda timeout: mdm.load_adapter(spec, token=token, timeout=timeout))
+        edition = config.getoption("edition")
+        return run_guard.guarded_load(
+            config, lambda timeout: mdm.load_adapter(spec, token=token, timeout=timeout, edition=edition))
     except (mdm.AdapterSpecError, AdapterError) as exc:
         raise pytest.UsageError(f"--mdm {spec}: {str(exc).removeprefix('[contract: CONTRACT] ')}") from None
 
@@ -170,12 +180,19 @@ def pytest_collection_finish(session):
 
 @pytest.hookimpl(tryfirst=True)  # before pytest-bdd's own (which would make every tag an unknown marker)
 def pytest_bdd_apply_tag(tag, function):
+    edition = EDITION_TAG.match(tag)
+    if edition:
+        if edition.group(1) not in behaviour_module.editions():
+            raise pytest.UsageError(f"feature tag @{tag} names no edition (one of {', '.join(behaviour_module.editions())})")
+        pytest.mark.edition(edition.group(1))(function)
+        return True
     if not ID_TAG.match(tag):
         return None  # platform and kind tags become ordinary markers
     b = behaviour()
-    if tag in b.by_id:
-        pytest.mark.statement(tag)(function)
-    elif any(i.id == tag for i in b.interpretations):
+    statements, interpretations = _ids_of_every_edition()
+    if tag in b.by_id or tag in statements:
+        pytest.mark.statement(tag)(function)  # a statement of another edition: deselected below
+    elif any(i.id == tag for i in b.interpretations) or tag in interpretations:
         pytest.mark.interpretation(tag)(function)
     else:
         raise pytest.UsageError(f"feature tag @{tag} names no statement or interpretation in model/behaviour.yaml")
@@ -193,7 +210,30 @@ def pytest_make_collect_report(collector):
         report.longrepr = "feature error: " + " ".join(part.strip() for part in crash.message.splitlines() if part.strip())
 
 
+def _ids_of_every_edition() -> tuple[set[str], set[str]]:
+    """Statement ids and interpretation ids of every shipped edition (tags may name any of them)."""
+    if not _EVERY_ID:
+        statements, interpretations = set(), set()
+        for e in behaviour_module.editions():
+            b = behaviour_module.load(edition=e)
+            statements |= set(b.by_id)
+            interpretations |= {i.id for i in b.interpretations}
+        _EVERY_ID.append((statements, interpretations))
+    return _EVERY_ID[0]
+
+
+_EVERY_ID: list[tuple[set[str], set[str]]] = []
+
+
 def pytest_collection_modifyitems(config, items):
+    # Scenarios tagged for other editions only are not part of this edition's suite: deselected,
+    # so they are never reported (passed or otherwise) in the edition they do not belong to.
+    edition = behaviour_module.current_edition()
+    other = [item for item in items
+             if (marks := [m.args[0] for m in item.iter_markers("edition")]) and edition not in marks]
+    if other:
+        config.hook.pytest_deselected(items=other)
+        items[:] = [item for item in items if item not in other]
     for item in items:
         ids = [m.args[0] for m in item.iter_markers("statement")]
         if not ids:
@@ -381,6 +421,7 @@ def run_metadata(config, collector) -> dict:
 
     return {
         "implementation": config.getoption("mdm"),
+        "edition": behaviour_module.current_edition(),
         "strict": bool(config.getoption("strict_readings")),
         "capabilities": _capabilities(config),
         "seed": _seed(config, collector),

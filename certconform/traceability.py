@@ -14,8 +14,12 @@ from certconform.model.behaviour import Behaviour, default
 
 def document_check(behaviour: Behaviour, doc_path: str | Path | None = None) -> dict:
     """Compare every statement's cited line with the document. Never raises for a missing file."""
-    path = document_path(doc_path)
-    info: dict = {"path": str(path), "title": behaviour.document["title"], "edition": behaviour.document["edition"]}
+    from certconform.model.behaviour import document_file
+
+    # the edition's own file unless a document was named (--document, env CERTCONFORM_DOCUMENT)
+    path = document_path(doc_path, default=document_file(behaviour))
+    info: dict = {"path": str(path), "title": behaviour.document["title"], "edition": behaviour.document["edition"],
+                  "edition_id": behaviour.edition}
     if not path.exists():
         info.update(found=False, note=f"document not found at {path}: fingerprints and bullet coverage not checked")
         return info

@@ -86,6 +86,19 @@ Feature: Windows: what each event does to SCEP and PKCS certificates
     When an administrator retires "dev1"
     Then the trusted root certificate of "root-scep" on "dev1" is removed
 
+  @WIN-SCEP-ROOT-4 @trusted_root @edition-2024
+  Scenario Outline: WIN-SCEP-ROOT-4 Windows: when the assignment of a SCEP profile to a group is removed and the profile stops targeting the device, the trusted root certificate that profile chains to is taken off the device (which profile is meant: I-ROOT-WITH-ITS-SCEP-PROFILE).
+    Given a trusted root profile "root-scep" and a SCEP profile "scep" chained to it, from the Intune CA
+    And every profile is assigned to <targeting>
+    And "dev1" has checked in and holds a certificate from every profile
+    When <event>
+    Then the trusted root certificate of "root-scep" on "dev1" is removed
+
+    Examples:
+      | targeting | event |
+      | the device group "fleet", which contains "dev1" | the assignment of profile "scep" to the group "fleet" is removed |
+      | the user group "staff", which contains "alice" | the assignment of profile "scep" to the group "staff" is removed |
+
   @WIN-SCEP-STAY-1 @scep
   Scenario Outline: WIN-SCEP-STAY-1 Windows: when the user loses the Intune licence, the SCEP certificate is neither revoked nor removed.
     Given a trusted root profile "root-scep" and a SCEP profile "scep" chained to it, from the Intune CA

@@ -4,7 +4,8 @@
 `reset()`, `apply(event)` and `observe()`:
 
     reference            the reference state-machine model (model.reference)
-    mock                 the bundled mock MDM, in process (mdm.mock)
+    mock                 the bundled mock MDM, in process (mdm.mock), following `edition`
+    mock@EDITION         the mock pinned to one edition of the document (e.g. mock@2022)
     http://HOST:PORT     any server speaking the contract's HTTP binding (mdm.http_adapter)
     https://HOST:PORT    same, over TLS
     package.module:attr  attr() returns an adapter; package.module is imported from sys.path
@@ -34,10 +35,13 @@ class AdapterSpecError(Exception):
 _HTTP_DEFAULT = object()
 
 
-def load_adapter(spec: str | None = None, token: str | None = None, timeout=_HTTP_DEFAULT):
+def load_adapter(spec: str | None = None, token: str | None = None, timeout=_HTTP_DEFAULT,
+                 edition: str | None = None):
     """Return an adapter for `spec` (default "mock"). `token` defaults to env MDM_TOKEN; `timeout`
-    (seconds per request, None for no limit) applies to http:// implementations only. The pytest
-    plugin wraps what this returns in mdm/guarded.py's GuardedAdapter (the per-call deadline)."""
+    (seconds per request, None for no limit) applies to http:// implementations only; `edition`
+    is the edition of the document the bundled mock follows (default: env CERTCONFORM_EDITION,
+    else 2022). The pytest plugin wraps what this returns in mdm/guarded.py's GuardedAdapter
+    (the per-call deadline)."""
     spec = (spec or DEFAULT_SPEC).strip()
     if token is None:
         token = os.environ.get("MDM_TOKEN") or None
@@ -45,10 +49,14 @@ def load_adapter(spec: str | None = None, token: str | None = None, timeout=_HTT
         from certconform.model.reference import ReferenceMDM
 
         return ReferenceMDM()
-    if spec == "mock":
+    if spec == "mock" or spec.startswith("mock@"):
         from certconform.mdm.mock import MockMDM
 
-        return MockMDM()
+        pinned = spec.partition("@")[2]
+        try:
+            return MockMDM(edition=pinned or edition)
+        except ValueError as exc:
+            raise AdapterSpecError(f"spec {spec!r}: {exc}") from None
     if spec.startswith(("http://", "https://")):
         from certconform.mdm.http_adapter import HttpAdapter
 
@@ -65,8 +73,8 @@ def check_spec(spec: str) -> None:
     cannot be a spec at all. Cheap: imports nothing and opens no connection, so the CLI can call
     it before a run starts; whether a module imports or a server answers is load_adapter's job."""
     spec = (spec or "").strip()
-    if spec in KNOWN_SPECS or spec.startswith(("http://", "https://")):
-        return
+    if spec in KNOWN_SPECS or spec.startswith(("http://", "https://", "mock@")):
+        return  # mock@EDITION: load_adapter checks the edition
     module_name, colon, attr = spec.partition(":")
     well_formed = colon and module_name and attr and not attr.isdigit() and not attr.startswith("/") \
         and all(part.isidentifier() for part in module_name.split(".") + attr.split("."))

@@ -300,6 +300,14 @@ class Rules:
         return sorted(hit)
 
 
-@lru_cache(maxsize=1)
 def default_rules() -> Rules:
-    return Rules(default())
+    """The rules of the edition in force (model.behaviour.current_edition()), built once per edition."""
+    return _rules_of(default())
+
+
+@lru_cache(maxsize=None)
+def _rules_of(behaviour: Behaviour) -> Rules:
+    return Rules(behaviour)
+
+
+default_rules.cache_clear = _rules_of.cache_clear  # type: ignore[attr-defined]

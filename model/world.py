@@ -42,7 +42,7 @@ EVENT_FIELDS: dict[str, tuple[str, ...]] = {
 }
 DEVICE_ACTIONS = ("unenroll", "wipe", "retire")
 # Situations that World.situations gives only to certificates of these kinds.
-SITUATION_KINDS = {"chained_untargeted": ("trusted_root",)}
+SITUATION_KINDS = {"chained_untargeted": ("trusted_root",), "chained_scep_unassigned": ("trusted_root",)}
 # A field with one of these names must name an existing thing (World attribute), except in the
 # event that creates it (CREATES), where the name must be new.
 KNOWN = {"user": "users", "group": "groups", "device": "devices", "profile": "profiles"}
@@ -243,7 +243,10 @@ class World:
             elif t == "delete_certificate" and (r["device"], r["profile"]) == (event["device"], event["profile"]):
                 out[r["serial"]] = "manual_delete"
             if r["serial"] not in out and after is not None and r["kind"] == "trusted_root" and chain_lost(r):
-                out[r["serial"]] = "chained_untargeted"
+                unassigned = self.profiles[event["profile"]] if t == "unassign_profile" else None
+                # the 04/08/2024 edition names this case for Windows SCEP (WIN-SCEP-ROOT-4)
+                scep = unassigned is not None and unassigned.kind == "scep" and unassigned.root == r["profile"]
+                out[r["serial"]] = "chained_scep_unassigned" if scep else "chained_untargeted"
         return out
 
     def _deleted_group_reached(self, group: str, record: dict, device: Device) -> bool:

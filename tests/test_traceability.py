@@ -10,14 +10,18 @@ from pathlib import Path
 import pytest
 
 from certconform.document import document_path, fingerprint, parse
-from certconform.model.behaviour import default
+from certconform.model.behaviour import default, document_file, editions, load
 
 ROOT = Path(__file__).resolve().parent.parent
 FEATURES = ROOT / "features"
+EDITIONS = list(editions())  # every shipped edition: the baseline and each overlay in model/editions/
+# outcome bullets ("... when:" lists under a platform heading) in each edition's file
+OUTCOME_BULLETS = {"2022": 87, "2024": 88}
 
 
-def _document():
-    path = document_path()
+def _document(edition: str = "2022"):
+    b = load(edition=edition)
+    path = document_path(default=document_file(b)) if edition == "2022" else document_file(b)
     if not path.exists():
         if os.environ.get("CI"):
             pytest.fail(f"the specification document is missing at {path}; CI must have it")
@@ -25,19 +29,39 @@ def _document():
     return parse(path)
 
 
-def test_every_outcome_bullet_is_cited_with_a_matching_fingerprint():
-    doc, b = _document(), default()
+def test_every_shipped_edition_is_checked_here():
+    assert set(EDITIONS) == set(OUTCOME_BULLETS), "a new edition: add its outcome bullet count"
+
+
+@pytest.mark.parametrize("edition", EDITIONS)
+def test_every_outcome_bullet_is_cited_with_a_matching_fingerprint(edition):
+    doc, b = _document(edition), load(edition=edition)
     bullets = doc.outcome_bullets()
-    assert len(bullets) == 87
+    assert len(bullets) == OUTCOME_BULLETS[edition]
     cited = {(s.source.line, s.source.sha256_8) for s in b.statements}
     missing = [f"line {x.line}: {x.section}" for x in bullets if (x.line, x.sha256_8) not in cited]
     assert not missing, f"outcome bullets not cited by any statement: {missing}"
 
 
-def test_every_statement_fingerprint_matches_its_line():
-    doc, b = _document(), default()
+@pytest.mark.parametrize("edition", EDITIONS)
+def test_every_statement_fingerprint_matches_its_line(edition):
+    doc, b = _document(edition), load(edition=edition)
     wrong = [f"{s.id}: line {s.source.line} has {fingerprint(doc.line(s.source.line))}, yaml says {s.source.sha256_8}"
              for s in b.statements if fingerprint(doc.line(s.source.line)) != s.source.sha256_8]
+    assert not wrong, "\n".join(wrong)
+
+
+@pytest.mark.parametrize("edition", EDITIONS)
+def test_every_statement_cites_its_own_section_and_list(edition):
+    """A re-citation lands on the right bullet, not just on a line with the same text (the
+    wipe/retire bullets repeat in every section): the cited line is an outcome bullet of the
+    cited section, in the list the statement names."""
+    from certconform.drift import list_key
+
+    doc, b = _document(edition), load(edition=edition)
+    where = {x.line: (x.section, list_key(x.list)) for x in doc.outcome_bullets()}
+    wrong = [f"{s.id}: line {s.source.line} is in {where[s.source.line]}"
+             for s in b.statements if s.role == "platform" and where.get(s.source.line) != (s.source.section, s.source.list)]
     assert not wrong, "\n".join(wrong)
 
 
@@ -65,15 +89,36 @@ def _feature_tags() -> dict[str, list[str]]:
     return tags
 
 
-def test_every_statement_has_a_scenario():
+@pytest.mark.parametrize("edition", EDITIONS)
+def test_every_statement_has_a_scenario(edition):
     tags = _feature_tags()
-    missing = [s.id for s in default().statements if s.id not in tags]
+    missing = [s.id for s in load(edition=edition).statements if s.id not in tags]
     assert not missing, f"statements without a scenario: {missing}"
 
 
+def test_edition_tags_match_the_editions_a_statement_belongs_to():
+    """A statement only some editions make is checked only by scenarios tagged with exactly those
+    editions (the plugin deselects them elsewhere); a scenario tagged for some editions names only
+    statements those editions make."""
+    tables = {e: load(edition=e) for e in EDITIONS}
+    wrong = []
+    for path in FEATURES.glob("*.feature"):
+        for line in path.read_text().splitlines():
+            tags = [t[1:] for t in line.strip().split()] if line.strip().startswith("@") else []
+            eds = [t.split("-", 1)[1] for t in tags if t.startswith("edition-")]
+            for sid in (t for t in tags if t in {i for b in tables.values() for i in b.by_id}):
+                having = [e for e in EDITIONS if sid in tables[e].by_id]
+                if (eds and not set(eds) <= set(having)) or (not eds and having != EDITIONS):
+                    wrong.append(f"{path.name}: @{sid} tagged for {eds or 'every edition'}, made by {having}")
+    assert not wrong, "\n".join(wrong)
+    assert any("@edition-2024" in p.read_text() for p in FEATURES.glob("*.feature"))
+
+
 def test_every_statement_tag_names_a_real_statement_or_interpretation():
-    b = default()
-    known = set(b.by_id) | {i.id for i in b.interpretations}
+    known = set()
+    for e in EDITIONS:
+        b = load(edition=e)
+        known |= set(b.by_id) | {i.id for i in b.interpretations}
     id_like = re.compile(r"^[A-Z][A-Z0-9]*(-[A-Z0-9]+)+$")
     unknown = [t for t in _feature_tags() if id_like.match(t) and t not in known]
     assert not unknown, f"feature tags that name no statement: {unknown}"

@@ -30,7 +30,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from certconform.model.behaviour import VALIDATED_PLATFORMS, default  # noqa: E402
+from certconform.model.behaviour import VALIDATED_PLATFORMS, default, edition_in_force, editions  # noqa: E402
 from certconform.model.oracle import expected_outcome  # noqa: E402
 from certconform.model.rules import FORBIDDEN, REQUIRED, Requirement, default_rules  # noqa: E402
 from certconform.model.world import World  # noqa: E402
@@ -141,6 +141,14 @@ def candidates(profile: str) -> list[tuple[tuple, list[dict]]]:
         (BY_BOTH, [{"type": "delete_group", "group": USER_GROUP}]),
         (BY_BOTH, [{"type": "delete_group", "group": DEVICE_GROUP}]),
     ]
+
+
+def chained_candidates(profiles: Profiles) -> list[tuple[tuple, list[dict]]]:
+    """For a checked trusted root: the events that end the targeting of the profile chained to it
+    by removing that profile's assignment (situation chained_scep_unassigned for a SCEP profile)."""
+    return [(t, [{"type": "unassign_profile", "profile": e[3], "group": g}])
+            for e in profiles.entries if e[0] == "chained" and e[1] == profiles.checked
+            for t, g in ((BY_DEVICE, DEVICE_GROUP), (BY_USER, USER_GROUP))]
 
 
 @dataclass(frozen=True)
@@ -355,8 +363,12 @@ def platform_feature(platform: str) -> str:
         f'    Given a licensed user "{USER}" who has enrolled the {words} device "{DEVICE}"',
     ]
     statements = [st for st in b.statements if st.role == "platform" and platform in st.platforms]
+    def cands_of(st):
+        profiles = profiles_for(st.kinds[0], section_kind(st))
+        return candidates(profiles.checked) + (chained_candidates(profiles) if st.kinds[0] == "trusted_root" else [])
+
     blocks = statement_blocks(lambda st: [platform], statements, lambda st: st.kinds[0],
-                              lambda st: profiles_for(st.kinds[0], section_kind(st)))
+                              lambda st: profiles_for(st.kinds[0], section_kind(st)), cands_of)
     for st in b.statements:
         if st.outcome == "rejected" and platform in st.platforms:
             row = make_row(platform, "scep", ALL_KINDS, BY_DEVICE, [{"type": st.event, "device": DEVICE}])
@@ -542,12 +554,51 @@ def android_other_feature(platform: str, sid: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def render_all() -> dict[str, str]:
+def render_edition() -> dict[str, str]:
+    """The feature files as the edition in force alone would have them."""
     files = {f"{name}.feature": platform_feature(p) for p, name in PLATFORM_FILES.items()}
     files["general.feature"] = general_feature()
     files["android_work.feature"] = android_other_feature("android_work", "ANDROID-WORK-1")
     files["android_legacy.feature"] = android_other_feature("android_legacy", "ANDROID-LEGACY-1")
     return files
+
+
+def render_all() -> dict[str, str]:
+    """Every shipped edition's features merged into one set of files: a scenario every edition
+    generates alike is written once, untagged; one that only some editions generate carries an
+    @edition-ID tag per edition it belongs to (the plugin deselects it in the others)."""
+    per: dict[str, dict[str, str]] = {}
+    for edition in editions():
+        with edition_in_force(edition):
+            per[edition] = render_edition()
+    return {name: merge_editions(name, {e: files[name] for e, files in per.items()}) for name in per[next(iter(per))]}
+
+
+def merge_editions(name: str, texts: dict[str, str]) -> str:
+    everyone = list(texts)
+    merged: list[list] = []  # [block text, editions]
+    header = None
+    for edition, text in texts.items():
+        head, *blocks = text.split("\n\n  @")
+        if header is not None and head != header:
+            raise GenerationError(f"gen_features: {name}: the feature header differs in edition {edition}")
+        header = head
+        at = 0
+        for block in blocks:
+            found = next((i for i, m in enumerate(merged) if m[0] == block), None)
+            if found is None:
+                merged.insert(at, [block, [edition]])
+                found = at
+            else:
+                merged[found][1].append(edition)
+            at = found + 1
+    out = [header]
+    for block, eds in merged:
+        if eds != everyone:
+            first, _, rest = block.partition("\n")
+            block = first + "".join(f" @edition-{e}" for e in eds) + "\n" + rest
+        out.append(block)
+    return "\n\n  @".join(out)
 
 
 def main(argv: list[str]) -> int:

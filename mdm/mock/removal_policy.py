@@ -165,6 +165,35 @@ UNSUPPORTED_ACTIONS: dict[tuple[str, str], str] = {
 NO_REMOVAL_PLATFORMS = frozenset({"android_legacy"})
 
 
+# Editions of the document the mock knows. The 04/08/2024 edition adds one bullet to the Windows
+# SCEP root list (its line 57): the root is removed when a certificate profile is removed from the
+# group assignment. Our reading: the SCEP profile is meant, so when its unassignment ends its
+# targeting of a Windows device, the trusted root it chains to leaves that device too (the root's
+# own profile, if it still targets the device, delivers it again at the next check-in).
+EDITIONS = ("2022", "2024")
+DEFAULT_EDITION = "2022"
+EDITION_ENV = "CERTCONFORM_EDITION"
+CHAINED_ROOT_REMOVED: dict[str, frozenset[tuple[str, str, str]]] = {
+    "2022": frozenset(),
+    "2024": frozenset({("windows", "scep", UNASSIGNED)}),
+}
+
+
+def edition_of(edition: str | None) -> str:
+    """The edition the mock follows: `edition`, else env CERTCONFORM_EDITION, else 2022."""
+    import os
+
+    chosen = edition or os.environ.get(EDITION_ENV) or DEFAULT_EDITION
+    if chosen not in EDITIONS:
+        raise ValueError(f"the mock knows editions {', '.join(EDITIONS)}, not {chosen!r}")
+    return chosen
+
+
+def removes_chained_root(edition: str, platform: str, kind: str, trigger: str) -> bool:
+    """Does `trigger` on a `kind` profile also take the trusted root it chains to off a `platform` device?"""
+    return (platform, kind, trigger) in CHAINED_ROOT_REMOVED[edition] and platform not in NO_REMOVAL_PLATFORMS
+
+
 def decide(platform: str, kind: str, ca: str | None, trigger: str) -> Outcome:
     """What happens to one installed certificate of `kind` (issued via `ca`) on `platform`."""
     if trigger == USER_LEFT_GROUP:

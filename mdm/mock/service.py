@@ -21,7 +21,10 @@ from .profiles import Profile, ProfileStore
 class MockMDM:
     """The bundled mock MDM: reset / apply / observe, plus its CA certificate and CRL."""
 
-    def __init__(self) -> None:
+    def __init__(self, edition: str | None = None) -> None:
+        # Which edition of the document the mock follows (removal_policy.EDITIONS): the argument,
+        # else env CERTCONFORM_EDITION, else the 01/13/2022 edition. reset() keeps it.
+        self.edition = policy.edition_of(edition)
         self._pki = TenantPKI()
         self.reset()
 
@@ -128,6 +131,12 @@ class MockMDM:
             for cert in self._store.installed_on(device.name):
                 if cert.profile in lost:
                     self._settle(device, cert, trigger)
+            # Editions that take a profile's root off with it (removal_policy.removes_chained_root).
+            roots = {self._profiles.profiles[p].root for p in lost
+                     if policy.removes_chained_root(self.edition, device.platform, self._profiles.profiles[p].kind, trigger)}
+            for cert in self._store.installed_on(device.name):
+                if cert.profile in roots:
+                    self._store.uninstall(cert)
 
     def _settle(self, device: Device, cert: DeliveredCertificate, trigger: str) -> None:
         """Revoke and/or remove one installed certificate as the removal policy says."""

@@ -1,0 +1,179 @@
+"""Self-tests of `certconform drift` on the 04/08/2024 edition and on other captures of it.
+
+Every variant is made in tmp_path from the real 2024 file by a mechanical edit (escapes, links,
+reflowed or joined NOTE lines, front matter, a trailing comment, a renamed heading), so no sentence
+of the article is copied into this project. Whatever the capture, drift must report what the
+edition itself changed: one added bullet (the Windows SCEP root list), nothing removed or changed.
+"""
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from certconform import drift
+from certconform.document import PROJECT_ROOT
+
+SHARED = PROJECT_ROOT.parent / "shared" / "spec-source"
+NEW = SHARED / "remove-certificates-2024-04-08.md"
+ONE_ADDED = {"added": 1, "removed": 0, "changed": 0}
+
+
+def text() -> str:
+    return NEW.read_text(encoding="utf-8")
+
+
+def counts(result: dict) -> dict:
+    return {k: len(result[k]) for k in ("added", "removed", "changed")}
+
+
+def run(path: Path, capsys) -> dict:
+    code = drift.main(str(path), as_json=True)
+    result = json.loads(capsys.readouterr().out)
+    assert code == (1 if any(counts(result).values()) else 0)
+    return result
+
+
+def write(tmp_path: Path, body: str) -> Path:
+    p = tmp_path / "capture.md"
+    p.write_text(body, encoding="utf-8")
+    return p
+
+
+def _escape_parentheses(t: str) -> str:
+    # escape ( and ) outside link targets, as some Markdown exporters do
+    out = []
+    for line in t.splitlines():
+        if line.startswith(("ms.", "title:", "description:")):
+            out.append(line)
+            continue
+        parts = re.split(r"(\]\([^)]*\))", line)
+        out.append("".join(p if p.startswith("](") else p.replace("(", r"\(").replace(")", r"\)") for p in parts))
+    return "\n".join(out) + "\n"
+
+
+def _absolute_links(t: str) -> str:
+    base = "https://learn.microsoft.com/en-us/mem/intune/protect/"
+    return re.sub(r"\]\((\.\./)*([^)#]*?)\.md(#[^)]*)?\)", lambda m: f"]({base}{m.group(2)}{m.group(3) or ''})", t)
+
+
+def _reflow_notes(t: str) -> str:
+    # break every NOTE line after its fifth word: "> a b c d e\n> f g ..."
+    out = []
+    for line in t.splitlines():
+        words = line[1:].split() if line.startswith(">") else []
+        if len(words) > 8 and not re.match(r"\d+\.", words[0]):
+            out += ["> " + " ".join(words[:5]), "> " + " ".join(words[5:])]
+        else:
+            out.append(line)
+    return "\n".join(out) + "\n"
+
+
+def _join_note_lines(t: str) -> str:
+    # two consecutive NOTE text lines (Android for Work / legacy) become one line
+    lines = t.splitlines()
+    for i in range(len(lines) - 1):
+        a, b = lines[i], lines[i + 1]
+        if a.startswith("> ") and b.startswith("> ") and a[2:3].isalpha() and b[2:3].isalpha() \
+                and not a.strip().endswith(":") and "[!" not in a + b:
+            lines[i:i + 2] = [a + " " + b[2:]]
+            return "\n".join(lines) + "\n"
+    raise AssertionError("no two consecutive NOTE text lines in the 2024 file")
+
+
+def _cut_front_matter(t: str) -> str:
+    lines = t.splitlines()
+    end = lines.index("---", 1)
+    keep = [x for x in lines[1:end] if x.startswith(("title:", "ms.date:"))]
+    return "\n".join(["---", *keep, "---", *lines[end + 1:]]) + "\n"
+
+
+def _drop_trailing_comment(t: str) -> str:
+    return re.sub(r"\s*<!--[^>]*-->\s*$", "", t.rstrip("\n")) + "\n"
+
+
+def _inline_note_labels(t: str) -> str:
+    # "> [!NOTE]" + "> text" becomes "> **Note:** text"
+    return re.sub(r"> \[!NOTE\]\n> (?=\w)", "> **Note:** ", t)
+
+
+CAPTURES = {
+    "escaped parentheses": _escape_parentheses,
+    "absolute links": _absolute_links,
+    "NOTE blocks reflowed": _reflow_notes,
+    "two NOTE lines joined": _join_note_lines,
+    "front matter cut down": _cut_front_matter,
+    "trailing comment dropped": _drop_trailing_comment,
+    "inline NOTE labels": _inline_note_labels,
+}
+
+
+def test_the_2024_edition_is_one_added_bullet(capsys):
+    result = run(NEW, capsys)
+    assert counts(result) == ONE_ADDED, result
+    added = result["added"][0]
+    assert (added["section"], added["list"]) == ("Windows devices > SCEP certificates", "root-removed")
+    # the Azure AD -> Microsoft Entra rename, with its article changed, is wording
+    renamed = {i["statement"] for i in result["wording_only"]}
+    assert {"WIN-SCEP-RR-4", "KNOX-SCEP-RV-2", "MAC-SCEP-RR-3", "WIN-SCEP-STAY-3"} <= renamed
+
+
+@pytest.mark.parametrize("name", list(CAPTURES))
+def test_another_capture_of_the_2024_edition_drifts_as_the_edition_does(name, tmp_path, capsys):
+    body = CAPTURES[name](text())
+    assert body != text(), f"the {name} edit changed nothing: the test would prove nothing"
+    result = run(write(tmp_path, body), capsys)
+    assert counts(result) == ONE_ADDED, (name, result)
+
+
+def test_all_capture_differences_at_once(tmp_path, capsys):
+    body = text()
+    for edit in CAPTURES.values():
+        body = edit(body)
+    assert counts(run(write(tmp_path, body), capsys)) == ONE_ADDED
+
+
+def test_a_renamed_heading_with_unchanged_lists_is_one_wording_change(tmp_path, capsys):
+    body = text().replace("\n### SCEP certificates\n", "\n### Certificates from SCEP profiles\n", 1)
+    assert body != text()
+    result = run(write(tmp_path, body), capsys)
+    assert counts(result) == ONE_ADDED, result
+    headings = [i for i in result["wording_only"] if i["list"] == "heading"]
+    assert len(headings) == 1 and headings[0]["was"] == "SCEP certificates", headings
+    # the units under it are compared under the old heading: none is reported on its own
+    assert not [i for i in result["wording_only"] if i.get("section", "").endswith("Certificates from SCEP profiles")
+                and i["list"] != "heading" and i["was"] == i["text"]]
+
+
+def test_a_renamed_platform_heading_is_one_wording_change(tmp_path, capsys):
+    body = text().replace("\n## Windows devices\n", "\n## Windows 10 and later devices\n", 1)
+    assert body != text()
+    result = run(write(tmp_path, body), capsys)
+    assert counts(result) == ONE_ADDED, result
+    assert len([i for i in result["wording_only"] if i["list"] == "heading"]) == 1
+
+
+def test_a_renamed_heading_whose_lists_changed_is_still_a_change(tmp_path, capsys):
+    """Renaming must not hide behaviour: a heading renamed *and* its lists rewritten is not wording."""
+    lines = text().replace("\n### PKCS certificates\n", "\n### Something else\n", 1).splitlines()
+    lines = [ln + " (edited)" if ln.startswith("- ") else ln for ln in lines]
+    result = run(write(tmp_path, "\n".join(lines) + "\n"), capsys)
+    assert len(result["changed"]) + len(result["removed"]) > 0
+
+
+@pytest.mark.parametrize("old, new", [
+    # our own sentences, shaped like the article's
+    ("A laptop leaves an Azure AD group.", "A laptop leaves a Microsoft Entra group."),
+    ("An operator deletes the account from Azure AD", "An operator deletes the account from Microsoft Entra ID"),
+    ("Open the Microsoft Endpoint Manager admin center", "Open the Microsoft Intune admin center"),
+    (r"the directory \(Azure AD\)", "the directory (Azure AD)"),
+])
+def test_renames_with_their_articles_normalise_equal(old, new):
+    assert drift.normalise(old) == drift.normalise(new)
+
+
+def test_an_article_alone_is_not_wording_if_it_is_not_around_a_rename():
+    # "a group" vs "the group" is left to a person: only articles around renamed terms go
+    assert drift.normalise("removed from a group") != drift.normalise("removed from the group")
