@@ -117,7 +117,8 @@ def skeleton(old_doc: Document, new_doc: Document, alignment: Alignment, behavio
     return {
         "edition": year.group(1) if year else TODO,
         "date": new_doc.edition,
-        "title": new_doc.title or TODO,
+        # our own name for the edition: the skeleton copies no text of the article, its title included
+        "title": f"{TODO}: our name for the article's {new_doc.edition or 'new'} edition",
         "default_path": path,
         "base": base,
         "added": added,
