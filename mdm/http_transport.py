@@ -61,6 +61,7 @@ class KeepAliveTransport(httpx.BaseTransport):
         self._fallback = fallback or httpx.HTTPTransport()
         self._idle: dict[tuple[str, int], list[tuple[_Connection, float]]] = {}
         self._lock = threading.Lock()
+        self.connections_opened = 0  # for self-tests and benchmarks: keep-alive keeps this low
 
     # -- the pool --------------------------------------------------------------------------------
     def _checkout(self, key: tuple[str, int]) -> _Connection | None:
@@ -109,6 +110,7 @@ class KeepAliveTransport(httpx.BaseTransport):
         while True:
             if conn is None:
                 conn = _Connection(key[0], key[1], timeout=connect_timeout)
+                self.connections_opened += 1
                 try:
                     conn.connect()
                 except socket.timeout:

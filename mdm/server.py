@@ -271,9 +271,25 @@ class _Guard:
         self.expected = f"Bearer {token}".encode() if token else None
         self.max_body = max_body
         self.hosts = hosts or HostPolicy()
+        # (Host, Origin or None) header pairs already found acceptable: a client sends the same
+        # ones on every request, so the policy runs once per pair (bounded: a hostile client
+        # cannot grow it past _ADMITTED_MAX)
+        self._admitted: set[tuple[bytes, bytes | None]] = set()
+
+    _ADMITTED_MAX = 64
 
     def _host_problem(self, scope) -> JSONResponse | None:
         hosts = _header_values(scope, b"host")
+        origins = _header_values(scope, b"origin")
+        seen = (hosts[0] if len(hosts) == 1 else None, origins[0] if len(origins) == 1 else None)
+        if seen[0] is not None and len(origins) <= 1 and seen in self._admitted:
+            return None
+        refused = self._check_hosts(hosts, origins)
+        if refused is None and seen[0] is not None and len(self._admitted) < self._ADMITTED_MAX:
+            self._admitted.add(seen)
+        return refused
+
+    def _check_hosts(self, hosts: list[bytes], origins: list[bytes]) -> JSONResponse | None:
         if len(hosts) != 1:
             why = "no Host header" if not hosts else "more than one Host header"
             return _error(421, f"{why}: send exactly one naming {self.hosts.describe()}")
@@ -285,7 +301,6 @@ class _Guard:
         if not name or not self.hosts.admits(name, port, 80):
             return _error(421, f"Host {host!r} is not served here (allowed: {self.hosts.describe()}; "
                                "start the server with --allow-host NAME to add one)")
-        origins = _header_values(scope, b"origin")
         if len(origins) > 1:
             return _error(403, "more than one Origin header")
         if origins:
@@ -347,7 +362,9 @@ class _Guard:
 def _content_type_problem(request: Request, body_required: bool) -> JSONResponse | None:
     """415 unless the request declares JSON (a route without a body also takes no content type)."""
     values = request.headers.getlist("content-type")
-    route = f"{request.method} {request.url.path}"
+    if len(values) == 1 and values[0].split(";", 1)[0].strip().lower() == "application/json":
+        return None  # the usual case, before building any message
+    route = f"{request.method} {request.scope['path']}"
     if not values:
         if not body_required:
             return None
