@@ -130,7 +130,7 @@ def test_timeouts_and_refusals_are_httpx_errors_the_adapter_words(server):
         refused.get("/certificates")
     adapter = HttpAdapter(server, timeout=0.2)  # the plain server: no observe_since, answers "[]"
     assert adapter.observe() == []
-    with pytest.raises(RuntimeError, match="timed out"):
+    with pytest.raises(TimeoutError, match="timed out"):  # the adapter's per-call timeout (mdm/guarded.py)
         adapter._request("GET", "/slow")
 
 
