@@ -2,9 +2,10 @@
 """How long the default conformance run takes (target: <= 30 s on a 2-core machine).
 
 Runs `pytest --mdm SPEC -q` (features + Hypothesis stateful, `ci` profile) in a subprocess for
-each implementation and prints wall-clock times. The target applies to the default run (`mock`);
-the other implementations are shown for information (over HTTP every event costs two requests).
-A measurement, not a test: exit 1 only when a run fails or the default run misses the target.
+each implementation and prints wall-clock times. The targets apply to the default run (`mock`)
+and to the mock over HTTP (`http`: the real server on a free loopback port; every event costs
+two requests); other implementations are shown for information. A measurement, not a test:
+exit 1 only when a run fails or a run with a target misses it.
 
     python benchmarks/suite_time.py [--spec mock --spec reference --spec http] [--repeat 2]
 """
@@ -20,6 +21,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 TARGET_S = 30.0
+HTTP_TARGET_S = 60.0  # issue 10: the full run against the mock over HTTP
 sys.path.insert(0, str(ROOT))
 
 
@@ -38,7 +40,8 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=1)
     args = parser.parse_args()
     specs = args.spec or ["mock", "reference", "http"]
-    print(f"cores: {os.cpu_count()}  target: <= {TARGET_S:.0f} s for the default run (--mdm mock: features + stateful, ci profile)\n")
+    print(f"cores: {os.cpu_count()}  targets: <= {TARGET_S:.0f} s for the default run (--mdm mock: features + "
+          f"stateful, ci profile), <= {HTTP_TARGET_S:.0f} s for the mock over HTTP\n")
     print(f"{'implementation':<16} {'seconds':>8}  {'met':<4} result")
     bad = 0
     for spec in specs:
@@ -51,8 +54,8 @@ def main() -> int:
                         elapsed, rc, tail = timed_run(url, tmp)
                 else:
                     elapsed, rc, tail = timed_run(spec, tmp)
-            if spec == "mock":
-                met = rc == 0 and elapsed <= TARGET_S
+            if spec in ("mock", "http"):
+                met = rc == 0 and elapsed <= (TARGET_S if spec == "mock" else HTTP_TARGET_S)
                 label = "yes" if met else "NO"
             else:
                 met, label = rc == 0, "info"

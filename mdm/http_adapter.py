@@ -4,12 +4,20 @@
 # within `timeout` seconds raises TimeoutError (mdm/guarded.py reports it as that call's
 # timeout); an answer that is not the JSON the binding promises names the request and shows the
 # start of the body.
-"""HttpAdapter: the adapter contract over HTTP (spec "http://HOST:PORT" or "https://...")."""
+"""HttpAdapter: the adapter contract over HTTP (spec "http://HOST:PORT" or "https://...").
+
+When the server declares `"observe_since": true` in GET /capabilities, observe() asks only for
+what changed since its last answer (GET /certificates?since=CURSOR, see observe_since.py) and
+rebuilds the whole list from its copy; otherwise, or after an answer that does not add up, it
+sends plain GET /certificates. Either way observe() returns what a plain GET would.
+"""
 from __future__ import annotations
 
 import httpx
 
 from certconform.mdm import AdapterSpecError, EventRejected
+from certconform.mdm.http_transport import KeepAliveTransport
+from certconform.mdm.observe_since import apply_changes
 
 
 BODY_PREVIEW = 80  # bytes of a body that is not JSON shown in the message
@@ -56,15 +64,22 @@ def _why(exc: httpx.HTTPError) -> str:
 class HttpAdapter:
     """Talks to any server that speaks the contract's HTTP binding."""
 
+    # incremental observation (class defaults, set per instance once used)
+    _since: bool | None = None  # does the server offer GET /certificates?since= (None: not asked yet)
+    _copy: tuple | list = ()  # the inventory as of _cursor
+    _cursor = ""
+
     def __init__(self, base_url: str, token: str | None = None, timeout: float | None = 10.0) -> None:
         """`timeout`: seconds each request may take (None: no limit; connecting takes at most 5 s)."""
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
         headers = {"Authorization": f"Bearer {token}"} if token else {}
+        limits = httpx.Limits(max_keepalive_connections=4, max_connections=8)
         self._client = httpx.Client(
             base_url=self.base_url, headers=headers,
             timeout=httpx.Timeout(timeout, connect=min(timeout or 5.0, 5.0)),
-            limits=httpx.Limits(max_keepalive_connections=4, max_connections=8),
+            limits=limits,
+            transport=KeepAliveTransport(httpx.HTTPTransport(limits=limits)),  # plain http:// kept alive
         )
         try:
             response = self._client.get("/certificates")
@@ -123,10 +138,40 @@ class HttpAdapter:
         raise self._unexpected("POST", "/events", response)
 
     def observe(self) -> list[dict]:
+        if self._since is None:
+            self._since = self._offers_since()
+        if self._since:
+            inventory = self._observe_since()
+            if inventory is not None:
+                return inventory
         response = self._request("GET", "/certificates")
         if response.status_code != 200:
             raise self._unexpected("GET", "/certificates", response)
         return _json("GET", "/certificates", response)
+
+    def _offers_since(self) -> bool:
+        try:
+            caps = self.capabilities()
+        except RuntimeError:  # a malformed answer: the extension is not offered
+            return False
+        return isinstance(caps, dict) and caps.get("observe_since") is True
+
+    def _observe_since(self) -> list[dict] | None:
+        """The inventory from GET /certificates?since=CURSOR and the local copy; None (and plain
+        GETs from now on) when the server's answer is not a change answer that adds up."""
+        response = self._request("GET", "/certificates", params={"since": self._cursor})
+        if response.status_code != 200:
+            raise self._unexpected("GET", "/certificates?since=", response)
+        try:
+            rebuilt = apply_changes(self._copy, response.json())
+        except ValueError:
+            rebuilt = None
+        if rebuilt is None:
+            self._since, self._copy, self._cursor = False, (), ""
+            return None
+        self._copy, self._cursor = rebuilt
+        # fresh records each call, as a plain GET gives: callers may change what they get
+        return [dict(r) if isinstance(r, dict) else r for r in self._copy]
 
     def capabilities(self) -> dict | None:
         """The server's GET /capabilities answer, or None when it has none (the route is optional)."""

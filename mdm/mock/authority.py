@@ -8,6 +8,12 @@ All keys are EC P-256 (fast to generate). Serial numbers are random 159-bit X.50
 Revocation state lives in the issuing CA's signed CRL: `is_revoked` reads the CRL. The CRL is
 re-signed lazily -- after a revocation, the next read re-signs it once -- so a burst of
 revocations costs one signature, and every reader always sees a CRL that includes them.
+
+Leaves are signed lazily too: `issue_leaf` fixes everything the certificate says (serial,
+subject, issuer, validity from the moment of issue) and returns an IssuedLeaf; its key pair and
+signature are made the first time its `certificate` is read, and kept. Most leaves of a run are
+never read as X.509 (the inventory needs only the serial), and making them was most of the cost
+of a check-in.
 """
 from __future__ import annotations
 
@@ -108,16 +114,18 @@ class CertificateAuthority:
     def pem(self) -> str:
         return self.certificate.public_bytes(serialization.Encoding.PEM).decode()
 
-    def issue_leaf(self, cn: str, organisation: str = "certconform mock MDM device") -> x509.Certificate:
-        """A fresh client-authentication certificate (new key pair, random serial) signed by this
-        CA; `cn` is made a valid common name (see `common_name`)."""
-        now = _now()
+    def issue_leaf(self, cn: str, organisation: str = "certconform mock MDM device") -> "IssuedLeaf":
+        """A fresh client-authentication certificate (new key pair, random serial) issued by this
+        CA now; `cn` is made a valid common name (see `common_name`). Signed when first read."""
+        return IssuedLeaf(self, common_name(cn), organisation, x509.random_serial_number(), _now())
+
+    def _sign_leaf(self, cn: str, organisation: str, serial_number: int, now: dt.datetime) -> x509.Certificate:
         return (
             x509.CertificateBuilder()
             .subject_name(_name(cn, organisation))
             .issuer_name(self.name)
             .public_key(_new_key().public_key())
-            .serial_number(x509.random_serial_number())
+            .serial_number(serial_number)
             .not_valid_before(now - dt.timedelta(minutes=5))
             .not_valid_after(now + dt.timedelta(days=365))
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
@@ -126,6 +134,32 @@ class CertificateAuthority:
             .add_extension(x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(self.ski), critical=False)
             .sign(self.key, hashes.SHA256())
         )
+
+
+class IssuedLeaf:
+    """A certificate a CA has issued: its serial now, its X.509 form (`certificate`: a new key
+    pair, signed by the CA, with the subject and validity fixed at issue) when first read."""
+
+    __slots__ = ("serial_number", "_authority", "_cn", "_organisation", "_issued_at", "_certificate")
+
+    def __init__(self, authority: CertificateAuthority | None, cn: str, organisation: str, serial_number: int,
+                 issued_at: dt.datetime, certificate: x509.Certificate | None = None) -> None:
+        self.serial_number = serial_number
+        self._authority, self._cn, self._organisation = authority, cn, organisation
+        self._issued_at = issued_at
+        self._certificate = certificate
+
+    @classmethod
+    def existing(cls, certificate: x509.Certificate) -> "IssuedLeaf":
+        """An already signed certificate (the tenant root a trusted-root profile delivers)."""
+        return cls(None, "", "", certificate.serial_number, _now(), certificate)
+
+    @property
+    def certificate(self) -> x509.Certificate:
+        if self._certificate is None:
+            self._certificate = self._authority._sign_leaf(self._cn, self._organisation, self.serial_number,
+                                                           self._issued_at)
+        return self._certificate
 
 
 class RevocationList:
@@ -137,7 +171,7 @@ class RevocationList:
     def __init__(self, authority: CertificateAuthority, numbers: Iterator[int] | None = None) -> None:
         self._authority = authority
         self._numbers = numbers if numbers is not None else itertools.count(1)
-        self._entries: list[x509.RevokedCertificate] = []
+        self._entries: list[tuple[int, dt.datetime]] = []  # (serial, revocation date), in revocation order
         self._listed: set[int] = set()  # serials already entered, to keep entries unique
         self._crl: x509.CertificateRevocationList | None = None
         self._serials_in_crl: frozenset[int] = frozenset()
@@ -146,9 +180,7 @@ class RevocationList:
         if serial_number in self._listed:
             return
         self._listed.add(serial_number)
-        self._entries.append(
-            x509.RevokedCertificateBuilder().serial_number(serial_number).revocation_date(_now()).build()
-        )
+        self._entries.append((serial_number, _now()))  # the entry is built when the CRL is signed
         self._crl = None  # stale: re-signed by the next reader
 
     def crl(self) -> x509.CertificateRevocationList:
@@ -161,7 +193,8 @@ class RevocationList:
                 last_update=now,
                 next_update=now + 7 * _ONE_DAY,
                 extensions=[],
-                revoked_certificates=list(self._entries),
+                revoked_certificates=[x509.RevokedCertificateBuilder().serial_number(serial).revocation_date(when)
+                                      .build() for serial, when in self._entries],
             ).add_extension(x509.CRLNumber(number), critical=False).add_extension(
                 x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(self._authority.ski), critical=False)
             crl = builder.sign(self._authority.key, hashes.SHA256())

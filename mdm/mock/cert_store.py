@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from cryptography import x509
 
-from .authority import RevocationList
+from .authority import IssuedLeaf, RevocationList
 
 
 @dataclass(eq=False)
@@ -18,12 +18,21 @@ class DeliveredCertificate:
     profile: str
     kind: str
     serial: str  # inventory serial (unique); hex of the X.509 serial, or "<rootserial>-<n>" for roots
-    certificate: x509.Certificate
+    issued: IssuedLeaf
     crl: RevocationList | None  # the CRL of the CA that issued it, if the MDM can look it up
     installed: bool = True
 
+    @property
+    def serial_number(self) -> int:
+        """The X.509 serial number (what the CRL lists)."""
+        return self.issued.serial_number
+
+    @property
+    def certificate(self) -> x509.Certificate:
+        return self.issued.certificate
+
     def record(self) -> dict:
-        revoked = self.crl is not None and self.crl.is_revoked(self.certificate.serial_number)
+        revoked = self.crl is not None and self.crl.is_revoked(self.issued.serial_number)
         return {"device": self.device, "profile": self.profile, "kind": self.kind,
                 "serial": self.serial, "installed": self.installed, "revoked": revoked}
 

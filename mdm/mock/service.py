@@ -10,7 +10,7 @@ from typing import Callable, Iterable
 
 from . import remote_actions
 from . import removal_policy as policy
-from .authority import TenantPKI, serial_text
+from .authority import IssuedLeaf, TenantPKI, serial_text
 from .cert_store import CertificateStore, DeliveredCertificate
 from .directory import Directory
 from .enrollment import Device, Enrollments
@@ -106,6 +106,16 @@ class MockMDM:
             groups |= self._directory.groups_of(owner)
         return self._profiles.assigned_to(groups)
 
+    def _targets(self, device: Device, profile: Profile) -> bool:
+        """Whether `profile` is in _targeting(device), without building that set."""
+        groups = profile.groups
+        if not device.enrolled or not groups:
+            return False
+        if not groups.isdisjoint(self._directory.groups_of(device.name)):
+            return True
+        owner = device.owner_name
+        return owner is not None and not groups.isdisjoint(self._directory.groups_of(owner))
+
     def _devices_reached_by(self, member: str) -> list[Device]:
         """Enrolled devices whose targeting can depend on `member` being in a group."""
         device = self._enrollments.device(member)
@@ -143,7 +153,7 @@ class MockMDM:
         profile = self._profiles.profiles[cert.profile]
         outcome = policy.decide(device.platform, profile.kind, profile.ca, trigger)
         if outcome.revoke and cert.crl is not None:
-            cert.crl.revoke(cert.certificate.serial_number)
+            cert.crl.revoke(cert.serial_number)
         if outcome.remove:
             self._store.uninstall(cert)
 
@@ -239,11 +249,11 @@ class MockMDM:
         # check-in installs its replacement, issued under the new settings.
         for device in list(self._enrollments.devices.values()):
             cert = self._store.installed(device.name, profile)
-            if cert is None or profile not in self._targeting(device):
+            if cert is None or not self._targets(device, target):
                 continue
             outcome = policy.decide(device.platform, target.kind, target.ca, policy.PROFILE_UPDATED)
             if outcome.revoke and cert.crl is not None:
-                cert.crl.revoke(cert.certificate.serial_number)
+                cert.crl.revoke(cert.serial_number)
                 if device.platform not in policy.NO_REMOVAL_PLATFORMS:
                     self._store.uninstall(cert)
             elif outcome.remove:
@@ -298,7 +308,7 @@ class MockMDM:
             # devices, so the inventory serial is "<root X.509 serial>-<delivery number>".
             return DeliveredCertificate(device, profile.name, profile.kind,
                                         f"{serial_text(pki.root.serial_number)}-{root_delivery}",
-                                        pki.root.certificate, crl=None)
+                                        IssuedLeaf.existing(pki.root.certificate), crl=None)
         if profile.kind == "pkcs_imported":
             # Imported certificates come from a CA the MDM does not run: never revoked by it.
             cert = pki.external.issue_leaf(f"{profile.name} imported for {device}")
