@@ -4,7 +4,8 @@
     python3 dev.py conformance [certconform run args]   run the conformance suite against the bundled mock
                                                         (or --mdm SPEC) and write reports/
     python3 dev.py selftest [pytest args]               run the suite's own tests (tests/), which include
-                                                        the conformance suite against reference, mock and HTTP
+                                                        the conformance suite against reference, mock and HTTP,
+                                                        on every core (pytest-xdist -n auto; pass -n 0 for serial)
     python3 dev.py shell-path                           print the virtual environment's bin directory
 
 The first call creates .venv/ and installs the project (editable) with its dependencies from
@@ -61,7 +62,11 @@ def main(argv: list[str]) -> int:
         return 0
     if command == "conformance":
         return subprocess.call([str(PY), "-m", "certconform.cli", "run", *rest], cwd=ROOT)
-    rc = subprocess.call([str(PY), "-m", "pytest", "tests", "-p", "no:cacheprovider", *rest], cwd=ROOT)
+    # The self-tests are independent of each other (own ports, own temporary report dirs; the mutant
+    # catalogue runs once under a file lock), so they run on every core unless told otherwise.
+    parallel = [] if any(a == "-n" or a.startswith(("-n", "--numprocesses")) or a == "no:xdist" for a in rest) \
+        else ["-n", "auto"]
+    rc = subprocess.call([str(PY), "-m", "pytest", "tests", "-p", "no:cacheprovider", *parallel, *rest], cwd=ROOT)
     if rc == 5:
         fail("pytest collected no test: that is a failure, not a pass", 1)
     return rc
