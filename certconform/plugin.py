@@ -80,6 +80,11 @@ def pytest_configure(config):
     except BehaviourError as exc:
         raise pytest.UsageError(str(exc)) from None
     config.stash[SCENARIOS_KEY] = {}
+    spec = str(config.getoption("mdm") or "")
+    if spec.startswith(("http://", "https://")) and config.getoption("numprocesses", None) \
+            and not hasattr(config, "workerinput"):
+        raise pytest.UsageError(f"--mdm {spec}: -n runs several workers, which would share (and reset) one "
+                                "server; run an http:// implementation without -n")
     if is_conformance_run(config) and not hasattr(config, "workerinput"):
         from certconform.reports import Collector
 
@@ -172,6 +177,8 @@ def pytest_make_collect_report(collector):
 
 
 def pytest_collection_modifyitems(config, items):
+    if config.getoption("numprocesses", None):
+        spread_stateful(items)
     b = behaviour()
     for item in items:
         ids = [m.args[0] for m in item.iter_markers("statement")]
@@ -185,6 +192,19 @@ def pytest_collection_modifyitems(config, items):
         if closed:
             item.add_marker(pytest.mark.skip(reason=f"not validated: {', '.join(closed)} "
                                              "(the document does not validate this platform)"))
+
+
+def spread_stateful(items: list) -> None:
+    """Under xdist, place the stateful shards (the long items) evenly through the collection:
+    xdist hands each worker consecutive chunks, so shards side by side would land on one worker."""
+    stateful = [item for item in items if item.get_closest_marker("stateful")]
+    if len(stateful) < 2:
+        return
+    rest = [item for item in items if not item.get_closest_marker("stateful")]
+    step = len(rest) / len(stateful)
+    for k, item in reversed(list(enumerate(stateful))):
+        rest.insert(round(k * step), item)
+    items[:] = rest
 
 
 @pytest.fixture
@@ -203,6 +223,9 @@ def pytest_runtest_makereport(item, call):
     log = getattr(item, "_certconform_log", None)
     if log is not None and report.when == "call":
         report.certconform_log = list(log)
+    coverage = getattr(item, "_certconform_coverage", None)  # a stateful shard's tally (conformance/coverage.py)
+    if coverage is not None and report.when == "call":
+        report.certconform_coverage = coverage
     # The tier travels with the test into JUnit (<properties>) and the HTML report.
     if report.failed and report.when == "call":
         from certconform.reports import _tier_of, report_message
@@ -244,6 +267,9 @@ def pytest_runtest_logreport(report):
     collector = _COLLECTOR[0]
     if collector is not None:
         collector.add(report)
+    coverage = getattr(report, "certconform_coverage", None)
+    if coverage is not None:  # on the controller, from every worker: merged into coverage.json
+        _COVERAGE.append(coverage)
     props = dict(report.user_properties)
     if "statements" not in props:
         return
@@ -255,6 +281,7 @@ def pytest_runtest_logreport(report):
 
 _RAN: dict[str, list[str]] = {}
 _COLLECTOR: list = [None]  # the session's reports.Collector (controller only); the hook gets no config
+_COVERAGE: list[dict] = []  # the stateful shards' tallies, merged into coverage.json at the end
 
 
 def _scenario_name(nodeid: str) -> str:
@@ -263,6 +290,7 @@ def _scenario_name(nodeid: str) -> str:
 
 def pytest_sessionstart(session):
     _RAN.clear()
+    _COVERAGE.clear()
     _COLLECTOR[0] = session.config.stash.get(COLLECTOR_KEY, None)
 
 
@@ -271,6 +299,7 @@ def pytest_sessionfinish(session, exitstatus):
     config = session.config
     if hasattr(config, "workerinput"):
         return
+    _write_coverage(config)  # before the reports, which read it
     _write_traceability(config)
     collector = config.stash.get(COLLECTOR_KEY, None)
     _COLLECTOR[0] = None
@@ -331,6 +360,18 @@ def _seed(config, collector):
     if seed is None:
         seed = collector.logged_seed()
     return seed
+
+
+def _write_coverage(config) -> None:
+    """coverage.json from the tallies every stateful shard reported (in any xdist worker)."""
+    if not _COVERAGE:
+        return
+    from certconform.conformance import coverage
+
+    try:
+        coverage.write(report_dir_of(config), _COVERAGE)
+    except OSError as exc:
+        config.stash[SCENARIOS_KEY]["error"] = f"cannot write coverage.json: {exc.strerror or exc}"
 
 
 def _write_traceability(config) -> None:

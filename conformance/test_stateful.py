@@ -17,32 +17,33 @@ replayed against a fresh adapter) and printed as a Gherkin feature (paste it int
 features/regressions/) plus the statement ids it violates. Which findings fail a step is decided
 in one place, `ConformanceMachine._failing`.
 
-Coverage of platform x kind x situation transitions is written to <report-dir>/coverage.json.
-Settings come from the Hypothesis profile (`ci` by default, `--hypothesis-profile thorough`).
+Coverage of platform x kind x situation transitions is written to <report-dir>/coverage.json
+(conformance/coverage.py). Settings come from the Hypothesis profile (`ci` by default,
+`--hypothesis-profile thorough`); a derandomized profile's examples are split over several
+items with fixed seeds (conformance/shards.py), so `pytest -n` runs them on several cores.
 """
 from __future__ import annotations
 
-import json
 from collections import Counter
-from pathlib import Path
 
 import pytest
 from hypothesis import assume, event, settings
+from hypothesis import seed as hypothesis_seed
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, precondition, rule, run_state_machine_as_test
 
 from certconform.profiles import MINIMIZE_PROFILES
 from certconform.conformance import minimize
 from certconform.conformance.counterexample import gherkin
-from certconform.model.behaviour import ALL_PLATFORMS, default as behaviour
-from certconform.model.oracle import expected_outcome
-from certconform.model.rules import default_rules
-from certconform.model.world import CAS, DEVICE_ACTIONS, KINDS, SITUATION_KINDS
+from certconform.conformance.coverage import Tally, specified_transitions  # noqa: F401 (specified_transitions: re-exported)
+from certconform.conformance.shards import shards_for
+from certconform.model.behaviour import ALL_PLATFORMS
+from certconform.model.world import CAS, DEVICE_ACTIONS, KINDS
 from certconform.steps.driver import Driver, log_entries
 
-COVERAGE: Counter = Counter()
+TALLY = Tally()  # checks of run_machine calls given no tally of their own
+COVERAGE, STATEMENTS = TALLY.transitions, TALLY.statements  # (names kept for older callers)
 MINIMIZE_REPLAYS = 300  # replays the delta-debugging pass may spend on one counterexample (a count: deterministic)
-STATEMENTS: Counter = Counter()
 FULL_SET = (("trusted_root", None), ("scep", "intune"), ("pkcs", "intune"), ("scep", "third_party"),
             ("pkcs", "third_party"), ("pkcs_imported", None))
 DEVICE_EVENTS = DEVICE_ACTIONS + ("delete_user", "remove_member", "lose_license", "withdraw_license",
@@ -110,7 +111,9 @@ def failure_message(events: list[dict], ev: dict, failures: list, text: str) -> 
 UNENROLLED_ACTIONS = DEVICE_ACTIONS
 
 
-def build_machine(adapter, log: list[dict], strict: bool = False):
+def build_machine(adapter, log: list[dict], strict: bool = False, tally: Tally | None = None):
+    tally = tally if tally is not None else TALLY
+
     class ConformanceMachine(RuleBasedStateMachine):
         """Every set-up step is an ordinary rule (a group, a user, a root, a profile, an
         enrolment, a membership, an assignment), so shrinking can drop what a failure does not
@@ -140,14 +143,11 @@ def build_machine(adapter, log: list[dict], strict: bool = False):
             return f"{prefix}{self.counter}"
 
         def do(self, ev: dict) -> None:
-            self.intended_bad.append(expected_outcome(self.world, ev, self.driver.last_inventory or [])[0] == "invalid")
             self.events.append(ev)
             result = self.driver.apply(ev)
+            self.intended_bad.append(self.driver.last_expect.preferred == "invalid")  # the oracle's own expectation
             for c in result.checks:
-                COVERAGE[f"{c.platform}/{c.kind}/{c.situation}"] += 1
-                event(f"transition {c.platform}/{c.kind}/{c.situation}")
-                for sid in c.statements:
-                    STATEMENTS[sid] += 1
+                event(f"transition {tally.add(c)}")
             failures = self._failing(result)
             if failures:
                 ids = failure_ids(failures)
@@ -178,7 +178,9 @@ def build_machine(adapter, log: list[dict], strict: bool = False):
             return self.driver.world
 
         def installed(self) -> list[dict]:
-            return [r for r in self.driver.observe() if r["installed"]]
+            # The inventory the last event's judgement observed: nothing changed it since.
+            inventory = self.driver.last_inventory
+            return [r for r in (inventory if inventory is not None else self.driver.observe()) if r["installed"]]
 
         def pick(self, data, options, label):
             """Draw one of the currently valid names (keeps every generated event meaningful)."""
@@ -527,26 +529,40 @@ def build_machine(adapter, log: list[dict], strict: bool = False):
     return ConformanceMachine
 
 
+def pytest_generate_tests(metafunc):
+    """One item per shard of the exploration (conformance/shards.py), so `pytest -n` can spread it."""
+    if "shard" in metafunc.fixturenames:
+        metafunc.parametrize("shard", shards_for(settings()), ids=str)
+
+
 @pytest.mark.stateful
-def test_random_event_sequences(sut, conformance_log, pytestconfig):
+def test_random_event_sequences(sut, conformance_log, pytestconfig, request, shard):
     """Random sequences of every contract event, on every platform, checked after every event."""
     current = settings()
     seed_note = fix_seed(pytestconfig, current)
     print(f"certconform stateful: {seed_note}")
     conformance_log.append({"type": "run", "seed": seed_note, "profile": settings._current_profile})
+    tally = Tally()
     try:
-        run_machine(sut, conformance_log, current, minimizing=settings._current_profile in MINIMIZE_PROFILES,
-                    strict=pytestconfig.getoption("strict_readings"))
+        run_machine(sut, conformance_log, shard.settings(current),
+                    minimizing=settings._current_profile in MINIMIZE_PROFILES,
+                    strict=pytestconfig.getoption("strict_readings"), seed=shard.seed, tally=tally)
     except SequenceFailed as exc:
-        raise SequenceFailed(f"{exc}\n[{seed_note}]") from None
+        raise SequenceFailed(f"{exc}\n[{seed_note}; {shard}]") from None
     finally:
-        write_coverage(pytestconfig)
+        # shipped with the test report; the controller merges the shards into coverage.json
+        request.node._certconform_coverage = dict(tally.as_dict(), profile=settings._current_profile,
+                                                  shard=str(shard))
 
 
-def run_machine(adapter, log: list[dict], current, minimizing: bool = True, strict: bool = False) -> None:
-    """Run the state machine under `current` settings; a failure raises SequenceFailed whose
-    message holds the counterexample, delta-debugged first when `minimizing`."""
-    machine = build_machine(adapter, log, strict)
+def run_machine(adapter, log: list[dict], current, minimizing: bool = True, strict: bool = False,
+                seed=None, tally: Tally | None = None) -> None:
+    """Run the state machine under `current` settings (and Hypothesis `seed`, if given); a
+    failure raises SequenceFailed whose message holds the counterexample, delta-debugged first
+    when `minimizing`. Checks are counted in `tally` (default: the module's COVERAGE/STATEMENTS)."""
+    machine = build_machine(adapter, log, strict, tally)
+    if seed is not None:
+        machine = hypothesis_seed(seed)(machine)
     try:
         run_state_machine_as_test(machine, settings=current)
     except SequenceFailed as exc:
@@ -602,39 +618,3 @@ def fix_seed(config, current) -> str:
         seed = random.getrandbits(32)
         core.global_force_seed = seed
     return f"seed {seed}: rerun with --hypothesis-seed={seed} --hypothesis-profile={settings._current_profile}"
-
-
-def specified_transitions() -> list[str]:
-    """platform/kind/situation combinations where a statement of the document requires something.
-    Left out: Android for Work (not validated), macOS wipe (refused, MAC-WIPE-1), and combinations
-    where only the contract speaks (e.g. roots are never revoked)."""
-    rules, b = default_rules(), behaviour()
-    out = []
-    for platform in ALL_PLATFORMS:
-        if b.by_id["ANDROID-WORK-1"].platforms == (platform,):
-            continue
-        for kind in KINDS:
-            for situation in b.situations:
-                if platform in b.by_id["MAC-WIPE-1"].platforms and situation == "wipe":
-                    continue
-                if kind not in SITUATION_KINDS.get(situation, KINDS):
-                    continue  # no certificate of this kind is ever in that situation
-                cas = ("intune", "third_party") if kind in ("scep", "pkcs") else (None,)
-                reqs = [rules.requirement(platform, kind, situation, ca) for ca in cas]
-                if any(not r.is_open and any(sid in b.by_id for sid in r.statements) for r in reqs):
-                    out.append(f"{platform}/{kind}/{situation}")
-    return out
-
-
-def write_coverage(config) -> None:
-    specified = specified_transitions()
-    data = {
-        "profile": settings._current_profile,
-        "transitions": dict(sorted(COVERAGE.items())),
-        "specified": specified,
-        "missed": [t for t in specified if t not in COVERAGE],
-        "statements": dict(sorted(STATEMENTS.items())),
-    }
-    out = Path(config.getoption("report_dir"))
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "coverage.json").write_text(json.dumps(data, indent=2) + "\n")
