@@ -177,7 +177,7 @@ def pytest_make_collect_report(collector):
 
 
 def pytest_collection_modifyitems(config, items):
-    if config.getoption("numprocesses", None):
+    if hasattr(config, "workerinput"):  # an xdist worker (they collect; the controller only schedules)
         spread_stateful(items)
     b = behaviour()
     for item in items:
