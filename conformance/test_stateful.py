@@ -194,6 +194,14 @@ def build_machine(adapter, log: list[dict], strict: bool = False, tally: Tally |
         def unenrolled(self) -> list[str]:
             return [d.name for d in self.world.devices.values() if not d.enrolled]
 
+        # Preconditions ask only whether something exists (they run for every rule at every step).
+        def has_memberships(self) -> bool:
+            return any(self.world.groups.values())
+
+        def has_installed(self) -> bool:
+            inventory = self.driver.last_inventory
+            return any(r["installed"] for r in inventory) if isinstance(inventory, list) else bool(self.installed())
+
         def memberships(self) -> list[tuple[str, str]]:
             return [(g, m) for g, members in self.world.groups.items() for m in sorted(members)]
 
@@ -244,7 +252,7 @@ def build_machine(adapter, log: list[dict], strict: bool = False, tally: Tally |
         def create_root(self):
             self.make_profile("trusted_root", "intune")
 
-        @precondition(lambda self: self.roots())
+        @precondition(lambda self: any(p.kind == "trusted_root" for p in self.world.profiles.values()))
         @rule(data=st.data(), kind=st.sampled_from(KINDS), ca=st.sampled_from(CAS))
         def create_profile(self, data, kind, ca):
             self.make_profile(kind, ca, self.pick(data, self.roots(), "root"))
@@ -255,7 +263,7 @@ def build_machine(adapter, log: list[dict], strict: bool = False, tally: Tally |
             user = self.pick(data, self.world.users, "user")
             self.do({"type": "enroll", "device": self.fresh(f"{platform}-"), "platform": platform, "user": user})
 
-        @precondition(lambda self: self.world.groups and names_taken(self.world))
+        @precondition(lambda self: self.world.groups and (self.world.users or self.world.devices))
         @rule(data=st.data())
         def add_member(self, data):
             group = self.pick(data, self.world.groups, "group")
@@ -452,7 +460,7 @@ def build_machine(adapter, log: list[dict], strict: bool = False, tally: Tally |
             self.do(bad)
 
         # ------------------------------------------------------------------ directory
-        @precondition(lambda self: self.memberships())
+        @precondition(lambda self: self.has_memberships())
         @rule(data=st.data())
         def remove_member(self, data):
             group, member = self.pick(data, self.memberships(), "membership")
@@ -477,7 +485,7 @@ def build_machine(adapter, log: list[dict], strict: bool = False, tally: Tally |
             self.do({"type": "delete_group", "group": self.pick(data, self.world.groups, "group")})
 
         # ------------------------------------------------------------------ profiles
-        @precondition(lambda self: self.assignments())
+        @precondition(lambda self: any(p.groups for p in self.world.profiles.values()))
         @rule(data=st.data(), reassign=st.booleans())
         def unassign(self, data, reassign):
             """Remove an assignment; with `reassign`, a check-in of one device and the same
@@ -497,12 +505,12 @@ def build_machine(adapter, log: list[dict], strict: bool = False, tally: Tally |
                 self.do({"type": "check_in", "device": self.pick(data, self.enrolled(), "device")})
 
         # ------------------------------------------------------------------ devices
-        @precondition(lambda self: self.enrolled())
+        @precondition(lambda self: any(d.enrolled for d in self.world.devices.values()))
         @rule(data=st.data())
         def check_in(self, data):
             self.do({"type": "check_in", "device": self.pick(data, self.enrolled(), "device")})
 
-        @precondition(lambda self: self.installed())
+        @precondition(lambda self: self.has_installed())
         @rule(data=st.data(), then_check_in=st.booleans())
         def delete_by_hand(self, data, then_check_in):
             held = {(r["device"], r["profile"]) for r in self.installed()}
@@ -511,7 +519,7 @@ def build_machine(adapter, log: list[dict], strict: bool = False, tally: Tally |
             if then_check_in:
                 self.do({"type": "check_in", "device": device})
 
-        @precondition(lambda self: self.enrolled())
+        @precondition(lambda self: any(d.enrolled for d in self.world.devices.values()))
         @rule(data=st.data(), action=st.sampled_from(DEVICE_ACTIONS), check_in_first=st.booleans())
         def device_action(self, data, action, check_in_first):
             device = self.pick(data, self.enrolled(), "device")
@@ -519,7 +527,7 @@ def build_machine(adapter, log: list[dict], strict: bool = False, tally: Tally |
                 self.do({"type": "check_in", "device": device})
             self.do({"type": action, "device": device})
 
-        @precondition(lambda self: self.unenrolled())
+        @precondition(lambda self: not all(d.enrolled for d in self.world.devices.values()))
         @rule(data=st.data(), action=st.sampled_from(UNENROLLED_ACTIONS + ("check_in",)))
         def act_on_unenrolled(self, data, action):
             """unenroll / wipe / retire / check_in sent to a device that is no longer enrolled:

@@ -206,6 +206,8 @@ class World:
         its situation. Certificates left out are outside the event's scope."""
         t = event["type"]
         installed = [r for r in inventory if r.get("installed") and r.get("device") in self.devices]
+        if not installed:
+            return {}  # (most events of a set-up: nothing to copy the world for)
         after = None
         if t in ("remove_member", "unassign_profile", "delete_user", "delete_group"):
             after = self.copy()
