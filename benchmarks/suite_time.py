@@ -10,8 +10,8 @@ Runs, each in a subprocess (`pytest -q -p no:cacheprovider`, `ci` profile, --mdm
     http         (only with --http) the default run against the mock over HTTP      target <= 60 s
 
 and, from the stateful run's coverage.json, the platform/kind/situation transitions covered
-(distinct, and checks in all), the specified ones missed, and covered transitions per second of
-the stateful run, so speed is never bought by exploring less.
+(distinct, and checks in all), the specified ones missed, and covered transitions and checks per
+second of the stateful run, so speed is never bought by exploring less.
 
 `--root DIR` measures another checkout (its `.venv/bin/python` if it has one): run it once with
 this checkout and once with the previous release's, back to back, to compare on a busy machine.
@@ -86,7 +86,7 @@ def main() -> int:
     plan += [("default", spec) for spec in args.spec]
     print(f"checkout: {root}\ncores: {os.cpu_count()}\n")
     print(f"{'run':<14} {'spec':<10} {'seconds':>8}  {'target':>7} {'met':<4} {'transitions':>11} {'checks':>7} "
-          f"{'missed':>6} {'trans/s':>7}  result")
+          f"{'missed':>6} {'trans/s':>7} {'checks/s':>8}  result")
     bad, rows = 0, []
     for what, spec in plan:
         for _ in range(args.repeat):
@@ -100,9 +100,12 @@ def main() -> int:
             bad += not met
             per_s = (f"{row['transitions'] / row['seconds']:.1f}" if what == "stateful" and "transitions" in row else "")
             row["transitions_per_s"] = float(per_s) if per_s else None
+            checks_s = f"{row['checks'] / row['seconds']:.0f}" if what == "stateful" and "checks" in row else ""
+            row["checks_per_s"] = float(checks_s) if checks_s else None
             print(f"{what:<14} {spec:<10} {row['seconds']:>8.1f}  {target if target else '':>7} "
                   f"{('yes' if met else 'NO') if target else 'info':<4} {row.get('transitions', ''):>11} "
-                  f"{row.get('checks', ''):>7} {row.get('missed', ''):>6} {per_s:>7}  {row['result']} (exit {row['exit']})",
+                  f"{row.get('checks', ''):>7} {row.get('missed', ''):>6} {per_s:>7} {checks_s:>8}  {row['result']} "
+                  f"(exit {row['exit']})",
                   flush=True)
     if args.json:
         args.json.write_text(json.dumps({"root": str(root), "cores": os.cpu_count(), "runs": rows}, indent=2) + "\n")
