@@ -107,6 +107,10 @@ def pytest_configure(config):
                             ("--document", document_problem(config.getoption("document")))):
         if problem:
             raise pytest.UsageError(f"{option}: {problem}")
+    spec = str(config.getoption("mdm") or "")
+    if spec.startswith(("http://", "https://")) and config.getoption("numprocesses", None):
+        raise pytest.UsageError(f"--mdm {spec}: -n runs several workers, which would share (and reset) one "
+                                "server; run an http:// implementation without -n")
     if is_conformance_run(config):
         from certconform.reports import Collector
 
@@ -234,6 +238,8 @@ def pytest_collection_modifyitems(config, items):
     if other:
         config.hook.pytest_deselected(items=other)
         items[:] = [item for item in items if item not in other]
+    if hasattr(config, "workerinput"):  # an xdist worker (they collect; the controller only schedules)
+        spread_stateful(items)
     for item in items:
         ids = [m.args[0] for m in item.iter_markers("statement")]
         if not ids:
@@ -273,6 +279,19 @@ def pytest_bdd_step_error(request, feature, scenario, step, step_func, step_func
     cucumber.record_step_end(request.node, failed=True)
 
 
+def spread_stateful(items: list) -> None:
+    """Under xdist, place the stateful shards (the long items) evenly through the collection:
+    xdist hands each worker consecutive chunks, so shards side by side would land on one worker."""
+    stateful = [item for item in items if item.get_closest_marker("stateful")]
+    if len(stateful) < 2:
+        return
+    rest = [item for item in items if not item.get_closest_marker("stateful")]
+    step = len(rest) / len(stateful)
+    for k, item in reversed(list(enumerate(stateful))):
+        rest.insert(round(k * step), item)
+    items[:] = rest
+
+
 @pytest.fixture
 def conformance_log(request) -> list[dict]:
     """Per-test list of oracle checks and findings (dicts); attached to the test's report as
@@ -289,6 +308,9 @@ def pytest_runtest_makereport(item, call):
     log = getattr(item, "_certconform_log", None)
     if log is not None and report.when == "call":
         report.certconform_log = list(log)
+    coverage = getattr(item, "_certconform_coverage", None)  # a stateful shard's tally (conformance/coverage.py)
+    if coverage is not None and report.when == "call":
+        report.certconform_coverage = coverage
     if report.when == "call":
         data = cucumber.report_data(item)
         if data is not None:
@@ -345,6 +367,9 @@ def pytest_runtest_logreport(report):
         collector.add(report)
     if _CUCUMBER[0] is not None:
         _CUCUMBER[0].add(report)
+    coverage = getattr(report, "certconform_coverage", None)
+    if coverage is not None:  # on the controller, from every worker: merged into coverage.json
+        _COVERAGE.append(coverage)
     props = dict(report.user_properties)
     if "statements" not in props:
         return
@@ -357,6 +382,7 @@ def pytest_runtest_logreport(report):
 _RAN: dict[str, list[str]] = {}
 _COLLECTOR: list = [None]  # the session's reports.Collector (controller only); the hook gets no config
 _CUCUMBER: list = [None]  # the session's cucumber.CucumberWriter (controller only)
+_COVERAGE: list[dict] = []  # the stateful shards' tallies, merged into coverage.json at the end
 
 
 def _scenario_name(nodeid: str) -> str:
@@ -365,6 +391,7 @@ def _scenario_name(nodeid: str) -> str:
 
 def pytest_sessionstart(session):
     _RAN.clear()
+    _COVERAGE.clear()
     _COLLECTOR[0] = session.config.stash.get(COLLECTOR_KEY, None)
     _CUCUMBER[0] = session.config.stash.get(CUCUMBER_KEY, None)
 
@@ -378,6 +405,7 @@ def pytest_sessionfinish(session, exitstatus):
 
     cut_short = run_guard.cut_short_reason(session, exitstatus)
     _write_cucumber(config)
+    _write_coverage(config)  # before the reports, which read it
     collector = config.stash.get(COLLECTOR_KEY, None)
     if collector is not None:  # a conformance run: every report is written, cut short or not
         config.stash[SCENARIOS_KEY]["cut_short"] = cut_short
@@ -457,6 +485,18 @@ def _seed(config, collector):
     if seed is None:
         seed = collector.logged_seed()
     return seed
+
+
+def _write_coverage(config) -> None:
+    """coverage.json from the tallies every stateful shard reported (in any xdist worker)."""
+    if not _COVERAGE:
+        return
+    from certconform.conformance import coverage
+
+    try:
+        coverage.write(report_dir_of(config), _COVERAGE)
+    except OSError as exc:
+        config.stash[SCENARIOS_KEY]["error"] = f"cannot write coverage.json: {exc.strerror or exc}"
 
 
 def _write_traceability(config, cut_short: str | None = None) -> None:

@@ -17,34 +17,35 @@ replayed against a fresh adapter) and printed as a Gherkin feature (paste it int
 features/regressions/) plus the statement ids it violates. Which findings fail a step is decided
 in one place, `ConformanceMachine._failing`.
 
-Coverage of platform x kind x situation transitions is written to <report-dir>/coverage.json.
-Settings come from the Hypothesis profile (`ci` by default, `--hypothesis-profile thorough`).
+Coverage of platform x kind x situation transitions is written to <report-dir>/coverage.json
+(conformance/coverage.py). Settings come from the Hypothesis profile (`ci` by default,
+`--hypothesis-profile thorough`); a derandomized profile's examples are split over several
+items with fixed seeds (conformance/shards.py), so `pytest -n` runs them on several cores.
 """
 from __future__ import annotations
 
-import json
 from collections import Counter
-from pathlib import Path
 
 import pytest
-from hypothesis import assume, event, seed as hypothesis_seed, settings
+from hypothesis import assume, event, settings
+from hypothesis import seed as hypothesis_seed
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, precondition, rule, run_state_machine_as_test
 
 from certconform.profiles import MINIMIZE_PROFILES
 from certconform.conformance import minimize
 from certconform.conformance.counterexample import gherkin
-from certconform.progress import Progress, terminal_writer
-from certconform.model.behaviour import ALL_PLATFORMS, default as behaviour
-from certconform.model.oracle import expected_outcome
-from certconform.model.rules import default_rules
-from certconform.model.world import CAS, DEVICE_ACTIONS, KINDS, SITUATION_KINDS
+from certconform.conformance.coverage import Tally, specified_transitions  # noqa: F401 (specified_transitions: re-exported)
+from certconform.conformance.shards import shards_for
 from certconform.mdm.guarded import AdapterError
+from certconform.model.behaviour import ALL_PLATFORMS
+from certconform.model.world import CAS, DEVICE_ACTIONS, KINDS
+from certconform.progress import Progress, terminal_writer
 from certconform.steps.driver import Driver, MalformedInventory, log_entries
 
-COVERAGE: Counter = Counter()
+TALLY = Tally()  # checks of run_machine calls given no tally of their own
+COVERAGE, STATEMENTS = TALLY.transitions, TALLY.statements  # (names kept for older callers)
 MINIMIZE_REPLAYS = 300  # replays the delta-debugging pass may spend on one counterexample (a count: deterministic)
-STATEMENTS: Counter = Counter()
 FULL_SET = (("trusted_root", None), ("scep", "intune"), ("pkcs", "intune"), ("scep", "third_party"),
             ("pkcs", "third_party"), ("pkcs_imported", None))
 DEVICE_EVENTS = DEVICE_ACTIONS + ("delete_user", "remove_member", "lose_license", "withdraw_license",
@@ -126,7 +127,10 @@ def failure_message(events: list[dict], ev: dict, failures: list, text: str) -> 
 UNENROLLED_ACTIONS = DEVICE_ACTIONS
 
 
-def build_machine(adapter, log: list[dict], strict: bool = False, progress: Progress | None = None):
+def build_machine(adapter, log: list[dict], strict: bool = False, progress: Progress | None = None,
+                  tally: Tally | None = None):
+    tally = tally if tally is not None else TALLY
+
     class ConformanceMachine(RuleBasedStateMachine):
         """Every set-up step is an ordinary rule (a group, a user, a root, a profile, an
         enrolment, a membership, an assignment), so shrinking can drop what a failure does not
@@ -161,19 +165,16 @@ def build_machine(adapter, log: list[dict], strict: bool = False, progress: Prog
             return f"{prefix}{self.counter}"
 
         def do(self, ev: dict) -> None:
-            self.intended_bad.append(expected_outcome(self.world, ev, self.driver.last_inventory or [])[0] == "invalid")
             self.events.append(ev)
             try:
                 result = self.driver.apply(ev)
             except ADAPTER_FAILURES as exc:
                 raise AdapterStopped(exc, self.events) from None
+            self.intended_bad.append(self.driver.last_expect.preferred == "invalid")  # the oracle's own expectation
             if progress is not None:
                 progress.event()
             for c in result.checks:
-                COVERAGE[f"{c.platform}/{c.kind}/{c.situation}"] += 1
-                event(f"transition {c.platform}/{c.kind}/{c.situation}")
-                for sid in c.statements:
-                    STATEMENTS[sid] += 1
+                event(f"transition {tally.add(c)}")
             failures = self._failing(result)
             if failures:
                 ids = failure_ids(failures)
@@ -206,8 +207,10 @@ def build_machine(adapter, log: list[dict], strict: bool = False, progress: Prog
             return self.driver.world
 
         def installed(self) -> list[dict]:
+            # The inventory the last event's judgement observed: nothing changed it since.
+            inventory = self.driver.last_inventory
             try:
-                return [r for r in self.driver.observe() if r["installed"]]
+                return [r for r in (inventory if inventory is not None else self.driver.observe()) if r["installed"]]
             except ADAPTER_FAILURES as exc:
                 raise AdapterStopped(exc, self.events) from None
 
@@ -222,6 +225,14 @@ def build_machine(adapter, log: list[dict], strict: bool = False, progress: Prog
 
         def unenrolled(self) -> list[str]:
             return [d.name for d in self.world.devices.values() if not d.enrolled]
+
+        # Preconditions ask only whether something exists (they run for every rule at every step).
+        def has_memberships(self) -> bool:
+            return any(self.world.groups.values())
+
+        def has_installed(self) -> bool:
+            inventory = self.driver.last_inventory
+            return any(r["installed"] for r in inventory) if isinstance(inventory, list) else bool(self.installed())
 
         def memberships(self) -> list[tuple[str, str]]:
             return [(g, m) for g, members in self.world.groups.items() for m in sorted(members)]
@@ -273,7 +284,7 @@ def build_machine(adapter, log: list[dict], strict: bool = False, progress: Prog
         def create_root(self):
             self.make_profile("trusted_root", "intune")
 
-        @precondition(lambda self: self.roots())
+        @precondition(lambda self: any(p.kind == "trusted_root" for p in self.world.profiles.values()))
         @rule(data=st.data(), kind=st.sampled_from(KINDS), ca=st.sampled_from(CAS))
         def create_profile(self, data, kind, ca):
             self.make_profile(kind, ca, self.pick(data, self.roots(), "root"))
@@ -284,7 +295,7 @@ def build_machine(adapter, log: list[dict], strict: bool = False, progress: Prog
             user = self.pick(data, self.world.users, "user")
             self.do({"type": "enroll", "device": self.fresh(f"{platform}-"), "platform": platform, "user": user})
 
-        @precondition(lambda self: self.world.groups and names_taken(self.world))
+        @precondition(lambda self: self.world.groups and (self.world.users or self.world.devices))
         @rule(data=st.data())
         def add_member(self, data):
             group = self.pick(data, self.world.groups, "group")
@@ -481,7 +492,7 @@ def build_machine(adapter, log: list[dict], strict: bool = False, progress: Prog
             self.do(bad)
 
         # ------------------------------------------------------------------ directory
-        @precondition(lambda self: self.memberships())
+        @precondition(lambda self: self.has_memberships())
         @rule(data=st.data())
         def remove_member(self, data):
             group, member = self.pick(data, self.memberships(), "membership")
@@ -506,7 +517,7 @@ def build_machine(adapter, log: list[dict], strict: bool = False, progress: Prog
             self.do({"type": "delete_group", "group": self.pick(data, self.world.groups, "group")})
 
         # ------------------------------------------------------------------ profiles
-        @precondition(lambda self: self.assignments())
+        @precondition(lambda self: any(p.groups for p in self.world.profiles.values()))
         @rule(data=st.data(), reassign=st.booleans())
         def unassign(self, data, reassign):
             """Remove an assignment; with `reassign`, a check-in of one device and the same
@@ -526,12 +537,12 @@ def build_machine(adapter, log: list[dict], strict: bool = False, progress: Prog
                 self.do({"type": "check_in", "device": self.pick(data, self.enrolled(), "device")})
 
         # ------------------------------------------------------------------ devices
-        @precondition(lambda self: self.enrolled())
+        @precondition(lambda self: any(d.enrolled for d in self.world.devices.values()))
         @rule(data=st.data())
         def check_in(self, data):
             self.do({"type": "check_in", "device": self.pick(data, self.enrolled(), "device")})
 
-        @precondition(lambda self: self.installed())
+        @precondition(lambda self: self.has_installed())
         @rule(data=st.data(), then_check_in=st.booleans())
         def delete_by_hand(self, data, then_check_in):
             held = {(r["device"], r["profile"]) for r in self.installed()}
@@ -540,7 +551,7 @@ def build_machine(adapter, log: list[dict], strict: bool = False, progress: Prog
             if then_check_in:
                 self.do({"type": "check_in", "device": device})
 
-        @precondition(lambda self: self.enrolled())
+        @precondition(lambda self: any(d.enrolled for d in self.world.devices.values()))
         @rule(data=st.data(), action=st.sampled_from(DEVICE_ACTIONS), check_in_first=st.booleans())
         def device_action(self, data, action, check_in_first):
             device = self.pick(data, self.enrolled(), "device")
@@ -548,7 +559,7 @@ def build_machine(adapter, log: list[dict], strict: bool = False, progress: Prog
                 self.do({"type": "check_in", "device": device})
             self.do({"type": action, "device": device})
 
-        @precondition(lambda self: self.unenrolled())
+        @precondition(lambda self: not all(d.enrolled for d in self.world.devices.values()))
         @rule(data=st.data(), action=st.sampled_from(UNENROLLED_ACTIONS + ("check_in",)))
         def act_on_unenrolled(self, data, action):
             """unenroll / wipe / retire / check_in sent to a device that is no longer enrolled:
@@ -558,33 +569,44 @@ def build_machine(adapter, log: list[dict], strict: bool = False, progress: Prog
     return ConformanceMachine
 
 
+def pytest_generate_tests(metafunc):
+    """One item per shard of the exploration (conformance/shards.py), so `pytest -n` can spread it."""
+    if "shard" in metafunc.fixturenames:
+        metafunc.parametrize("shard", shards_for(settings()), ids=str)
+
+
 @pytest.mark.stateful
-def test_random_event_sequences(sut, conformance_log, pytestconfig, capsys):
+def test_random_event_sequences(sut, conformance_log, pytestconfig, request, capsys, shard):
     """Random sequences of every contract event, on every platform, checked after every event."""
     current = settings()
     profile = settings.get_current_profile_name()
     seed_note, seed = fix_seed(pytestconfig, current)
-    progress = Progress("certconform stateful", current.max_examples, terminal_writer(pytestconfig, capsys))
-    progress.say(f"up to {current.max_examples} sequences of up to {current.stateful_step_count} steps; {seed_note}")
+    budget = shard.settings(current)
+    progress = Progress(f"certconform stateful {shard}", budget.max_examples, terminal_writer(pytestconfig, capsys))
+    progress.say(f"up to {budget.max_examples} sequences of up to {budget.stateful_step_count} steps; {seed_note}")
     conformance_log.append({"type": "run", "seed": seed_note, "profile": profile})
+    tally = Tally()
     outcome = "failed"
     try:
-        run_machine(sut, conformance_log, current, minimizing=profile in MINIMIZE_PROFILES,
-                    strict=pytestconfig.getoption("strict_readings"), seed=seed, progress=progress)
+        run_machine(sut, conformance_log, budget, minimizing=profile in MINIMIZE_PROFILES,
+                    strict=pytestconfig.getoption("strict_readings"),
+                    seed=shard.seed if shard.seed is not None else seed, progress=progress, tally=tally)
         outcome = "done"
     except SequenceFailed as exc:
-        raise SequenceFailed(f"{exc}\n[{seed_note}]") from None
+        raise SequenceFailed(f"{exc}\n[{seed_note}; {shard}]") from None
     finally:
         progress.finish(outcome)
-        write_coverage(pytestconfig)
+        # shipped with the test report; the controller merges the shards into coverage.json
+        request.node._certconform_coverage = dict(tally.as_dict(), profile=profile, shard=str(shard))
 
 
 def run_machine(adapter, log: list[dict], current, minimizing: bool = True, strict: bool = False,
-                seed: int | None = None, progress: Progress | None = None) -> None:
+                seed=None, progress: Progress | None = None, tally: Tally | None = None) -> None:
     """Run the state machine under `current` settings (with Hypothesis's public `seed` decorator
     when `seed` is given); a failure raises SequenceFailed whose message holds the
-    counterexample, delta-debugged first when `minimizing`."""
-    machine = build_machine(adapter, log, strict, progress)
+    counterexample, delta-debugged first when `minimizing`. Checks are counted in `tally`
+    (default: the module's COVERAGE/STATEMENTS)."""
+    machine = build_machine(adapter, log, strict, progress, tally)
     if seed is not None:
         machine = hypothesis_seed(seed)(machine)
     try:
@@ -664,39 +686,3 @@ def fix_seed(config, current) -> tuple[str, int | None]:
     except ValueError:
         pass  # Hypothesis accepts any hashable seed
     return f"seed {seed}: rerun with --hypothesis-seed={seed} --hypothesis-profile={profile}", seed
-
-
-def specified_transitions() -> list[str]:
-    """platform/kind/situation combinations where a statement of the document requires something.
-    Left out: Android for Work (not validated), macOS wipe (refused, MAC-WIPE-1), and combinations
-    where only the contract speaks (e.g. roots are never revoked)."""
-    rules, b = default_rules(), behaviour()
-    out = []
-    for platform in ALL_PLATFORMS:
-        if b.by_id["ANDROID-WORK-1"].platforms == (platform,):
-            continue
-        for kind in KINDS:
-            for situation in b.situations:
-                if platform in b.by_id["MAC-WIPE-1"].platforms and situation == "wipe":
-                    continue
-                if kind not in SITUATION_KINDS.get(situation, KINDS):
-                    continue  # no certificate of this kind is ever in that situation
-                cas = ("intune", "third_party") if kind in ("scep", "pkcs") else (None,)
-                reqs = [rules.requirement(platform, kind, situation, ca) for ca in cas]
-                if any(not r.is_open and any(sid in b.by_id for sid in r.statements) for r in reqs):
-                    out.append(f"{platform}/{kind}/{situation}")
-    return out
-
-
-def write_coverage(config) -> None:
-    specified = specified_transitions()
-    data = {
-        "profile": settings.get_current_profile_name(),
-        "transitions": dict(sorted(COVERAGE.items())),
-        "specified": specified,
-        "missed": [t for t in specified if t not in COVERAGE],
-        "statements": dict(sorted(STATEMENTS.items())),
-    }
-    out = Path(config.getoption("report_dir"))
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "coverage.json").write_text(json.dumps(data, indent=2) + "\n")

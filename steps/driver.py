@@ -15,8 +15,8 @@ import copy
 from dataclasses import dataclass, field
 
 from certconform import mdm
-from certconform.model.invariants import Step, check_all
-from certconform.model.oracle import Finding, StepResult, check_event, expectation, validate_inventory, world_follows
+from certconform.model.judge import IncrementalJudge
+from certconform.model.oracle import Finding, StepResult, validate_inventory, world_follows
 from certconform.model.world import World
 
 
@@ -37,11 +37,13 @@ class Driver:
     block_start: int = 0  # index into `results` of the block's first When event
     last_outcome: str = "applied"
     last_error: str = ""
+    last_expect: object = None  # the oracle's Expectation for the last event (what should have happened)
     then_seen: bool = False  # a Then step closed the current block of When steps
     log: list[dict] | None = None  # the test's conformance_log (see certconform/plugin.py)
     violations: list[list] = field(default_factory=list)  # per event: [(Invariant, Violation)] merged into findings
     strict: bool = False  # --strict-readings: reading-tier deviations fail too
     seen_serials: set = field(default_factory=set)
+    judge: IncrementalJudge = field(default_factory=IncrementalJudge)  # or model.judge.full_judge
     _last_after: list[dict] | None = None
 
     def reset(self) -> None:
@@ -50,6 +52,8 @@ class Driver:
         self.results.clear()
         self.violations.clear()
         self.seen_serials = set()
+        if hasattr(self.judge, "reset"):  # an IncrementalJudge forgets its index
+            self.judge.reset()
         self._last_after = None
         self.block_before = None
 
@@ -82,24 +86,20 @@ class Driver:
         after = self.adapter.observe()
         if isinstance(after, list):  # a copy: an adapter may hand out its live records
             after = [dict(r) if isinstance(r, dict) else r for r in after]
-        after_findings = validate_inventory(after)
-        self._last_after = None if after_findings else after
-        expect = expectation(self.world, event, before)
-        result = check_event(self.world, event, outcome, before, after, detail=detail,
-                             inventory_findings=after_findings, expect=expect)
-        if after_findings:
-            violations = []  # a malformed inventory is already a finding; the invariants cannot read it
-        else:
-            violations = check_all(Step(self.world, event, outcome, before, after, self.seen_serials))
-            self.seen_serials.update(r["serial"] for r in after)
+        # The oracle and the invariants, on the records this event can concern (model/judge.py;
+        # full_judge there is the reference that looks at every record).
+        judged = self.judge(self.world, event, outcome, before, after, detail, self.seen_serials)
+        result, violations, expect = judged.result, judged.violations, judged.expect
+        self._last_after = after if judged.after_valid else None  # a malformed one is not the next 'before'
         merge_violations(result, violations)
         self.violations.append(violations)
+        self.seen_serials.update(judged.new_serials)
         if world_follows(expect, outcome):
             self.world.apply(event)
         self.results.append(result)
         if self.log is not None:
             self.log.extend(log_entries(result))
-        self.last_outcome, self.last_error = outcome, detail
+        self.last_outcome, self.last_error, self.last_expect = outcome, detail, expect
         return result
 
     @property
