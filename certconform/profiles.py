@@ -25,7 +25,9 @@ MINIMIZE_PROFILES = frozenset({"ci", "thorough"})
 
 settings.register_profile("ci", max_examples=200, stateful_step_count=30, derandomize=True, phases=NO_SHRINK,
                           **COMMON)
-settings.register_profile("thorough", max_examples=1000, stateful_step_count=100, **COMMON)
+# derandomize=False said explicitly: under CI=true Hypothesis's own default profile is derandomized,
+# and a profile that only inherits would then replay the same sequences on every CI run
+settings.register_profile("thorough", max_examples=1000, stateful_step_count=100, derandomize=False, **COMMON)
 # `kill`: the ci sequences, no delta debugging either (a kill needs no minimal example)
 settings.register_profile("kill", parent=settings.get_profile("ci"))
 settings.load_profile("ci")

@@ -582,8 +582,9 @@ def test_random_event_sequences(sut, conformance_log, pytestconfig, request, cap
     profile = settings.get_current_profile_name()
     seed_note, seed = fix_seed(pytestconfig, current)
     budget = shard.settings(current)
-    progress = Progress(f"certconform stateful {shard}", budget.max_examples, terminal_writer(pytestconfig, capsys))
-    progress.say(f"up to {budget.max_examples} sequences of up to {budget.stateful_step_count} steps; {seed_note}")
+    progress = Progress("certconform stateful", budget.max_examples, terminal_writer(pytestconfig, capsys))
+    where = f"{shard}: " if shard.count > 1 else ""
+    progress.say(f"{where}up to {budget.max_examples} sequences of up to {budget.stateful_step_count} steps; {seed_note}")
     conformance_log.append({"type": "run", "seed": seed_note, "profile": profile})
     tally = Tally()
     outcome = "failed"

@@ -50,7 +50,8 @@ def full_judge(world: World, event: dict, outcome: str, before: list[dict], afte
         violations = []  # a malformed inventory is already a finding; the invariants cannot read it
     else:
         violations = check_all(Step(world, event, outcome, before, after, seen_serials))
-    serials = [r.get("serial") for r in after if isinstance(r, dict)] if isinstance(after, list) else []
+    # serials seen so far: only from a well-formed inventory (a malformed one may carry a list as a serial)
+    serials = [r["serial"] for r in after] if not after_findings else []
     return Judged(result, violations, expect, serials, not after_findings)
 
 
