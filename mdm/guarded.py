@@ -7,7 +7,16 @@ deadline, becomes an `AdapterError` whose message is one line starting `[contrac
 and naming the call (with its event) -- the reports score those as verdict `error`, not `fail`.
 What it does not know: what the calls' answers mean (steps/driver.py and model/oracle.py judge).
 
-How the deadline works: every call runs in ONE dedicated daemon worker thread (the same thread
+How the deadline works, in the main thread on a POSIX system (where pytest runs tests, xdist
+workers included): the call runs in the caller's thread under a real-time timer (`signal.setitimer`);
+when the deadline passes, SIGALRM interrupts it (a Python loop, a sleep, a socket read or a lock
+wait all are interruptible) and the call ends as CallTimeout. This costs a few microseconds a
+call; the thread hand-off below costs about 100 us a call, which doubled the stateful test's
+time. It is used only while SIGALRM is free (another plugin such as pytest-timeout may own it).
+Code that never returns to the interpreter (a C extension spinning) cannot be interrupted this
+way: `mode="thread"` (or a caller outside the main thread) uses the worker thread instead.
+
+Otherwise every call runs in ONE dedicated daemon worker thread (the same thread
 every time, so an adapter that keeps thread-bound handles keeps working; the adapter is even
 constructed there by `GuardedAdapter.build`); the caller waits for it at most `timeout` seconds.
 A Python thread cannot be killed, so a call that does not return is abandoned, not stopped:
@@ -27,6 +36,7 @@ from __future__ import annotations
 
 import json
 import queue
+import signal
 import threading
 import time
 
@@ -53,6 +63,21 @@ class AdapterCrash(AdapterError):
 
 class AdapterBusy(AdapterError):
     """A call was not attempted: an earlier one that timed out is still running."""
+
+
+class _Alarm(BaseException):
+    """Raised by SIGALRM in the main thread when a call passes its deadline (a BaseException, so
+    an adapter's own `except Exception` cannot swallow it)."""
+
+
+def _on_alarm(signum, frame):
+    raise _Alarm()
+
+
+def _alarm_usable() -> bool:
+    """True in the main thread of a POSIX process whose SIGALRM nobody else has claimed."""
+    return (hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
+            and signal.getsignal(signal.SIGALRM) in (signal.SIG_DFL, _on_alarm))
 
 
 def describe_call(name: str, args: tuple = ()) -> str:
@@ -110,11 +135,15 @@ class GuardedAdapter:
     """Wraps an adapter: the same calls, each under the deadline, with AdapterError for crashes."""
 
     def __init__(self, adapter, timeout: float | None = DEFAULT_CALL_TIMEOUT, grace: float = 0.0,
-                 _worker: _Worker | None = None):
+                 _worker: _Worker | None = None, mode: str = "auto"):
+        """`mode`: "auto" (a timer signal where usable, else the worker thread) or "thread"."""
+        if mode not in ("auto", "thread"):
+            raise ValueError(f"mode must be 'auto' or 'thread', not {mode!r}")
         self.adapter = adapter
         self.timeout = timeout if timeout and timeout > 0 else None
         self.grace = grace
-        self._worker = _worker if _worker is not None or self.timeout is None else _Worker()
+        self.mode = mode
+        self._worker = _worker
         self._hung: _Job | None = None  # the call that timed out, while it is still running
 
     @classmethod
@@ -165,6 +194,26 @@ class GuardedAdapter:
     def _call(self, what: str, fn, args: tuple):
         if self.timeout is None:
             return fn(*args)
+        if self.mode == "auto" and self._hung is None and _alarm_usable():
+            return self._call_under_alarm(what, fn, args)
+        return self._call_in_worker(what, fn, args)
+
+    def _call_under_alarm(self, what: str, fn, args: tuple):
+        previous = signal.signal(signal.SIGALRM, _on_alarm)
+        try:
+            try:
+                signal.setitimer(signal.ITIMER_REAL, self.timeout + self.grace)
+                return fn(*args)
+            finally:
+                signal.setitimer(signal.ITIMER_REAL, 0)
+        except _Alarm:  # (also when it fired just as the call returned: the call took the whole deadline)
+            raise CallTimeout(f"{PREFIX} {what} did not return within {self.timeout:g} s (--call-timeout)") from None
+        finally:
+            signal.signal(signal.SIGALRM, previous)
+
+    def _call_in_worker(self, what: str, fn, args: tuple):
+        if self._worker is None:
+            self._worker = _Worker()
         hung = self._hung
         if hung is not None:
             if not hung.done.is_set():

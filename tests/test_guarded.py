@@ -6,7 +6,9 @@ the one-line messages the suite promises. What they don't: how long a healthy ca
 """
 from __future__ import annotations
 
+import signal
 import threading
+import time
 
 import httpx
 import pytest
@@ -40,7 +42,7 @@ class Gate(ReferenceMDM):
 
 
 def test_a_hung_call_times_out_naming_call_event_and_deadline_and_later_calls_fail_at_once():
-    guard = GuardedAdapter(adapters_hung.HangsOnCheckIn(), timeout=0.2)
+    guard = GuardedAdapter(adapters_hung.HangsOnCheckIn(), timeout=0.2, mode="thread")
     guard.reset()
     with pytest.raises(CallTimeout) as hung:
         guard.apply({"type": "check_in", "device": "dev1"})
@@ -51,9 +53,39 @@ def test_a_hung_call_times_out_naming_call_event_and_deadline_and_later_calls_fa
     assert "observe() was not attempted" in str(busy.value) and '"check_in"' in str(busy.value)
 
 
+def test_in_the_main_thread_a_hung_call_is_interrupted_at_the_deadline_and_the_adapter_stays_usable():
+    """The default mode: a timer signal cuts the hung call off in the caller's thread, so nothing
+    is left running and the next call goes through (each test starts with reset() anyway)."""
+    guard = GuardedAdapter(adapters_hung.HangsOnCheckIn(), timeout=0.2)
+    guard.reset()
+    started = time.monotonic()
+    with pytest.raises(CallTimeout) as hung:
+        guard.apply({"type": "check_in", "device": "dev1"})
+    assert time.monotonic() - started < 2.0
+    assert str(hung.value) == ('[contract: CONTRACT] apply({"type": "check_in", "device": "dev1"}) '
+                               'did not return within 0.2 s (--call-timeout)')
+    assert guard.observe() == [] and guard._worker is None  # usable at once; no thread was involved
+    assert signal.getsignal(signal.SIGALRM) is signal.SIG_DFL and signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
+
+
+def test_a_claimed_sigalrm_or_another_thread_uses_the_worker_thread():
+    seen = []
+    signal.signal(signal.SIGALRM, lambda *a: seen.append(a))  # e.g. pytest-timeout owns it
+    try:
+        guard = GuardedAdapter(ReferenceMDM(), timeout=5)
+        guard.reset()
+        assert guard._worker is not None and not seen
+    finally:
+        signal.signal(signal.SIGALRM, signal.SIG_DFL)
+    guard = GuardedAdapter(ReferenceMDM(), timeout=5)
+    thread = threading.Thread(target=guard.reset)
+    thread.start(), thread.join(10)
+    assert guard._worker is not None
+
+
 def test_a_call_that_returns_late_frees_the_adapter_again():
     adapter = Gate()
-    guard = GuardedAdapter(adapter, timeout=0.2)
+    guard = GuardedAdapter(adapter, timeout=0.2, mode="thread")
     for event in SETUP:
         guard.apply(event)
     with pytest.raises(CallTimeout):
