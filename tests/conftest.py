@@ -26,8 +26,12 @@ def mock_server_with_token():
 
 
 def pytest_collection_modifyitems(config, items):
-    """The mutant catalogue first: it is the longest part of the self-tests (it runs the whole
-    conformance suite per entry, see tests/test_mutants.py). Under `-n` (dev.py selftest) xdist's
-    first batch of items then goes to one worker, which runs the catalogue while the other workers
-    take everything else, instead of starting it last and waiting for it at the end."""
+    """The mutant catalogue first, and as one xdist group: it is the longest part of the
+    self-tests (it runs the whole conformance suite per entry, see tests/test_mutants.py). Under
+    `-n --dist loadgroup` (dev.py selftest) one worker takes all of its tests at the start and runs
+    the catalogue while the other workers take everything else. (Spread over several workers,
+    each would wait for the one catalogue run behind its file lock.)"""
     items.sort(key=lambda item: 0 if item.nodeid.startswith("tests/test_mutants.py") else 1)
+    for item in items:
+        if item.nodeid.startswith("tests/test_mutants.py"):
+            item.add_marker(pytest.mark.xdist_group("mutant-catalogue"))
