@@ -42,7 +42,7 @@ from certconform.model.behaviour import ALL_PLATFORMS
 from certconform.model.world import CAS, DEVICE_ACTIONS, KINDS
 from certconform.progress import Progress, terminal_writer
 from certconform.mdm.capabilities import ALL as CAPS_ALL
-from certconform.steps.driver import Driver, MalformedInventory, NotSupported, log_entries
+from certconform.steps.driver import Driver, MalformedInventory, log_entries
 
 TALLY = Tally()  # checks of run_machine calls given no tally of their own
 COVERAGE, STATEMENTS = TALLY.transitions, TALLY.statements  # (names kept for older callers)
@@ -179,9 +179,7 @@ def build_machine(adapter, log: list[dict], strict: bool = False, progress: Prog
             return pool is None or sum(1 for d in self.world.devices.values() if d.platform == platform) + more <= pool
 
         def do(self, ev: dict) -> None:
-            try:
-                self.driver.check_supported(ev)
-            except NotSupported:
+            if self.driver.unsupported(ev) is not None:
                 return  # never sent: the rules avoid these; a composite rule just goes on without it
             self.events.append(ev)
             try:

@@ -11,7 +11,7 @@ one that mutates (or keeps and later mutates) its argument cannot change what is
 
 Capabilities (mdm/capabilities.py): before sending an event the implementation cannot perform
 (a type outside `events`, a profile of a kind outside `observes`, an enrolment past the device
-pool) the driver raises NotSupported, a pytest skip whose reason starts "not supported:". With
+pool) the driver skips the test (pytest.skip, reason "not supported: ..."). With
 `settle_s` > 0 it polls observe() after each event until the event's required changes have all
 appeared (model/settle.py) or `settle_s` has passed, and waits `quiet_s` before judging an event
 that requires no change (or whose open effects may still land). Features and sequences share it.
@@ -36,12 +36,10 @@ class SetupFailed(AssertionError):
     """A Given step's event was refused: the scenario's situation could not be built."""
 
 
-class NotSupported(pytest.skip.Exception):
-    """The implementation declared (capabilities) that it cannot perform this event or observe
-    this kind: the check is not run, and reported `not-supported` (never passed)."""
-
-    def __init__(self, reason: str):
-        super().__init__("not supported: " + reason)
+# pytest.skip's exception: the check is not run and is reported `not-supported` (never passed).
+# A plain skip (not a subclass), so the reason reads "not supported: ..." in JUnit and the reports.
+NotSupported = pytest.skip.Exception
+NOT_SUPPORTED = "not supported: "
 
 
 class MalformedInventory(AssertionError):
@@ -141,25 +139,32 @@ class Driver:
         return after
 
     def check_supported(self, event: dict) -> None:
-        """Raise NotSupported for an event the capabilities say cannot be performed. Bad input
+        """Skip the test (NotSupported) before an event the capabilities say cannot be performed."""
+        reason = self.unsupported(event)
+        if reason is not None:
+            pytest.skip(NOT_SUPPORTED + reason)
+
+    def unsupported(self, event: dict) -> str | None:
+        """Why the implementation cannot perform `event` by its capabilities, or None. Bad input
         is always sent (the contract's answer to it is judged whatever the capabilities)."""
         caps = self.caps
         if caps is ALL or not isinstance(event, dict):
-            return
+            return None
         try:
             self.world.validate(event)
         except (ValueError, KeyError, TypeError):
-            return
+            return None
         etype = event["type"]
         if not caps.performs(etype):
-            raise NotSupported(f"the implementation cannot perform {etype} (capabilities 'events')")
+            return f"the implementation cannot perform {etype} (capabilities 'events')"
         if etype == "create_profile" and event["kind"] not in caps.observes:
-            raise NotSupported(f"the implementation cannot observe {event['kind']} certificates (capabilities 'observes')")
+            return f"the implementation cannot observe {event['kind']} certificates (capabilities 'observes')"
         if etype == "enroll":
             pool = caps.pool(event["platform"])
             used = sum(1 for d in self.world.devices.values() if d.platform == event["platform"])
             if pool is not None and used >= pool:
-                raise NotSupported(f"no free {event['platform']} device: the pool has {pool} (capabilities 'devices')")
+                return f"no free {event['platform']} device: the pool has {pool} (capabilities 'devices')"
+        return None
 
     def _settle(self, event: dict, before: list[dict], after, applied_at: float):
         """Poll observe() until the event's required changes have appeared (or settle_s has
