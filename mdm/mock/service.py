@@ -124,7 +124,7 @@ class MockMDM:
         if self.realistic:
             slowest = max(self.revocation_delay, self.removal_delay)
             caps.update(events=[e for e in EVENT_FIELDS if e != "delete_certificate"], observes=list(policy.KINDS),
-                        settle_s=round(slowest * 2 + 0.1, 3),  # the delays plus a margin
+                        settle_s=round(slowest + 0.05, 3),  # the delays plus a margin
                         devices=dict(self.pool))
         return caps
 
