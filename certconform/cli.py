@@ -3,6 +3,7 @@
     certconform run   --mdm SPEC [--edition 2022|2024] [--strict] [--report-dir DIR] [pytest args...]
                                                                        run the conformance suite, write reports/
     certconform serve --port PORT [--host 127.0.0.1] [--token TOKEN | --token-file PATH] [--allow-host NAME ...]
+                      [--realistic [--revocation-delay S] [--removal-delay S]]
                                                                        serve the bundled mock MDM over HTTP
     certconform drift DOC [--json] [--against EDITION] [--overlay [PATH]]
                                                                        compare another edition of the document

@@ -70,6 +70,7 @@ ADAPTER_KEY = pytest.StashKey[object]()
 SCENARIOS_KEY = pytest.StashKey[dict]()
 COLLECTOR_KEY = pytest.StashKey[object]()
 CUCUMBER_KEY = pytest.StashKey[object]()
+CAPS_KEY = pytest.StashKey[object]()  # (raw capabilities() answer, parsed Capabilities), read once
 
 
 def pytest_addoption(parser):
@@ -87,6 +88,12 @@ def pytest_addoption(parser):
     group.addoption("--edition", default=os.environ.get(behaviour_module.EDITION_ENV) or behaviour_module.BASELINE_EDITION,
                     help="edition of the document to judge by: " + ", ".join(behaviour_module.editions())
                          + f" (default {behaviour_module.BASELINE_EDITION}, or env {behaviour_module.EDITION_ENV})")
+    group.addoption("--poll", type=float, default=None, metavar="S",
+                    help="with a declared settle_s > 0: seconds between observe() calls while an event's effects "
+                         "settle (default settle_s/20, at most 0.05)")
+    group.addoption("--quiet-period", type=float, default=None, metavar="S",
+                    help="with a declared settle_s > 0: seconds to wait before judging an event that requires no "
+                         "change (default min(settle_s, 0.5))")
 
 
 @pytest.hookimpl(tryfirst=True)  # before junitxml / pytest-bdd read their output paths
@@ -120,6 +127,7 @@ def pytest_configure(config):
             raise pytest.UsageError(f"--report-dir {report_dir}: {problem}")
         if ADAPTER_KEY not in config.stash:
             config.stash[ADAPTER_KEY] = load_sut(config)  # a bad spec or a dead server: one line, now
+        capabilities_of(config)  # malformed capabilities: one line, now
         if not config.option.xmlpath:
             config.option.xmlpath = str(report_dir / "junit.xml")
         if hasattr(config.option, "cucumber_json_path"):
@@ -463,7 +471,14 @@ def run_metadata(config, collector) -> dict:
 
 
 def _capabilities(config):
-    """The adapter's capabilities() answer if it has that method; None otherwise. Never raises."""
+    """The adapter's capabilities() answer if it has that method; None otherwise. Never raises.
+    Read once per session (per xdist worker) and shared with capabilities_of."""
+    if CAPS_KEY in config.stash:
+        return config.stash[CAPS_KEY][0]
+    return _read_capabilities(config)
+
+
+def _read_capabilities(config):
     adapter = config.stash.get(ADAPTER_KEY, None)
     try:
         if adapter is None:  # under xdist the controller has not loaded it
@@ -477,6 +492,37 @@ def _capabilities(config):
         return caps
     except Exception as exc:  # a broken capabilities() must not break the reports
         return {"error": f"capabilities() failed: {type(exc).__name__}: {exc}"}
+
+
+def capabilities_of(config):
+    """The implementation's declared capabilities (mdm/capabilities.py), read once per session.
+    A capabilities() that fails counts as declaring none (results.json shows the error); a
+    malformed value of one of the contract's keys is a usage error naming the key."""
+    if CAPS_KEY not in config.stash:
+        from certconform.mdm import capabilities
+
+        raw = _read_capabilities(config)
+        declared = raw if isinstance(raw, dict) and "error" not in raw else None
+        try:
+            parsed = capabilities.parse(declared)
+        except ValueError as exc:
+            raise pytest.UsageError(f"--mdm {config.getoption('mdm')}: {exc}") from None
+        config.stash[CAPS_KEY] = (raw, parsed)
+    return config.stash[CAPS_KEY][1]
+
+
+@pytest.fixture(scope="session")
+def capabilities(sut, pytestconfig):
+    """The implementation's capabilities (events, observes, settle_s, devices), once per session."""
+    return capabilities_of(pytestconfig)
+
+
+def make_driver(sut, pytestconfig, caps, log=None):
+    """A Driver set up for this run: capabilities, --poll, --quiet-period, --strict-readings."""
+    from certconform.steps.driver import Driver
+
+    return Driver(sut, log=log, strict=pytestconfig.getoption("strict_readings"), caps=caps,
+                  poll_s=pytestconfig.getoption("poll"), quiet_s=pytestconfig.getoption("quiet_period"))
 
 
 def _seed(config, collector):

@@ -18,6 +18,8 @@ Verdicts per statement (worst first):
                     past --call-timeout) or broke the adapter contract's interface (tier
                     contract: a malformed inventory, a refused set-up, ...); nothing could be
                     judged, so it is not a departure from the document
+    not-supported   every scenario that checks it needs an event the implementation cannot perform
+                    or a kind it cannot observe (its declared capabilities); never run, never passed
     not-run         no test that checks it ran (deselected, not collected, skipped for another reason)
     deviates        the implementation did what the document allows but one of our readings (tier
                     reading: an interpretation or contract convention) does not; never counted as
@@ -43,10 +45,11 @@ from pathlib import Path
 
 from certconform.model.world import KINDS
 
-VERDICTS = ("fail", "error", "not-run", "deviates", "conflict", "pass", "not-enabled", "not-validated", "unspecified")
+VERDICTS = ("fail", "error", "not-supported", "not-run", "deviates", "conflict", "pass", "not-enabled", "not-validated", "unspecified")
 VERDICT_TEXT = {
     "fail": "FAIL",
     "error": "ERROR",
+    "not-supported": "NOT SUPPORTED",
     "not-run": "NOT RUN",
     "deviates": "DEVIATES",
     "conflict": "CONFLICT",
@@ -188,6 +191,14 @@ def _observed(entry: dict) -> str:
     return " and ".join(parts) or "left unchanged"
 
 
+NOT_SUPPORTED = "not supported:"
+
+
+def is_not_supported(message: str | None) -> bool:
+    """A skip reason of steps/driver.py NotSupported (the capabilities rule the check out)."""
+    return bool(message) and message.lstrip().removeprefix("Skipped: ").startswith(NOT_SUPPORTED)
+
+
 def is_deviation_message(message: str | None) -> bool:
     """A scenario that failed only because --strict turned a deviation into a failure."""
     return bool(message) and message.startswith("deviates")
@@ -261,6 +272,8 @@ def statement_results(tests: list[TestRecord], behaviour) -> dict[str, dict]:
             verdict = "error"
         elif st.status == "not-validated" and (ran or skipped):
             verdict = "not-validated"
+        elif not ran and skipped and all(is_not_supported(t.message) for t in skipped):
+            verdict = "not-supported"
         elif not ran:
             verdict = "not-run"
         elif deviations:
@@ -276,6 +289,8 @@ def statement_results(tests: list[TestRecord], behaviour) -> dict[str, dict]:
         if verdict == "not-run":
             note = ("no test that checks it was collected (deselected?)" if not scenarios and not stateful
                     else "its tests were skipped: " + "; ".join(sorted({t.message or "" for t in skipped})))
+        elif verdict == "not-supported":
+            note = "; ".join(sorted({t.message or "" for t in skipped}))
         elif verdict == "deviates":
             ids = sorted({i["id"] for d in deviations for i in d["interpretations"]})
             note = (f"what the document requires held, but the implementation departs from our reading"
@@ -505,5 +520,9 @@ def write_reports(collector: Collector, out_dir: Path, meta: dict) -> str:
             + (" (--strict: these fail)" if results["strict"] else " (pass --strict to fail on them)")) if readings else ""
     cut = results["run"].get("cut_short")
     edition = f"edition {b.edition} ({b.document['edition']})"
+    unsupported = t.get("not-supported", 0)
+    if unsupported * 2 > t["statements"]:
+        tail += (f"; MOST STATEMENTS NOT SUPPORTED: the implementation's capabilities rule out {unsupported} of "
+                 f"{t['statements']}, so this run says little about its conformance")
     return (f"results: {out_dir / 'index.html'}: {edition}: {t['statements']} statements: {counts}{tail}"
             + (" (run cut short)" if cut else ""))

@@ -35,9 +35,11 @@ class Replay:
     signature: Hashable | None  # None: the sequence did not fail
 
 
-def replay(adapter, events: list[dict], intended_bad: list[bool], judge: Judge) -> Replay:
-    """Send `events` to a freshly reset adapter; stop at the first failing event."""
-    driver = Driver(adapter)
+def replay(adapter, events: list[dict], intended_bad: list[bool], judge: Judge,
+           driver_options: dict | None = None) -> Replay:
+    """Send `events` to a freshly reset adapter; stop at the first failing event.
+    `driver_options`: the run's Driver settings (capabilities, settle polling)."""
+    driver = Driver(adapter, **(driver_options or {}))
     sent: list[dict] = []
     try:
         driver.reset()
@@ -55,10 +57,10 @@ def replay(adapter, events: list[dict], intended_bad: list[bool], judge: Judge) 
 
 
 def minimize(adapter, events: list[dict], intended_bad: list[bool], judge: Judge,
-             max_replays: int = 300) -> list[dict]:
+             max_replays: int = 300, driver_options: dict | None = None) -> list[dict]:
     """A sub-sequence of `events` that fails with the same signature as `events`, as short as
     the replay budget allows; `events` itself when it does not fail on replay (flaky)."""
-    first = replay(adapter, events, intended_bad, judge)
+    first = replay(adapter, events, intended_bad, judge, driver_options)
     if first.signature is None:
         return list(events)
     target = first.signature
@@ -70,7 +72,7 @@ def minimize(adapter, events: list[dict], intended_bad: list[bool], judge: Judge
         if budget[0] <= 0:
             return None
         budget[0] -= 1
-        r = replay(adapter, candidate, [flags[id(ev)] for ev in candidate], judge)
+        r = replay(adapter, candidate, [flags[id(ev)] for ev in candidate], judge, driver_options)
         return r.events if r.signature == target else None
 
     # ddmin: remove chunks, halving the chunk size when no chunk can go

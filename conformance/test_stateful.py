@@ -41,6 +41,7 @@ from certconform.mdm.guarded import AdapterError
 from certconform.model.behaviour import ALL_PLATFORMS
 from certconform.model.world import CAS, DEVICE_ACTIONS, KINDS
 from certconform.progress import Progress, terminal_writer
+from certconform.mdm.capabilities import ALL as CAPS_ALL
 from certconform.steps.driver import Driver, MalformedInventory, log_entries
 
 TALLY = Tally()  # checks of run_machine calls given no tally of their own
@@ -128,8 +129,13 @@ UNENROLLED_ACTIONS = DEVICE_ACTIONS
 
 
 def build_machine(adapter, log: list[dict], strict: bool = False, progress: Progress | None = None,
-                  tally: Tally | None = None):
+                  tally: Tally | None = None, driver_options: dict | None = None):
+    """`driver_options`: further Driver settings (caps: the implementation's capabilities, which
+    the rules consult so that only performable events are generated, within the device pool;
+    poll_s, quiet_s: settle polling)."""
     tally = tally if tally is not None else TALLY
+    driver_options = dict(driver_options or {})
+    caps = driver_options.get("caps") or CAPS_ALL
 
     class ConformanceMachine(RuleBasedStateMachine):
         """Every set-up step is an ordinary rule (a group, a user, a root, a profile, an
@@ -145,7 +151,7 @@ def build_machine(adapter, log: list[dict], strict: bool = False, progress: Prog
             super().__init__()
             if progress is not None:
                 progress.sequence()  # Hypothesis makes one machine per example
-            self.driver = Driver(adapter, strict=strict)
+            self.driver = Driver(adapter, strict=strict, **driver_options)
             self.deviations_logged: Counter = Counter()
             self.events: list[dict] = []
             try:
@@ -164,7 +170,17 @@ def build_machine(adapter, log: list[dict], strict: bool = False, progress: Prog
             self.counter += 1
             return f"{prefix}{self.counter}"
 
+        def can(self, event_type: str) -> bool:
+            return caps.performs(event_type)
+
+        def room(self, platform: str, more: int = 1) -> bool:
+            """Whether `more` devices of `platform` can still be enrolled (capabilities 'devices')."""
+            pool = caps.pool(platform)
+            return pool is None or sum(1 for d in self.world.devices.values() if d.platform == platform) + more <= pool
+
         def do(self, ev: dict) -> None:
+            if self.driver.unsupported(ev) is not None:
+                return  # never sent: the rules avoid these; a composite rule just goes on without it
             self.events.append(ev)
             try:
                 result = self.driver.apply(ev)
@@ -289,9 +305,11 @@ def build_machine(adapter, log: list[dict], strict: bool = False, progress: Prog
         def create_profile(self, data, kind, ca):
             self.make_profile(kind, ca, self.pick(data, self.roots(), "root"))
 
-        @precondition(lambda self: self.world.users)
+        @precondition(lambda self: self.world.users and self.can("enroll"))
         @rule(data=st.data(), platform=st.sampled_from(ALL_PLATFORMS))
         def enroll(self, data, platform):
+            if not self.room(platform):
+                return  # the pool of this platform is full (capabilities 'devices')
             user = self.pick(data, self.world.users, "user")
             self.do({"type": "enroll", "device": self.fresh(f"{platform}-"), "platform": platform, "user": user})
 
@@ -335,6 +353,8 @@ def build_machine(adapter, log: list[dict], strict: bool = False, progress: Prog
                 self.do({"type": "create_user", "user": people[-1]})
             devices = []
             for platform in platforms:
+                if not self.room(platform):
+                    continue
                 devices.append(self.fresh(f"{platform}-"))
                 self.do({"type": "enroll", "device": devices[-1], "platform": platform,
                          "user": data.draw(st.sampled_from(people), label="owner")})
@@ -365,7 +385,11 @@ def build_machine(adapter, log: list[dict], strict: bool = False, progress: Prog
             then one event that ends it, its targeting or one of its certificates: keeps every
             platform x event transition within reach of one step. `sibling`: the user enrols a
             second device (of that platform, checked in) first; `update`: a profile update and a
-            check-in of the device follow."""
+            check-in of the device follow. Within the capabilities: nothing when the event cannot be
+            performed or the pool has no room."""
+            if not self.can(event_type) or not self.room(platform, 2 if sibling == platform else 1) \
+                    or (sibling is not None and not self.room(sibling)):
+                return
             self.full_group()
             groups = sorted(self.world.groups)
             user = self.new_user_name("fresh", data)
@@ -432,6 +456,8 @@ def build_machine(adapter, log: list[dict], strict: bool = False, progress: Prog
             owners = {}  # device -> (user, its event)
             for k, (event_type, via_user) in enumerate(SWEEP):
                 platform = ALL_PLATFORMS[(offset + k) % len(ALL_PLATFORMS)]
+                if not self.can(event_type if event_type != "nothing" else "check_in") or not self.room(platform):
+                    continue  # within the capabilities: not performable, or no free device
                 user, device = self.new_user_name("fresh", data), self.fresh(f"{platform}-")
                 owners[device] = (user, event_type)
                 self.do({"type": "create_user", "user": user})
@@ -576,7 +602,7 @@ def pytest_generate_tests(metafunc):
 
 
 @pytest.mark.stateful
-def test_random_event_sequences(sut, conformance_log, pytestconfig, request, capsys, shard):
+def test_random_event_sequences(sut, conformance_log, pytestconfig, request, capsys, shard, capabilities):
     """Random sequences of every contract event, on every platform, checked after every event."""
     current = settings()
     profile = settings.get_current_profile_name()
@@ -591,7 +617,9 @@ def test_random_event_sequences(sut, conformance_log, pytestconfig, request, cap
     try:
         run_machine(sut, conformance_log, budget, minimizing=profile in MINIMIZE_PROFILES,
                     strict=pytestconfig.getoption("strict_readings"),
-                    seed=shard.seed if shard.seed is not None else seed, progress=progress, tally=tally)
+                    seed=shard.seed if shard.seed is not None else seed, progress=progress, tally=tally,
+                    driver_options={"caps": capabilities, "poll_s": pytestconfig.getoption("poll"),
+                                    "quiet_s": pytestconfig.getoption("quiet_period")})
         outcome = "done"
     except SequenceFailed as exc:
         raise SequenceFailed(f"{exc}\n[{seed_note}; {shard}]") from None
@@ -602,12 +630,13 @@ def test_random_event_sequences(sut, conformance_log, pytestconfig, request, cap
 
 
 def run_machine(adapter, log: list[dict], current, minimizing: bool = True, strict: bool = False,
-                seed=None, progress: Progress | None = None, tally: Tally | None = None) -> None:
+                seed=None, progress: Progress | None = None, tally: Tally | None = None,
+                driver_options: dict | None = None) -> None:
     """Run the state machine under `current` settings (with Hypothesis's public `seed` decorator
     when `seed` is given); a failure raises SequenceFailed whose message holds the
     counterexample, delta-debugged first when `minimizing`. Checks are counted in `tally`
     (default: the module's COVERAGE/STATEMENTS)."""
-    machine = build_machine(adapter, log, strict, progress, tally)
+    machine = build_machine(adapter, log, strict, progress, tally, driver_options)
     if seed is not None:
         machine = hypothesis_seed(seed)(machine)
     try:
@@ -618,7 +647,7 @@ def run_machine(adapter, log: list[dict], current, minimizing: bool = True, stri
         if minimizing and progress is not None:
             progress.say(f"delta debugging the counterexample of {len(exc.events)} events "
                          f"(at most {MINIMIZE_REPLAYS} replays)")
-        shortest = shortest_counterexample(adapter, exc, strict, log) if minimizing else None
+        shortest = shortest_counterexample(adapter, exc, strict, log, driver_options) if minimizing else None
         if shortest is None:
             raise
         message, events = shortest
@@ -641,7 +670,8 @@ def adapter_failure(stop: AdapterStopped, log: list[dict]) -> SequenceFailed:
     return SequenceFailed(message, events, [False] * len(events), None, ["CONTRACT"], summary)
 
 
-def shortest_counterexample(adapter, failure: SequenceFailed, strict: bool, log: list[dict]) -> tuple[str, list] | None:
+def shortest_counterexample(adapter, failure: SequenceFailed, strict: bool, log: list[dict],
+                            driver_options: dict | None = None) -> tuple[str, list] | None:
     """Delta-debug the shrunk sequence (conformance/minimize.py) against a fresh adapter and
     report the shortest one that fails with the same statement ids and invariants; the
     conformance log's findings are replaced by those of that replay. Returns the message and the
@@ -656,9 +686,9 @@ def shortest_counterexample(adapter, failure: SequenceFailed, strict: bool, log:
         return signature(failures)
 
     events = minimize.minimize(adapter, failure.events, failure.intended_bad, judge,
-                               max_replays=MINIMIZE_REPLAYS)
+                               max_replays=MINIMIZE_REPLAYS, driver_options=driver_options)
     bad = dict(zip(map(id, failure.events), failure.intended_bad))
-    replayed = minimize.replay(adapter, events, [bad[id(e)] for e in events], judge)
+    replayed = minimize.replay(adapter, events, [bad[id(e)] for e in events], judge, driver_options)
     if replayed.signature != failure.signature:
         return None
     ev, result, failures = last["ev"], last["result"], last["failures"]

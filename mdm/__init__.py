@@ -6,6 +6,8 @@
     reference            the reference state-machine model (model.reference)
     mock                 the bundled mock MDM, in process (mdm.mock), following `edition`
     mock@EDITION         the mock pinned to one edition of the document (e.g. mock@2022)
+    mock-realistic       the mock in its realistic mode: delayed revocations and removals, a
+                         device pool, no deletion by hand (declared in its capabilities)
     http://HOST:PORT     any server speaking the contract's HTTP binding (mdm.http_adapter)
     https://HOST:PORT    same, over TLS
     package.module:attr  attr() returns an adapter; package.module is imported from sys.path
@@ -49,6 +51,10 @@ def load_adapter(spec: str | None = None, token: str | None = None, timeout=_HTT
         from certconform.model.reference import ReferenceMDM
 
         return ReferenceMDM()
+    if spec == "mock-realistic":
+        from certconform.mdm.mock import MockMDM
+
+        return MockMDM(edition=edition, realistic=True)
     if spec == "mock" or spec.startswith("mock@"):
         from certconform.mdm.mock import MockMDM
 
@@ -65,7 +71,7 @@ def load_adapter(spec: str | None = None, token: str | None = None, timeout=_HTT
     return _load_object(spec)
 
 
-KNOWN_SPECS = ("reference", "mock")
+KNOWN_SPECS = ("reference", "mock", "mock-realistic")
 
 
 def check_spec(spec: str) -> None:
@@ -82,7 +88,7 @@ def check_spec(spec: str) -> None:
         return
     guess = suggest_spec(spec)
     hint = f"; did you mean {guess!r}?" if guess else ""
-    raise AdapterSpecError(f"unknown implementation spec {spec!r}: use reference, mock, http://HOST:PORT "
+    raise AdapterSpecError(f"unknown implementation spec {spec!r}: use reference, mock, mock-realistic, http://HOST:PORT "
                            f"or package.module:attr{hint}")
 
 

@@ -110,6 +110,14 @@ def add_serve_options(parser: argparse.ArgumentParser, port_required: bool = Fal
                         help="read the token from the first line of PATH")
     parser.add_argument("--allow-host", action="append", default=[], metavar="NAME",
                         help="also accept requests whose Host/Origin is NAME (or NAME:PORT); repeatable")
+    parser.add_argument("--realistic", action="store_true",
+                        help="serve the mock in its realistic mode (spec mock-realistic): delayed revocations and "
+                             "removals, a device pool per platform, no deletion by hand")
+    parser.add_argument("--revocation-delay", type=float, default=None, metavar="S",
+                        help="with --realistic: seconds until a revocation lands (default 0.05)")
+    parser.add_argument("--removal-delay", type=float, default=None, metavar="S",
+                        help="with --realistic: seconds until a removal lands, unless the device checks in first "
+                             "(default 0.05)")
 
 
 def serve_from_args(args: argparse.Namespace, prog: str) -> int:
@@ -121,13 +129,31 @@ def serve_from_args(args: argparse.Namespace, prog: str) -> int:
                 split_host(name)
             except ValueError as bad:
                 raise ServeError(f"--allow-host: {bad}") from None
+        service = realistic_service(args)
     except ServeError as bad:
         print(f"{prog}: {bad}", file=sys.stderr)
         return 2
     from certconform.mdm.server import serve
 
     try:
-        serve(args.host, args.port, token, args.allow_host)
+        serve(args.host, args.port, token, args.allow_host, service=service)
     except KeyboardInterrupt:
         pass
     return 0
+
+
+def realistic_service(args: argparse.Namespace):
+    """The MockMDM that --realistic asks for (None: the default mock); ServeError on bad delays."""
+    delays = {"revocation_delay": getattr(args, "revocation_delay", None),
+              "removal_delay": getattr(args, "removal_delay", None)}
+    if not getattr(args, "realistic", False):
+        given = [k for k, v in delays.items() if v is not None]
+        if given:
+            raise ServeError(f"--{given[0].replace('_', '-')} needs --realistic")
+        return None
+    from certconform.mdm.mock import MockMDM
+
+    try:
+        return MockMDM(realistic=True, **{k: v for k, v in delays.items() if v is not None})
+    except ValueError as exc:
+        raise ServeError(f"--{str(exc).replace('_', '-')}") from None

@@ -556,11 +556,11 @@ def create_app(service=None, token: str | None = None, *, host: str = "127.0.0.1
 
 
 def serve(host: str = "127.0.0.1", port: int = 8000, token: str | None = None,
-          allow_hosts: Iterable[str] = ()) -> None:
-    """Serve the mock MDM over HTTP until interrupted (blocking)."""
+          allow_hosts: Iterable[str] = (), service=None) -> None:
+    """Serve the mock MDM (or `service`, e.g. a realistic MockMDM) over HTTP until interrupted (blocking)."""
     import uvicorn
 
-    app = create_app(token=token, host=host, port=port, allow_hosts=allow_hosts)
+    app = create_app(service, token=token, host=host, port=port, allow_hosts=allow_hosts)
     shown = f"[{bare_host(host)}]" if ":" in host else host
     print(f"certconform mock MDM on http://{shown}:{port}" + (" (bearer token required)" if token else "")
           + f"; accepted Host names: {app.state.hosts.describe()}", file=sys.stderr, flush=True)

@@ -125,6 +125,8 @@ def validate_inventory(inventory: object) -> list[Finding]:
             elif not isinstance(r[name], typ):
                 findings.append(bad(f"observe()[{i}] field {name!r} must be {typ.__name__}, "
                                     f"got {_type_name(r[name])}" + ("" if r[name] is None else f" {_shown(r[name])}")))
+        if "revocation" in r and r["revocation"] != "pending":  # optional (CONTRACT "Optional: real products")
+            findings.append(bad(f"observe()[{i}] field 'revocation' may only be \"pending\", got {_shown(r['revocation'])}"))
         if isinstance(r.get("kind"), str) and r["kind"] not in KINDS:
             findings.append(bad(f"observe()[{i}] field 'kind' is not a contract kind: {_shown(r['kind'])}"))
         serial = r.get("serial")

@@ -8,20 +8,38 @@ Crash-proof: every inventory the adapter reports is checked (model/oracle.py val
 before anything reads its records, so a malformed one is a `[contract: CONTRACT]` one-liner
 naming the field, never a TypeError in the suite; the adapter gets a deep copy of each event, so
 one that mutates (or keeps and later mutates) its argument cannot change what is judged.
+
+Capabilities (mdm/capabilities.py): before sending an event the implementation cannot perform
+(a type outside `events`, a profile of a kind outside `observes`, an enrolment past the device
+pool) the driver skips the test (pytest.skip, reason "not supported: ..."). With
+`settle_s` > 0 it polls observe() after each event until the event's required changes have all
+appeared (model/settle.py) or `settle_s` has passed, and waits `quiet_s` before judging an event
+that requires no change (or whose open effects may still land). Features and sequences share it.
 """
 from __future__ import annotations
 
 import copy
+import time
 from dataclasses import dataclass, field
 
+import pytest
+
 from certconform import mdm
+from certconform.mdm.capabilities import ALL, Capabilities
 from certconform.model.judge import IncrementalJudge
-from certconform.model.oracle import Finding, StepResult, validate_inventory, world_follows
+from certconform.model.oracle import Finding, StepResult, expectation, validate_inventory, world_follows
+from certconform.model.settle import settle_state
 from certconform.model.world import World
 
 
 class SetupFailed(AssertionError):
     """A Given step's event was refused: the scenario's situation could not be built."""
+
+
+# pytest.skip's exception: the check is not run and is reported `not-supported` (never passed).
+# A plain skip (not a subclass), so the reason reads "not supported: ..." in JUnit and the reports.
+NotSupported = pytest.skip.Exception
+NOT_SUPPORTED = "not supported: "
 
 
 class MalformedInventory(AssertionError):
@@ -44,6 +62,9 @@ class Driver:
     strict: bool = False  # --strict-readings: reading-tier deviations fail too
     seen_serials: set = field(default_factory=set)
     judge: IncrementalJudge = field(default_factory=IncrementalJudge)  # or model.judge.full_judge
+    caps: Capabilities = ALL  # what the implementation declared (mdm/capabilities.py)
+    poll_s: float | None = None  # settle polling interval (default settle_s / 20, at most 0.05 s)
+    quiet_s: float | None = None  # quiet period (default min(settle_s, 0.5))
     _last_after: list[dict] | None = None
 
     def reset(self) -> None:
@@ -75,6 +96,7 @@ class Driver:
         # The inventory after the previous event is this event's "before" (nothing else changes
         # the implementation in between); it saves one observe() per event, which matters over HTTP.
         # (_last_after is kept only when it was well formed; a fresh one is checked by observe()).
+        self.check_supported(event)
         before = self._last_after if self._last_after is not None else self.observe()
         try:
             self.adapter.apply(copy.deepcopy(event))
@@ -83,15 +105,23 @@ class Driver:
             outcome, detail = "rejected", str(exc)
         except ValueError as exc:
             outcome, detail = "invalid", str(exc)
-        after = self.adapter.observe()
-        if isinstance(after, list):  # a copy: an adapter may hand out its live records
-            after = [dict(r) if isinstance(r, dict) else r for r in after]
+        applied_at = time.monotonic()
+        after = self._observe_copy()
+        waited = None
+        if self.caps.settle_s > 0 and outcome == "applied":
+            after, waited = self._settle(event, before, after, applied_at)
         # The oracle and the invariants, on the records this event can concern (model/judge.py;
         # full_judge there is the reference that looks at every record).
         judged = self.judge(self.world, event, outcome, before, after, detail, self.seen_serials)
         result, violations, expect = judged.result, judged.violations, judged.expect
         self._last_after = after if judged.after_valid else None  # a malformed one is not the next 'before'
         merge_violations(result, violations)
+        if waited is not None:  # a required change never appeared: say how long the suite waited
+            serials, elapsed = waited
+            for f in result.findings:
+                if f.fails(True) and f.serial in serials:
+                    f.message += (f" (still not so after waiting {elapsed:.2f} s, the declared settle_s "
+                                  f"{self.caps.settle_s:g} s)")
         self.violations.append(violations)
         self.seen_serials.update(judged.new_serials)
         if world_follows(expect, outcome):
@@ -101,6 +131,65 @@ class Driver:
             self.log.extend(log_entries(result))
         self.last_outcome, self.last_error, self.last_expect = outcome, detail, expect
         return result
+
+    def _observe_copy(self):
+        after = self.adapter.observe()
+        if isinstance(after, list):  # a copy: an adapter may hand out its live records
+            after = [dict(r) if isinstance(r, dict) else r for r in after]
+        return after
+
+    def check_supported(self, event: dict) -> None:
+        """Skip the test (NotSupported) before an event the capabilities say cannot be performed."""
+        reason = self.unsupported(event)
+        if reason is not None:
+            pytest.skip(NOT_SUPPORTED + reason)
+
+    def unsupported(self, event: dict) -> str | None:
+        """Why the implementation cannot perform `event` by its capabilities, or None. Bad input
+        is always sent (the contract's answer to it is judged whatever the capabilities)."""
+        caps = self.caps
+        if caps is ALL or not isinstance(event, dict):
+            return None
+        try:
+            self.world.validate(event)
+        except (ValueError, KeyError, TypeError):
+            return None
+        etype = event["type"]
+        if not caps.performs(etype):
+            return f"the implementation cannot perform {etype} (capabilities 'events')"
+        if etype == "create_profile" and event["kind"] not in caps.observes:
+            return f"the implementation cannot observe {event['kind']} certificates (capabilities 'observes')"
+        if etype == "enroll":
+            pool = caps.pool(event["platform"])
+            used = sum(1 for d in self.world.devices.values() if d.platform == event["platform"])
+            if pool is not None and used >= pool:
+                return f"no free {event['platform']} device: the pool has {pool} (capabilities 'devices')"
+        return None
+
+    def _settle(self, event: dict, before: list[dict], after, applied_at: float):
+        """Poll observe() until the event's required changes have appeared (or settle_s has
+        passed); wait out the quiet period when the event requires no change or may still change
+        something. Returns (after, None) or (after, (pending serials, seconds waited))."""
+        settle = self.caps.settle_s
+        poll = self.poll_s if self.poll_s is not None else min(0.05, settle / 20)
+        quiet = self.quiet_s if self.quiet_s is not None else min(settle, 0.5)
+        deadline, quiet_until = applied_at + settle, applied_at + quiet
+        if validate_inventory(before) or expectation(self.world, event, before).preferred == "invalid":
+            return after, None
+        while True:
+            if validate_inventory(after):
+                return after, None  # malformed: judged (and named) as it is
+            state = settle_state(self.world, event, before, after)
+            now = time.monotonic()
+            if state.pending:
+                if now >= deadline:
+                    return after, (set(state.pending), now - applied_at)
+                time.sleep(max(0.0, min(poll, deadline - now)))
+            elif state.reach and (state.may_change or not state.requires_change) and now < quiet_until:
+                time.sleep(max(0.0, min(poll, quiet_until - now)))
+            else:
+                return after, None
+            after = self._observe_copy()
 
     @property
     def last_inventory(self) -> list[dict] | None:

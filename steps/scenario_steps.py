@@ -21,8 +21,10 @@ PLATFORM_RE = "|".join(sorted(PLATFORM_WORDS, key=len, reverse=True))
 
 
 @pytest.fixture
-def driver(sut, conformance_log, pytestconfig) -> Driver:
-    d = Driver(sut, log=conformance_log, strict=pytestconfig.getoption("strict_readings"))
+def driver(sut, conformance_log, pytestconfig, capabilities) -> Driver:
+    from certconform.plugin import make_driver
+
+    d = make_driver(sut, pytestconfig, capabilities, log=conformance_log)
     d.reset()
     return d
 

@@ -45,7 +45,7 @@ def test_unknown_implementation_is_one_line():
     assert proc.returncode == 4
     out = proc.stderr + proc.stdout
     errors = [x for x in out.splitlines() if x.strip()]
-    assert errors == ["certconform run: --mdm nosuch: unknown implementation spec 'nosuch': use reference, mock, "
+    assert errors == ["certconform run: --mdm nosuch: unknown implementation spec 'nosuch': use reference, mock, mock-realistic, "
                       "http://HOST:PORT or package.module:attr"]
 
 

@@ -6,7 +6,10 @@
 """MockMDM: a small in-process MDM service implementing the adapter contract."""
 from __future__ import annotations
 
+import time
 from typing import Callable, Iterable
+
+from certconform.mdm import EventRejected
 
 from . import remote_actions
 from . import removal_policy as policy
@@ -14,17 +17,30 @@ from .authority import IssuedLeaf, TenantPKI, serial_text
 from .cert_store import CertificateStore, DeliveredCertificate
 from .directory import Directory
 from .enrollment import Device, Enrollments
-from .events import parse_event
+from .events import EVENT_FIELDS, parse_event
 from .profiles import Profile, ProfileStore
 
 
 class MockMDM:
     """The bundled mock MDM: reset / apply / observe, plus its CA certificate and CRL."""
 
-    def __init__(self, edition: str | None = None) -> None:
+    def __init__(self, edition: str | None = None, realistic: bool = False, revocation_delay: float = 0.05,
+                 removal_delay: float = 0.05, pool: dict[str, int] | None = None) -> None:
         # Which edition of the document the mock follows (removal_policy.EDITIONS): the argument,
         # else env CERTCONFORM_EDITION, else the 01/13/2022 edition. reset() keeps it.
         self.edition = policy.edition_of(edition)
+        # Realistic mode (spec mock-realistic): revocations land `revocation_delay` seconds later
+        # (a connector polling the service), removals at the device's next check-in or after
+        # `removal_delay`, devices come from a fixed pool per platform, and nothing deletes a
+        # certificate by hand. Delays are timestamps checked when the mock is next called
+        # (observe/apply), so no thread runs behind the caller's back.
+        self.realistic = realistic
+        if realistic:
+            for name, value in (("revocation_delay", revocation_delay), ("removal_delay", removal_delay)):
+                if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 3600:
+                    raise ValueError(f"{name} must be a number of seconds from 0 to 3600, got {value!r}")
+        self.revocation_delay, self.removal_delay = float(revocation_delay), float(removal_delay)
+        self.pool = dict(pool) if pool is not None else {p: 4 for p in policy.PLATFORMS}
         self._pki = TenantPKI()
         self.reset()
 
@@ -36,14 +52,58 @@ class MockMDM:
         self._profiles = ProfileStore()
         self._store = CertificateStore()
         self._root_deliveries = 0
+        self._pending_revocations: dict[str, tuple[float, DeliveredCertificate]] = {}  # serial -> (due, cert)
+        self._pending_removals: dict[str, tuple[float, DeliveredCertificate]] = {}
 
     def apply(self, event: dict) -> None:
         """Perform one event. Bad input raises ValueError before anything changes."""
+        self._land()
         etype, fields = parse_event(event)
+        if self.realistic and etype == "delete_certificate":
+            self._device("delete_certificate", fields["device"])
+            self._profile("delete_certificate", fields["profile"])
+            raise EventRejected("delete_certificate: a certificate cannot be deleted from a device through this MDM")
         getattr(self, f"_on_{etype}")(**fields)
 
     def observe(self) -> list[dict]:
-        return self._store.records()
+        self._land()
+        records = self._store.records()
+        if self._pending_revocations:
+            for r in records:
+                if r["serial"] in self._pending_revocations:
+                    r["revocation"] = "pending"
+        return records
+
+    # -- realistic mode: revocations and removals that land later -------------------------------
+    def _revoke(self, cert: DeliveredCertificate) -> None:
+        if cert.crl is None:
+            return
+        if not self.realistic:
+            cert.crl.revoke(cert.serial_number)
+        elif cert.serial not in self._pending_revocations and not cert.crl.is_revoked(cert.serial_number):
+            self._pending_revocations[cert.serial] = (time.monotonic() + self.revocation_delay, cert)
+
+    def _remove(self, cert: DeliveredCertificate) -> None:
+        if not self.realistic:
+            self._store.uninstall(cert)
+        elif cert.serial not in self._pending_removals:
+            self._pending_removals[cert.serial] = (time.monotonic() + self.removal_delay, cert)
+
+    def _land(self, device: str | None = None) -> None:
+        """Perform the revocations and removals that are due (and every pending removal of
+        `device`, which is checking in)."""
+        if not (self._pending_revocations or self._pending_removals):
+            return
+        now = time.monotonic()
+        for serial, (due, cert) in list(self._pending_revocations.items()):
+            if due <= now:
+                del self._pending_revocations[serial]
+                cert.crl.revoke(cert.serial_number)
+        for serial, (due, cert) in list(self._pending_removals.items()):
+            if due <= now or cert.device == device:
+                del self._pending_removals[serial]
+                if cert.installed:
+                    self._store.uninstall(cert)
 
     # -- extras for reviewers and the HTTP server ----------------------------------------------
     def ca_pem(self) -> str:
@@ -58,10 +118,15 @@ class MockMDM:
         """The x509.Certificate delivered under inventory serial `serial` (KeyError if none)."""
         return self._store.by_serial[serial].certificate
 
-    @staticmethod
-    def capabilities() -> dict:
-        return {"platforms": list(policy.PLATFORMS), "kinds": list(policy.KINDS), "cas": list(policy.CAS),
+    def capabilities(self) -> dict:
+        caps = {"platforms": list(policy.PLATFORMS), "kinds": list(policy.KINDS), "cas": list(policy.CAS),
                 "unsupported_actions": {f"{p}/{a}": why for (p, a), why in policy.UNSUPPORTED_ACTIONS.items()}}
+        if self.realistic:
+            slowest = max(self.revocation_delay, self.removal_delay)
+            caps.update(events=[e for e in EVENT_FIELDS if e != "delete_certificate"], observes=list(policy.KINDS),
+                        settle_s=round(slowest + 0.05, 3),  # the delays plus a margin
+                        devices=dict(self.pool))
+        return caps
 
     # -- lookups that raise ValueError naming the field ----------------------------------------
     def _user(self, etype: str, name: str):
@@ -146,16 +211,16 @@ class MockMDM:
                      if policy.removes_chained_root(self.edition, device.platform, self._profiles.profiles[p].kind, trigger)}
             for cert in self._store.installed_on(device.name):
                 if cert.profile in roots:
-                    self._store.uninstall(cert)
+                    self._remove(cert)
 
     def _settle(self, device: Device, cert: DeliveredCertificate, trigger: str) -> None:
         """Revoke and/or remove one installed certificate as the removal policy says."""
         profile = self._profiles.profiles[cert.profile]
         outcome = policy.decide(device.platform, profile.kind, profile.ca, trigger)
-        if outcome.revoke and cert.crl is not None:
-            cert.crl.revoke(cert.serial_number)
+        if outcome.revoke:
+            self._revoke(cert)
         if outcome.remove:
-            self._store.uninstall(cert)
+            self._remove(cert)
 
     # -- directory events ----------------------------------------------------------------------
     def _on_create_user(self, user: str) -> None:
@@ -212,6 +277,11 @@ class MockMDM:
         if taken:
             raise ValueError(f"enroll: name {device!r} is already {taken} (field 'device')")
         owner = self._user("enroll", user)
+        if self.realistic:
+            used = sum(1 for d in self._enrollments.devices.values() if d.platform == platform)
+            if used >= self.pool.get(platform, 0):
+                raise EventRejected(f"enroll: no free {platform} device: all {self.pool.get(platform, 0)} "
+                                    "devices of the pool are bound")
         # Our choice: an unlicensed user may enroll, but its devices get nothing at check-in
         # (see _on_check_in).
         self._enrollments.enroll(device, platform, owner)
@@ -253,15 +323,16 @@ class MockMDM:
                 continue
             outcome = policy.decide(device.platform, target.kind, target.ca, policy.PROFILE_UPDATED)
             if outcome.revoke and cert.crl is not None:
-                cert.crl.revoke(cert.serial_number)
+                self._revoke(cert)
                 if device.platform not in policy.NO_REMOVAL_PLATFORMS:
-                    self._store.uninstall(cert)
+                    self._remove(cert)
             elif outcome.remove:
-                self._store.uninstall(cert)
+                self._remove(cert)
 
     # -- device events -------------------------------------------------------------------------
     def _on_check_in(self, device: str) -> None:
         target = self._device("check_in", device)
+        self._land(device)  # removals waiting for this device's check-in happen now
         if not target.enrolled:
             return  # a device no longer managed gets nothing
         if target.owner.deleted or not target.owner.licensed:
