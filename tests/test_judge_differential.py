@@ -124,8 +124,10 @@ class DeliversOnEnrol(ReferenceMDM):
                            "serial": f"G{self._serial:07X}", "installed": True, "revoked": False})
 
 
-class MovesRecords(ReferenceMDM):
-    """Every seventh observation reports the first record on another device."""
+class EveryNthObservation(ReferenceMDM):
+    """Every `every`-th observation is passed through `alter` (the count runs across resets)."""
+
+    every = 1
 
     def __init__(self):
         self.calls = 0
@@ -134,22 +136,30 @@ class MovesRecords(ReferenceMDM):
     def observe(self):
         self.calls += 1
         records = super().observe()
-        if records and self.calls % 7 == 0:
+        return self.alter(records) if self.calls % self.every == 0 else records
+
+    def alter(self, records: list[dict]) -> list[dict]:
+        raise NotImplementedError
+
+
+class MovesRecords(EveryNthObservation):
+    """Every seventh observation reports the first record on another device."""
+
+    every = 7
+
+    def alter(self, records):
+        if records:
             records[0]["device"] = "elsewhere"
         return records
 
 
-class DropsFirstSometimes(ReferenceMDM):
+class DropsFirstSometimes(EveryNthObservation):
     """Every fifth observation leaves out the first record."""
 
-    def __init__(self):
-        self.calls = 0
-        super().__init__()
+    every = 5
 
-    def observe(self):
-        self.calls += 1
-        records = super().observe()
-        return records[1:] if self.calls % 5 == 0 else records
+    def alter(self, records):
+        return records[1:]
 
 
 class FlagsTurnIntoInts(ReferenceMDM):
