@@ -65,6 +65,7 @@ class Driver:
     caps: Capabilities = ALL  # what the implementation declared (mdm/capabilities.py)
     poll_s: float | None = None  # settle polling interval (default settle_s / 20, at most 0.05 s)
     quiet_s: float | None = None  # quiet period (default min(settle_s, 0.5))
+    last_waited: tuple | None = None  # (serials still pending, seconds waited) when the last event's settle ran out
     _last_after: list[dict] | None = None
 
     def reset(self) -> None:
@@ -116,12 +117,11 @@ class Driver:
         result, violations, expect = judged.result, judged.violations, judged.expect
         self._last_after = after if judged.after_valid else None  # a malformed one is not the next 'before'
         merge_violations(result, violations)
+        self.last_waited = waited
         if waited is not None:  # a required change never appeared: say how long the suite waited
-            serials, elapsed = waited
             for f in result.findings:
-                if f.fails(True) and f.serial in serials:
-                    f.message += (f" (still not so after waiting {elapsed:.2f} s, the declared settle_s "
-                                  f"{self.caps.settle_s:g} s)")
+                if f.fails(True) and f.serial in waited[0]:
+                    f.message += self.wait_note(f.serial)
         self.violations.append(violations)
         self.seen_serials.update(judged.new_serials)
         if world_follows(expect, outcome):
@@ -190,6 +190,15 @@ class Driver:
             else:
                 return after, None
             after = self._observe_copy()
+
+    def wait_note(self, serial: str | None) -> str:
+        """' (still not so after waiting X s, the declared settle_s Y s)' when the last event's
+        settle window ran out with `serial`'s required change still pending; '' otherwise. For
+        messages about that certificate (the oracle's findings, the features' Then steps)."""
+        if self.last_waited is None or serial not in self.last_waited[0]:
+            return ""
+        return (f" (still not so after waiting {self.last_waited[1]:.2f} s, the declared settle_s "
+                f"{self.caps.settle_s:g} s)")
 
     @property
     def last_inventory(self) -> list[dict] | None:

@@ -206,7 +206,7 @@ def certificate_outcome(driver: Driver, request, what: str, named: str | None, d
         raise AssertionError(
             f"{citation(request)}: expected the {what} certificate {old['serial']} on {device} {phrase}, "
             f"but observe() reports revoked={new['revoked']}, installed={new['installed']} "
-            f"(before: revoked={old['revoked']}, installed={old['installed']})")
+            f"(before: revoked={old['revoked']}, installed={old['installed']}){driver.wait_note(old['serial'])}")
     check_readings(driver, request, {old["serial"]})
 
 
