@@ -103,6 +103,13 @@ class CucumberWriter:
                 if report.outcome == "failed":
                     result["error_message"] = str(report.longrepr) if first_failure else ""
                     first_failure = False
+                elif first_failure:
+                    # the skip reason on the step that was skipped, e.g. "not supported: the
+                    # implementation cannot perform delete_certificate (capabilities 'events')"
+                    from certconform.reports import report_message
+
+                    result["error_message"] = report_message(report)
+                    first_failure = False
             steps.append({"keyword": step["keyword"], "name": step["name"], "line": step["line"],
                           "match": {"location": ""}, "result": result})
         entry["elements"].append({

@@ -261,7 +261,7 @@ def log_entries(result: StepResult) -> list[dict]:
          "conflict": c.conflict, "situation": c.situation, "platform": c.platform, "kind": c.kind,
          "event": c.event, "serial": c.serial, "verdict": c.verdict, "interpretations": list(c.interpretations),
          "before": {"revoked": c.before[0], "installed": c.before[1]},
-         "after": {"revoked": c.after[0], "installed": c.after[1]}}
+         "after": {"revoked": c.after[0], "installed": c.after[1], **({"revocation": "pending"} if c.after_pending else {})}}
         for c in result.checks
     ]
     entries += [{"type": "finding", "statements": list(f.statements), "message": f.message, "tier": f.tier,

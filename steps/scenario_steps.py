@@ -11,6 +11,7 @@ import pytest
 from pytest_bdd import given, parsers, then, when
 
 from certconform.model.behaviour import default as behaviour
+from certconform.model.oracle import flags
 from certconform.model.rules import Reading
 from certconform.steps.driver import Driver
 from certconform.steps import setup as _setup
@@ -205,7 +206,7 @@ def certificate_outcome(driver: Driver, request, what: str, named: str | None, d
     if not any(Reading(rv, rm, (), "").allows(old, new) for rv, rm in pairs):
         raise AssertionError(
             f"{citation(request)}: expected the {what} certificate {old['serial']} on {device} {phrase}, "
-            f"but observe() reports revoked={new['revoked']}, installed={new['installed']} "
+            f"but observe() reports {flags(new)} "
             f"(before: revoked={old['revoked']}, installed={old['installed']}){driver.wait_note(old['serial'])}")
     check_readings(driver, request, {old["serial"]})
 
