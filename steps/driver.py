@@ -176,19 +176,25 @@ class Driver:
         deadline, quiet_until = applied_at + settle, applied_at + quiet
         if validate_inventory(before) or expectation(self.world, event, before).preferred == "invalid":
             return after, None
+        # Judged is always an observation *asked for* at or after the deadline (or the end of the
+        # quiet period), not merely one the suite looked at after it: on a loaded machine the
+        # suite can be descheduled between an early observe() and the clock check, and judging that
+        # early observation would fail a change that landed in time (and make sequences flaky).
+        observed_at = applied_at
         while True:
             if validate_inventory(after):
                 return after, None  # malformed: judged (and named) as it is
             state = settle_state(self.world, event, before, after)
             now = time.monotonic()
             if state.pending:
-                if now >= deadline:
-                    return after, (set(state.pending), now - applied_at)
+                if observed_at >= deadline:
+                    return after, (set(state.pending), observed_at - applied_at)
                 time.sleep(max(0.0, min(poll, deadline - now)))
-            elif state.reach and (state.may_change or not state.requires_change) and now < quiet_until:
+            elif state.reach and (state.may_change or not state.requires_change) and observed_at < quiet_until:
                 time.sleep(max(0.0, min(poll, quiet_until - now)))
             else:
                 return after, None
+            observed_at = time.monotonic()
             after = self._observe_copy()
 
     def wait_note(self, serial: str | None) -> str:

@@ -21,11 +21,15 @@ import os
 import re
 import subprocess
 import sys
+import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+from certconform.mdm import capabilities
+from certconform.mdm.mock import MockMDM
 from certconform.model.oracle import _change, describe, flags
 from certconform.reports import _observed
+from certconform.steps.driver import Driver
 
 ROOT = Path(__file__).resolve().parent.parent
 WAIT = re.compile(r"after waiting [0-9.]+ s, the declared settle_s [0-9.]+ s")
@@ -71,6 +75,56 @@ def test_a_pending_revocation_is_rendered_pending():
     assert _observed({**check, "after": {"revoked": False, "installed": False, "revocation": "pending"}}) == \
         "removed and revocation pending"
     assert _observed({**check, "after": {"revoked": True, "installed": False}}) == "revoked and removed"
+
+
+# ----------------------------------------------------------------------------- settling on a loaded machine
+SETUP = [{"type": "create_user", "user": "u"}, {"type": "create_group", "group": "g"},
+         {"type": "enroll", "device": "d", "platform": "windows", "user": "u"},
+         {"type": "add_member", "group": "g", "member": "d"},
+         {"type": "create_profile", "profile": "r", "kind": "trusted_root"},
+         {"type": "create_profile", "profile": "p", "kind": "scep", "root": "r", "ca": "intune"},
+         {"type": "assign_profile", "profile": "r", "group": "g"},
+         {"type": "assign_profile", "profile": "p", "group": "g"}, {"type": "check_in", "device": "d"}]
+
+
+class DescheduledAfterObserve:
+    """The realistic mock, but the first observe() after a retire hands its inventory back only
+    `lag` seconds after reading it: what a loaded machine does when it deschedules the suite
+    between reading the inventory and looking at the clock."""
+
+    def __init__(self, lag: float):
+        self.inner, self.lag, self.slow = MockMDM(realistic=True, revocation_delay=0.02, removal_delay=0.02), lag, False
+
+    def capabilities(self):
+        return self.inner.capabilities()
+
+    def reset(self):
+        self.inner.reset()
+
+    def apply(self, event):
+        self.inner.apply(event)
+        self.slow = event["type"] == "retire"
+
+    def observe(self):
+        records = self.inner.observe()
+        if self.slow:
+            self.slow = False
+            time.sleep(self.lag)
+        return records
+
+
+def test_an_observation_read_before_the_deadline_is_not_judged_after_it():
+    adapter = DescheduledAfterObserve(lag=0.15)
+    caps = capabilities.parse(adapter.capabilities())
+    assert caps.settle_s < 0.15  # the early inventory comes back after the window has closed
+    d = Driver(adapter, caps=caps)
+    d.reset()
+    for ev in SETUP:
+        d.apply(ev)
+    result = d.apply({"type": "retire", "device": "d"})
+    assert not d.failures(result), [f.message for f in d.failures(result)]
+    scep = [r for r in d.last_inventory if r["kind"] == "scep"]
+    assert d.last_waited is None and scep and all(r["revoked"] and not r["installed"] for r in scep), d.last_inventory
 
 
 # ----------------------------------------------------------------------------- a revocation that never lands
