@@ -1616,11 +1616,17 @@ def summary(outcomes: list[Outcome]) -> dict:
     strict = [o for o in outcomes if o.group == "strict"]
     passing = [o for o in outcomes if o.group in ("honest", "legit")]
     killed = [o for o in mutants if o.ok]
+    realistic_names = {e.name for e in realistic_catalogue()}
+    unkillable = [o for o in outcomes if o.group == "unkillable"]
     return {
         "mutants": len(mutants),
         "killed": len(killed),
         "kill_rate": round(len(killed) / len(mutants), 4) if mutants else None,
         "survivors": [o.name for o in mutants if not o.ok],
+        "realistic_mutants": sum(1 for o in mutants if o.name in realistic_names),
+        "realistic_killed": sum(1 for o in killed if o.name in realistic_names),
+        "realistic_not_killable": [o.name for o in unkillable if o.ok],
+        "realistic_unkillable_wrong": [o.name for o in unkillable if not o.ok],
         "strict": len(strict),
         "strict_caught": sum(1 for o in strict if o.strict is not None and o.strict.ok),
         "strict_passed_by_default": sum(1 for o in strict if o.default.ok),
@@ -1677,8 +1683,8 @@ def format_table(outcomes: list[Outcome]) -> str:
         caught = run.caught_by or "-"
         if len(caught) > 60:
             caught = caught[:57] + "..."
-        rows.append((o.name, o.group, o.fault[:60], _verdict(o.default), _verdict(o.strict), caught, cites(run),
-                     f"{o.seconds:.1f}"))
+        rows.append((o.name, o.group, o.fault[:60], _verdict(o.default, o.group), _verdict(o.strict), caught,
+                     cites(run), f"{o.seconds:.1f}"))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
@@ -1689,7 +1695,37 @@ def format_table(outcomes: list[Outcome]) -> str:
     lines.append(f"deviations caught under --strict: {s['strict_caught']}/{s['strict']} STRICT entries "
                  f"(passing by default: {s['strict_passed_by_default']}/{s['strict']})"
                  + (f"; wrong: {', '.join(s['strict_wrong'])}" if s["strict_wrong"] else ""))
+    if s["realistic_mutants"] or s["realistic_not_killable"] or s["realistic_unkillable_wrong"]:
+        lines.append(f"around the realistic mock: {s['realistic_killed']}/{s['realistic_mutants']} killed; not killable "
+                     f"under its capabilities (checks not-supported): {len(s['realistic_not_killable'])}"
+                     + (f"; wrong: {', '.join(s['realistic_unkillable_wrong'])}" if s["realistic_unkillable_wrong"] else ""))
     lines.append(f"honest wrappers and legitimate variants passing (default and --strict): "
                  f"{s['honest_and_legit_passed']}/{s['honest_and_legit']}"
                  + (f"; wrongly failed: {', '.join(s['wrongly_failed'])}" if s["wrongly_failed"] else ""))
+    return "\n".join(lines)
+
+
+def format_kill_table(outcomes: list[Outcome]) -> str:
+    """Synchronous vs realistic, one row per mutant: how each run ended and what caught it (the
+    statement ids cited; "+ wait" when the failure named the settle wait)."""
+    by_name = {o.name: o for o in outcomes}
+
+    def cell(o: Outcome | None) -> tuple[str, str]:
+        if o is None:
+            return "-", ""
+        run = o.default
+        cites = ", ".join(run.cited[:2]) or ("-" if not run.verdicts else "")
+        if o.group == "unkillable" and run.ok:
+            return "NOT KILLABLE", ", ".join(f"{k} {v}" for k, v in run.verdicts.items())
+        return _verdict(run, o.group), cites + (" + wait" if run.waited else "")
+
+    rows = [("mutant", "synchronous", "caught (cites)", "realistic", "caught (cites)")]
+    for cls in MUTANTS + REALISTIC_ONLY:
+        sync, real = by_name.get(cls.__name__), by_name.get(f"realistic.{cls.__name__}")
+        if sync is None and real is None:
+            continue
+        rows.append((cls.__name__, *cell(sync), *cell(real)))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
