@@ -56,7 +56,12 @@ def settle_state(world: World, event: dict, before: list[dict], after: list[dict
         if situation is None or new is None:
             continue
         device, profile = world.devices.get(old["device"]), world.profiles.get(old["profile"])
-        if device is None or profile is None or rules.not_validated(device.platform):
+        if device is None or profile is None:
+            continue
+        if rules.not_validated(device.platform):
+            # Nothing is judged there (ANDROID-WORK-1), but what the event set in motion must
+            # land within this event's window, not during the next event's: wait the quiet period.
+            state.reach = state.may_change = True
             continue
         state.reach = True
         req = rules.requirement(device.platform, old["kind"], situation, profile.ca)

@@ -127,6 +127,21 @@ def test_an_observation_read_before_the_deadline_is_not_judged_after_it():
     assert d.last_waited is None and scep and all(r["revoked"] and not r["installed"] for r in scep), d.last_inventory
 
 
+def test_what_an_event_sets_in_motion_on_a_not_validated_platform_lands_in_its_own_window():
+    """Android for Work is never judged (ANDROID-WORK-1), but a retire there still revokes and
+    removes after a delay: the suite waits its quiet period, so those changes do not land during
+    the next event and look like that event's doing (here: bad input that 'changed' the inventory)."""
+    d = Driver(MockMDM(realistic=True, revocation_delay=0.03, removal_delay=0.03), quiet_s=0.06)
+    d.caps = capabilities.parse(d.adapter.capabilities())
+    d.reset()
+    for ev in SETUP:
+        d.apply(dict(ev, platform="android_work") if ev["type"] == "enroll" else ev)
+    assert not d.failures(d.apply({"type": "retire", "device": "d"}))
+    time.sleep(0.05)  # the suite's own work between two events (drawing, judging)
+    result = d.apply({"type": "update_profile", "profile": "no-such-profile"})
+    assert result.outcome == "invalid" and not d.failures(result), [f.message for f in d.failures(result)]
+
+
 # ----------------------------------------------------------------------------- a revocation that never lands
 def test_revocation_that_never_lands_fails_the_features_naming_statement_and_wait(tmp_path):
     proc = _run(["run", "--mdm", NEVER_LANDS, "--report-dir", str(tmp_path), "-q", "-x", "-m", "not stateful"])
