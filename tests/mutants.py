@@ -25,6 +25,20 @@ Mutants of tenant shapes the default random tenant does not build (several profi
 reassignment, look-alike or re-used user names, actions on unenrolled devices) each have a
 regression feature under features/regressions/ that builds the shape.
 
+The catalogue is also rebuilt around the realistic mock (the `realistic` namespace, entries
+`realistic.NAME`, spec `tests.mutants:realistic.NAME`): every mutant, two mutants of timing that
+exist only there (RevocationNeverLands, RevocationPastSettle) and PassThrough wrap
+MockMDM(realistic=True) with small delays, so the run uses its capabilities (settle polling, a
+device pool, no deletion by hand). The hooks see what an event set in motion through the mock's
+eventual inventory, and take a certificate off through an overlay. Groups there:
+  mutant      killed by the default run; a mutant of timing (`late`) only by a failure that names
+              the settle wait
+  unkillable  its fault needs an event the realistic mock cannot perform (`needs`: a deletion by
+              hand): honestly not killable under those capabilities; its run must pass with every
+              statement it breaks reported not-supported (its synchronous twin stays killed)
+  honest      PassThrough around the realistic mock must pass (a revocation that lands within
+              settle_s is not a fault: the realistic mock itself does that)
+
 The bottom of the module runs the catalogue (used by tests/test_mutants.py and
 benchmarks/mutation_report.py): `run_catalogue()` runs the conformance suite in a subprocess per
 entry and tier and reports what caught each entry.
