@@ -15,7 +15,18 @@ Modules:
   app.py           the routes, bearer auth (401), throttling (429 + Retry-After)
   serve.py         options and start-up of `certconform serve --graph`
 """
-from .app import DEFAULT_TOKEN, GraphSettings, build_app
-from .tenant import Tenant
+from __future__ import annotations
 
 __all__ = ["DEFAULT_TOKEN", "GraphSettings", "Tenant", "build_app"]
+
+
+def __getattr__(name: str):
+    # Lazy: `certconform serve` builds its command line from serve.py without loading Starlette
+    # or the mock.
+    if name in ("DEFAULT_TOKEN", "GraphSettings", "build_app"):
+        from . import app
+        return getattr(app, name)
+    if name == "Tenant":
+        from .tenant import Tenant
+        return Tenant
+    raise AttributeError(name)

@@ -7,6 +7,9 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+# Faulty modes for the self-tests: an Intune that breaks the article, which the suite must catch.
+FAULTS = ("revocation-never-issued-on-retire",)
+
 PLATFORMS = ("windows", "ios", "macos", "android_knox", "android_legacy", "android_work")
 
 

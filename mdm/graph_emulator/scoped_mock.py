@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from certconform.mdm.mock import MockMDM
 
-FAULTS = ("revocation-never-issued-on-retire",)
+from .catalogue import FAULTS
 
 # The emulator enforces the pool itself (a pool device may be enrolled again after a wipe, which
 # the mock counts as a new device); the mock's own pool is set out of reach.
