@@ -89,7 +89,7 @@ async def certificate_states_page(client: GraphServiceClient, url: str) -> Certi
     """One page of managedDeviceCertificateStates at `url` (an absolute URL, e.g. a nextLink)."""
     builder = client.device_management.device_configurations.with_url(url)
     info = builder.to_get_request_information()
-    return await client.request_adapter.send_async(info, CertificateStateCollection.create_from_discriminator_value,
+    return await client.request_adapter.send_async(info, CertificateStateCollection,
                                                    ERRORS)
 
 

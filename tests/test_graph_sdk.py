@@ -290,8 +290,8 @@ def test_the_sdk_reaches_every_route_and_parses_every_answer():
     from certconform.mdm.graph_emulator import Tenant, build_app
 
     seen: list = []
-    with running_graph_emulator("--page-size", "3", "--throttle-every", "9", "--retry-after", "0",
-                                "--revocation-delay", "3", "--removal-delay", "0.2", token=TOKEN) as base:
+    with running_graph_emulator("--page-size", "3", "--throttle-every", "25", "--retry-after", "1",
+                                "--revocation-delay", "4", "--removal-delay", "0.2", token=TOKEN) as base:
         facts = asyncio.run(every_route(base, seen))
     # revocation of a SCEP certificate on retire goes through pending, then lands (Intune's way)
     assert facts["right_after_retire"] == CertificateRevocationStatus.Pending
