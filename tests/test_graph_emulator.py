@@ -302,3 +302,22 @@ def test_bad_serve_options_are_one_line(capsys, args, message):
     assert main(["serve", "--port", "1", *args]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("certconform serve: ") and message in err
+
+
+def test_a_device_given_a_new_primary_user_stays_in_its_groups(lab):
+    tenant, g = lab
+    first, group = g.user("cc-a"), g.group("cc-g")
+    scep = g.scep_setup()
+    g.assign(scep, group)
+    device = g.bind("lab-windows-01", first)
+    (entry,) = g.ok(g.http.get("/v1.0/devices", params={"$filter": f"deviceId eq '{device['azureADDeviceId']}'"}))["value"]
+    g.ok(g.join(group, entry["id"]), 204)
+    g.ok(g.http.delete(f"/v1.0/users/{first}"), 204)
+    device = g.bind("lab-windows-01", g.user("cc-b"))
+    g.ok(g.action(device, "syncDevice"), 204)
+    (state,) = g.states(scep, "windows81SCEPCertificateProfile")  # the device-targeted profile reaches the new enrolment
+    assert (state["userDisplayName"], state["certificateIssuanceState"]) == ("cc-b", "installed")
+    # removing the device from the group takes the profile off (Windows SCEP: revoked and removed)
+    g.ok(g.http.delete(f"/v1.0/groups/{group}/members/{entry['id']}/$ref"), 204)
+    (state,) = g.states(scep, "windows81SCEPCertificateProfile")
+    assert (state["certificateIssuanceState"], state["certificateRevokeStatus"]) == ("deleted", "revoked")
