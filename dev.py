@@ -9,7 +9,9 @@
     python3 dev.py shell-path                           print the virtual environment's bin directory
 
 The first call creates .venv/ and installs the project (editable) with its dependencies from
-pyproject.toml; later calls reinstall only when pyproject.toml changed.
+pyproject.toml; `selftest` adds the optional extra `selftest` (msgraph-beta-sdk, the self-tests'
+independent Graph client). Later calls reinstall only when pyproject.toml changed or an extra is
+missing.
 """
 from __future__ import annotations
 
