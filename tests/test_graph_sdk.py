@@ -355,11 +355,19 @@ def test_throttling_answers_429_with_retry_after_then_succeeds():
         assert sorted(g.id for g in made) == sorted(g.id for g in listed.value) and len(made) == 3
 
 
-def test_requests_without_the_token_get_401():
+def test_requests_without_the_token_get_401_and_foreign_hosts_421():
     with running_graph_emulator(token=TOKEN) as base:
         for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": TOKEN}):
             answer = httpx.get(f"{base}/beta/deviceManagement/managedDevices", headers=headers)
             assert answer.status_code == 401 and answer.json()["error"]["code"] == "InvalidAuthenticationToken"
+        # a page elsewhere (DNS rebinding, cross-site) is refused even with the token
+        good = {"Authorization": f"Bearer {TOKEN}"}
+        rebound = httpx.get(f"{base}/v1.0/users", headers={**good, "Host": "attacker.example"})
+        assert rebound.status_code == 421 and rebound.json()["error"]["code"] == "MisdirectedRequest"
+        cross = httpx.get(f"{base}/v1.0/users", headers={**good, "Origin": "https://attacker.example"})
+        assert cross.status_code == 403 and cross.json()["error"]["code"] == "Forbidden"
+        assert httpx.get(f"{base}/v1.0/users", headers={**good, "Host": "localhost:" + base.rsplit(":", 1)[1]}
+                         ).status_code == 200
 
 
 async def retire_and_watch(base: str) -> list:
