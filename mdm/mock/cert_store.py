@@ -31,8 +31,10 @@ class DeliveredCertificate:
     def certificate(self) -> x509.Certificate:
         return self.issued.certificate
 
-    def record(self) -> dict:
-        revoked = self.crl is not None and self.crl.is_revoked(self.issued.serial_number)
+    def record(self, revoked: bool | None = None) -> dict:
+        """The contract's inventory record; `revoked` when the caller already read the CRL."""
+        if revoked is None:
+            revoked = self.crl is not None and self.crl.is_revoked(self.issued.serial_number)
         return {"device": self.device, "profile": self.profile, "kind": self.kind,
                 "serial": self.serial, "installed": self.installed, "revoked": revoked}
 
@@ -63,4 +65,19 @@ class CertificateStore:
         del self._installed[cert.device][cert.profile]
 
     def records(self) -> list[dict]:
-        return [cert.record() for cert in self.delivered]
+        """cert.record() for every delivered certificate, in delivery order. Each CA's CRL is read
+        once per call (signed there if stale, at the first record it concerns, as record() would),
+        not once per record: observe() builds the whole list after every event."""
+        lists: dict[int, frozenset[int]] = {}  # id(RevocationList) -> serials its CRL lists
+        out = []
+        for cert in self.delivered:
+            crl = cert.crl
+            if crl is None:
+                revoked = False
+            else:
+                serials = lists.get(id(crl))
+                if serials is None:
+                    serials = lists[id(crl)] = crl.revoked_serials()
+                revoked = cert.issued.serial_number in serials
+            out.append(cert.record(revoked))
+        return out
