@@ -1,0 +1,111 @@
+"""Self-tests of what makes a stateful run cheaper without changing what it finds
+(benchmarks/README.md, "Where the stateful-alone time goes"): fewer collector passes around the
+state machine (conformance/gc_budget.py), the mock reading each CRL once per observe()
+(mdm/mock/cert_store.py), the guard describing a call only for a message (mdm/guarded.py), and
+anyio's pytest plugin left unloaded (pyproject.toml addopts, `certconform run`).
+
+What these tests know: the observable results (records, messages, thresholds, modules loaded).
+What they don't: how long anything takes (speed belongs in benchmarks/, never in a test).
+"""
+from __future__ import annotations
+
+import gc
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hypothesis import settings
+
+from certconform.conformance import gc_budget
+from certconform.conformance import test_stateful
+from certconform.mdm.guarded import AdapterCrash, GuardedAdapter
+from certconform.mdm.mock import MockMDM
+from certconform.model.reference import ReferenceMDM
+from tests.test_mock_certificates import PLATFORMS
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_fewer_gc_passes_freezes_and_raises_the_threshold_then_puts_both_back():
+    before, frozen = gc.get_threshold(), gc.get_freeze_count()
+    with gc_budget.fewer_gc_passes():
+        assert gc.get_threshold()[0] >= gc_budget.GEN0_THRESHOLD
+        assert gc.get_threshold()[1:] == before[1:]
+        assert gc.get_freeze_count() > frozen
+    assert gc.get_threshold() == before and gc.get_freeze_count() == frozen
+    with pytest.raises(KeyError):  # also when the body raises (a failing sequence)
+        with gc_budget.fewer_gc_passes():
+            raise KeyError("x")
+    assert gc.get_threshold() == before and gc.get_freeze_count() == frozen
+
+
+def test_the_state_machine_runs_inside_fewer_gc_passes(monkeypatch):
+    seen = []
+    monkeypatch.setattr(test_stateful, "run_state_machine_as_test",
+                        lambda machine, settings: seen.append(gc.get_threshold()[0]))
+    test_stateful.run_machine(ReferenceMDM(), [], settings(max_examples=1), minimizing=False)
+    assert seen and seen[0] >= gc_budget.GEN0_THRESHOLD
+
+
+def _fleet_with_revocations() -> MockMDM:
+    mdm = MockMDM()
+    events = [{"type": "create_user", "user": "u"}, {"type": "create_group", "group": "g"},
+              {"type": "create_profile", "profile": "root", "kind": "trusted_root"},
+              {"type": "create_profile", "profile": "scep", "kind": "scep", "root": "root", "ca": "intune"},
+              {"type": "create_profile", "profile": "scep3", "kind": "scep", "root": "root", "ca": "third_party"},
+              {"type": "create_profile", "profile": "imp", "kind": "pkcs_imported"}]
+    events += [{"type": "assign_profile", "profile": p, "group": "g"} for p in ("root", "scep", "scep3", "imp")]
+    for i, platform in enumerate(PLATFORMS):
+        events += [{"type": "enroll", "device": f"d{i}", "platform": platform, "user": "u"},
+                   {"type": "add_member", "group": "g", "member": f"d{i}"},
+                   {"type": "check_in", "device": f"d{i}"}]
+    for e in events:
+        mdm.apply(e)
+    return mdm
+
+
+def test_observe_reads_each_crl_once_and_gives_what_each_record_says(monkeypatch):
+    mdm = _fleet_with_revocations()
+    mdm.observe()  # CRLs signed for the deliveries so far
+    for e in ({"type": "retire", "device": "d0"}, {"type": "update_profile", "profile": "scep"},
+              {"type": "check_in", "device": "d1"}):
+        mdm.apply(e)
+    reads = []  # (which list, whether it had to be signed)
+    original = type(mdm._pki.issuing_crl).crl
+
+    def counting(self):
+        reads.append((id(self), self._crl is None))
+        return original(self)
+
+    monkeypatch.setattr(type(mdm._pki.issuing_crl), "crl", counting)
+    records = mdm.observe()
+    # one read per CA's list, not one per record; the stale one (revocations since) signed once
+    assert len(reads) == len({i for i, _ in reads}) == 2 and sum(stale for _, stale in reads) == 1
+    monkeypatch.undo()
+    assert records == [c.record() for c in mdm._store.delivered]
+    assert any(r["revoked"] for r in records) and not all(r["revoked"] for r in records)
+
+
+class MutatesThenCrashes(ReferenceMDM):
+    def apply(self, event):
+        event["type"] = "changed"
+        raise RuntimeError("boom")
+
+
+def test_a_crash_names_the_event_as_sent_even_if_the_adapter_changed_it():
+    guard = GuardedAdapter(MutatesThenCrashes(), timeout=5)
+    with pytest.raises(AdapterCrash) as crash:
+        guard.apply({"type": "check_in", "device": "dev1"})
+    assert str(crash.value) == ('[contract: CONTRACT] apply({"type": "check_in", "device": "dev1"}) '
+                                'raised RuntimeError: boom')
+
+
+def test_a_conformance_run_does_not_load_anyio(tmp_path):
+    """anyio (a dependency of httpx and starlette) has a pytest plugin the suite never uses;
+    autoloaded, it imported ~30 modules on every run."""
+    code = ("import sys, pytest; rc = pytest.main(['--co', '-q', 'conformance/test_stateful.py', '--mdm=mock', "
+            f"'--report-dir={{}}']); print('ANYIO', 'anyio' in sys.modules, rc)")
+    r = subprocess.run([sys.executable, "-c", code.format(tmp_path)], cwd=ROOT, capture_output=True,
+                       text=True, timeout=300)
+    assert r.stdout.strip().splitlines()[-1] == "ANYIO False 0", r.stdout[-2000:] + r.stderr[-2000:]
