@@ -87,6 +87,32 @@ def test_observe_reads_each_crl_once_and_gives_what_each_record_says(monkeypatch
     assert any(r["revoked"] for r in records) and not all(r["revoked"] for r in records)
 
 
+def test_the_kept_records_match_records_built_afresh_after_every_event():
+    """records() keeps the inventory current across deliveries, removals, revocations and
+    re-issues instead of rebuilding it; after every event it equals the per-certificate build."""
+    mdm = _fleet_with_revocations()
+    store = mdm._store
+    events = [{"type": "update_profile", "profile": "scep"}, {"type": "check_in", "device": "d1"},
+              {"type": "retire", "device": "d0"}, {"type": "check_in", "device": "d2"},
+              {"type": "delete_certificate", "device": "d2", "profile": "scep3"}, {"type": "check_in", "device": "d2"},
+              {"type": "remove_member", "group": "g", "member": "d1"}, {"type": "wipe", "device": "d3"},
+              {"type": "update_profile", "profile": "scep3"}, {"type": "check_in", "device": "d4"},
+              {"type": "unenroll", "device": "d4"}, {"type": "unassign_profile", "profile": "scep", "group": "g"}]
+    seen_revoked = seen_removed = False
+    for e in events:
+        try:
+            mdm.apply(e)
+        except ValueError:
+            pass  # an event this fleet does not allow changes nothing; the records must still match
+        records = mdm.observe()
+        assert records == [c.record() for c in store.delivered], e
+        seen_revoked |= any(r["revoked"] for r in records)
+        seen_removed |= any(not r["installed"] for r in records)
+        records[0]["installed"] = "changed by the caller"  # a copy: the store's own list is untouched
+        assert mdm.observe()[0]["installed"] in (True, False)
+    assert seen_revoked and seen_removed
+
+
 class MutatesThenCrashes(ReferenceMDM):
     def apply(self, event):
         event["type"] = "changed"
