@@ -10,6 +10,7 @@ What they don't: how long anything takes (speed belongs in benchmarks/, never in
 from __future__ import annotations
 
 import gc
+import importlib.util
 import subprocess
 import sys
 from pathlib import Path
@@ -135,3 +136,20 @@ def test_a_conformance_run_does_not_load_anyio(tmp_path):
     r = subprocess.run([sys.executable, "-c", code.format(tmp_path)], cwd=ROOT, capture_output=True,
                        text=True, timeout=300)
     assert r.stdout.strip().splitlines()[-1] == "ANYIO False 0", r.stdout[-2000:] + r.stderr[-2000:]
+
+
+def test_dev_py_install_caches_the_rewritten_plugin_modules(monkeypatch):
+    """dev.py's install step lets pytest cache its assertion-rewritten copy of the plugin
+    packages' modules (Hypothesis's among them) even under PYTHONDONTWRITEBYTECODE=1."""
+    import hypothesis.core
+
+    spec = importlib.util.spec_from_file_location("certconform_dev", ROOT / "dev.py")
+    dev = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(dev)
+    monkeypatch.setattr(dev, "PY", Path(sys.executable))
+    monkeypatch.setenv("PYTHONDONTWRITEBYTECODE", "1")
+    cache = Path(hypothesis.core.__file__).parent / "__pycache__"
+    for old in cache.glob("core.*-pytest-*.pyc"):
+        old.unlink()
+    dev.warm_rewrite_cache()
+    assert list(cache.glob(f"core.{sys.implementation.cache_tag}-pytest-*.pyc"))
