@@ -38,7 +38,7 @@ from certconform.conformance.counterexample import gherkin
 from certconform.conformance.gc_budget import fewer_gc_passes
 from certconform.conformance.coverage import Tally, specified_transitions  # noqa: F401 (specified_transitions: re-exported)
 from certconform.conformance.shards import shards_for
-from certconform.mdm.guarded import AdapterError
+from certconform.mdm.guarded import AdapterError, alarm_kept
 from certconform.model.behaviour import ALL_PLATFORMS
 from certconform.model.world import CAS, DEVICE_ACTIONS, KINDS
 from certconform.progress import Progress, terminal_writer
@@ -641,7 +641,7 @@ def run_machine(adapter, log: list[dict], current, minimizing: bool = True, stri
     if seed is not None:
         machine = hypothesis_seed(seed)(machine)
     try:
-        with fewer_gc_passes():
+        with fewer_gc_passes(), alarm_kept():
             run_state_machine_as_test(machine, settings=current)
     except AdapterStopped as stop:
         raise adapter_failure(stop, log) from None

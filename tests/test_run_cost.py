@@ -1,8 +1,10 @@
 """Self-tests of what makes a stateful run cheaper without changing what it finds
 (benchmarks/README.md, "Where the stateful-alone time goes"): fewer collector passes around the
-state machine (conformance/gc_budget.py), the mock reading each CRL once per observe()
-(mdm/mock/cert_store.py), the guard describing a call only for a message (mdm/guarded.py), and
-anyio's pytest plugin left unloaded (pyproject.toml addopts, `certconform run`).
+state machine (conformance/gc_budget.py), the deadline's SIGALRM handler kept installed there
+(mdm/guarded.py alarm_kept), the mock keeping its records current and reading each CRL once per
+observe() (mdm/mock/cert_store.py), the guard describing a call only for a message
+(mdm/guarded.py), anyio's pytest plugin left unloaded (pyproject.toml addopts, `certconform
+run`), and dev.py caching pytest's rewritten plugin modules at install.
 
 What these tests know: the observable results (records, messages, thresholds, modules loaded).
 What they don't: how long anything takes (speed belongs in benchmarks/, never in a test).
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 import gc
 import importlib.util
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -20,7 +23,7 @@ from hypothesis import settings
 
 from certconform.conformance import gc_budget
 from certconform.conformance import test_stateful
-from certconform.mdm.guarded import AdapterCrash, GuardedAdapter
+from certconform.mdm.guarded import AdapterCrash, CallTimeout, GuardedAdapter, alarm_kept
 from certconform.mdm.mock import MockMDM
 from certconform.model.reference import ReferenceMDM
 from tests.test_mock_certificates import PLATFORMS
@@ -153,3 +156,39 @@ def test_dev_py_install_caches_the_rewritten_plugin_modules(monkeypatch):
         old.unlink()
     dev.warm_rewrite_cache()
     assert list(cache.glob(f"core.{sys.implementation.cache_tag}-pytest-*.pyc"))
+
+
+def test_inside_alarm_kept_calls_keep_the_handler_and_a_hung_call_still_times_out(monkeypatch):
+    from tests import adapters_hung
+
+    swaps = []
+    real = signal.signal
+    monkeypatch.setattr(signal, "signal", lambda sig, handler: swaps.append(handler) or real(sig, handler))
+    before = signal.getsignal(signal.SIGALRM)
+    guard = GuardedAdapter(adapters_hung.HangsOnCheckIn(), timeout=0.2)
+    with alarm_kept():
+        assert len(swaps) == 1  # installed once, on entry
+        guard.reset()
+        guard.observe()
+        assert len(swaps) == 1  # the calls did not swap handlers
+        with pytest.raises(CallTimeout):
+            guard.apply({"type": "check_in", "device": "dev1"})
+        assert guard.observe() == []  # usable at once, still in the caller's thread
+        assert guard._worker is None and signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
+    assert len(swaps) == 2 and signal.getsignal(signal.SIGALRM) is before  # put back on exit
+    guard.observe()  # outside the block: swapped around the call, as before
+    assert len(swaps) == 4 and signal.getsignal(signal.SIGALRM) is before
+
+
+def test_alarm_kept_leaves_a_claimed_sigalrm_alone():
+    seen = []
+    signal.signal(signal.SIGALRM, lambda *a: seen.append(a))  # e.g. pytest-timeout owns it
+    try:
+        claimed = signal.getsignal(signal.SIGALRM)
+        with alarm_kept():
+            assert signal.getsignal(signal.SIGALRM) is claimed
+            guard = GuardedAdapter(ReferenceMDM(), timeout=5)
+            guard.reset()
+            assert guard._worker is not None and not seen  # the worker thread, as outside the block
+    finally:
+        signal.signal(signal.SIGALRM, signal.SIG_DFL)
