@@ -192,3 +192,37 @@ def test_alarm_kept_leaves_a_claimed_sigalrm_alone():
             assert guard._worker is not None and not seen  # the worker thread, as outside the block
     finally:
         signal.signal(signal.SIGALRM, signal.SIG_DFL)
+
+
+def _per_record_changes(before, after):
+    """The per-record rule _changed_positions replaces (model/delta.py)."""
+    return [i for i, (old, new) in enumerate(zip(before, after))
+            if old != new or type(new["installed"]) is not bool or type(new["revoked"]) is not bool]
+
+
+@pytest.mark.parametrize("change, expected", [("none", []), ("revoked", [4]), ("installed=1", [2]), ("revoked=0", [1]),
+                                              ("not a dict", [5]), ("dict subclass", []), ("extra field", [6]),
+                                              ("new records", [])])
+def test_changed_positions_are_those_of_the_per_record_rule(change, expected):
+    from collections import OrderedDict
+
+    from certconform.model.delta import _changed_positions
+
+    before = [{"device": f"d{i}", "profile": "p", "kind": "scep", "serial": str(i), "installed": i % 2 == 0,
+               "revoked": i % 3 == 0} for i in range(8)]
+    after = [dict(r) for r in before]
+    if change == "revoked":
+        after[4]["revoked"] = True
+    elif change == "installed=1":
+        after[2]["installed"] = 1  # == True: `!=` alone would miss it
+    elif change == "revoked=0":
+        after[1]["revoked"] = 0
+    elif change == "not a dict":
+        after[5] = ["not", "a", "record"]
+    elif change == "dict subclass":
+        after[4] = OrderedDict(after[4])
+    elif change == "extra field":
+        after[6]["extra"] = 1
+    elif change == "new records":
+        after += [{"device": "d9", "profile": "p", "kind": "scep", "serial": "9", "installed": True, "revoked": False}]
+    assert _changed_positions(before, after) == _per_record_changes(before, after) == expected
