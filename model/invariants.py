@@ -254,7 +254,7 @@ def check_in_restores(step: Step) -> list[Violation]:
     held = {r["profile"] for r in step.after if r["device"] == name and r["installed"]}
     out = []
     for p in step.world.targeting_profiles(name):
-        if p.name in held:
+        if p.name in held or p.kind not in step.world.observes:  # delivered unseen ('observes')
             continue
         reissue = any(r["device"] == name and r["profile"] == p.name for r in step.before)
         out.append(Violation(("GEN-MANUAL-2",) if reissue else ("CONTRACT",),

@@ -311,7 +311,8 @@ def _check_deliveries(world: World, event: dict, before: list[dict], new: list[d
     due: dict[str, bool] = {}  # profile -> delivery required (True) or open (False)
     for p in world.targeting_profiles(device.name):
         if (device.name, p.name) not in installed:
-            due[p.name] = world.delivery_required(device.name)
+            # a kind the implementation cannot observe (capabilities 'observes') is delivered unseen
+            due[p.name] = p.kind in world.observes and world.delivery_required(device.name)
     seen: dict[str, int] = {}
     for r in new:
         seen[r["profile"]] = seen.get(r["profile"], 0) + 1

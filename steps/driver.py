@@ -10,8 +10,10 @@ naming the field, never a TypeError in the suite; the adapter gets a deep copy o
 one that mutates (or keeps and later mutates) its argument cannot change what is judged.
 
 Capabilities (mdm/capabilities.py): before sending an event the implementation cannot perform
-(a type outside `events`, a profile of a kind outside `observes`, an enrolment past the device
-pool) the driver skips the test (pytest.skip, reason "not supported: ..."). With
+(a type outside `events`, an enrolment past the device pool) the driver skips the test
+(pytest.skip, reason "not supported: ..."). A kind outside `observes` can still be created and
+assigned (a SCEP profile needs its root): the model World knows its certificates are delivered
+unseen, and a step that must read such a certificate is what skips (`Driver.require_observable`). With
 `settle_s` > 0 it polls observe() after each event until the event's required changes have all
 appeared (model/settle.py) or `settle_s` has passed, and waits `quiet_s` before judging an event
 that requires no change (or whose open effects may still land). Features and sequences share it.
@@ -69,7 +71,7 @@ class Driver:
 
     def reset(self) -> None:
         self.adapter.reset()
-        self.world = World()
+        self.world = World(observes=self.caps.observes)
         self.results.clear()
         self.violations.clear()
         self.seen_serials = set()
@@ -147,6 +149,13 @@ class Driver:
         if reason is not None:
             pytest.skip(NOT_SUPPORTED + reason)
 
+    def require_observable(self, kind: str) -> None:
+        """Skip the test (NotSupported) before a check that must read a `kind` certificate the
+        implementation cannot observe (capabilities 'observes')."""
+        if kind not in self.caps.observes:
+            pytest.skip(NOT_SUPPORTED + f"the implementation cannot observe {kind} certificates "
+                        "(capabilities 'observes')")
+
     def unsupported(self, event: dict) -> str | None:
         """Why the implementation cannot perform `event` by its capabilities, or None. Bad input
         is always sent (the contract's answer to it is judged whatever the capabilities)."""
@@ -160,8 +169,6 @@ class Driver:
         etype = event["type"]
         if not caps.performs(etype):
             return f"the implementation cannot perform {etype} (capabilities 'events')"
-        if etype == "create_profile" and event["kind"] not in caps.observes:
-            return f"the implementation cannot observe {event['kind']} certificates (capabilities 'observes')"
         if etype == "enroll":
             pool = caps.pool(event["platform"])
             used = sum(1 for d in self.world.devices.values() if d.platform == event["platform"])
