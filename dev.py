@@ -55,7 +55,28 @@ def ensure_env(extras: tuple[str, ...] = ()) -> None:
                           "--editable", target])
     if rc:
         fail(f"pip install failed (exit {rc}); see the messages above", rc)
+    warm_rewrite_cache()
     STAMP.write_text(" ".join((digest, *extras)) + "\n")
+
+
+def warm_rewrite_cache() -> None:
+    """Let pytest cache its assertion-rewritten modules once, at install time.
+
+    pytest rewrites the asserts of every module of every package that ships a pytest plugin
+    (Hypothesis's ~75 modules, pytest-bdd, xdist, certconform itself) and caches the result in
+    __pycache__ only where bytecode may be written; under PYTHONDONTWRITEBYTECODE=1 it parses,
+    rewrites and compiles them again on every run (~0.7 s of each `pytest` start on the
+    development container, benchmarks/README.md). pip writes the dependencies' ordinary bytecode
+    at install whatever that variable says; this does the same for pytest's rewritten copies: one
+    collection of the conformance suite with bytecode writing allowed. A failure here only costs
+    speed, never the install."""
+    import tempfile
+
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    with tempfile.TemporaryDirectory() as reports:
+        subprocess.call([str(PY), "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider", "conformance",
+                         f"--report-dir={reports}"], cwd=ROOT, env=env,
+                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
 def main(argv: list[str]) -> int:

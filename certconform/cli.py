@@ -113,6 +113,7 @@ def _run(args: argparse.Namespace, extra: list[str]) -> int:
         str(suite),
         f"--rootdir={suite.parent}",
         "-p", "no:cacheprovider",
+        "-p", "no:anyio",  # not used by the suite; importing anyio cost ~0.1 s a run
         # the CLI itself imported certconform before pytest could mark the plugin for rewriting
         "-W", "ignore:Module already imported so cannot be rewritten:pytest.PytestAssertRewriteWarning",
         f"--mdm={args.mdm}",

@@ -35,9 +35,10 @@ from hypothesis.stateful import RuleBasedStateMachine, precondition, rule, run_s
 from certconform.profiles import MINIMIZE_PROFILES
 from certconform.conformance import minimize
 from certconform.conformance.counterexample import gherkin
+from certconform.conformance.gc_budget import fewer_gc_passes
 from certconform.conformance.coverage import Tally, specified_transitions  # noqa: F401 (specified_transitions: re-exported)
 from certconform.conformance.shards import shards_for
-from certconform.mdm.guarded import AdapterError
+from certconform.mdm.guarded import AdapterError, alarm_kept
 from certconform.model.behaviour import ALL_PLATFORMS
 from certconform.model.world import CAS, DEVICE_ACTIONS, KINDS
 from certconform.progress import Progress, terminal_writer
@@ -640,7 +641,8 @@ def run_machine(adapter, log: list[dict], current, minimizing: bool = True, stri
     if seed is not None:
         machine = hypothesis_seed(seed)(machine)
     try:
-        run_state_machine_as_test(machine, settings=current)
+        with fewer_gc_passes(), alarm_kept():
+            run_state_machine_as_test(machine, settings=current)
     except AdapterStopped as stop:
         raise adapter_failure(stop, log) from None
     except SequenceFailed as exc:

@@ -15,7 +15,9 @@ names the fault exactly (model/judge.py).
 """
 from __future__ import annotations
 
+import operator
 from dataclasses import dataclass, field
+from itertools import chain, compress
 
 from certconform.model.oracle import validate_inventory
 from certconform.model.world import DEVICE_ACTIONS, World
@@ -67,10 +69,7 @@ class Delta:
         `before` is the inventory `index` describes (already validated)."""
         if not isinstance(after, list) or len(after) < len(before) or index.size != len(before):
             return None
-        # `!=` alone would take installed=1 for installed=True: a record whose flags stop being
-        # bools counts as changed, so validate_inventory sees it
-        changed = [i for i, (old, new) in enumerate(zip(before, after))
-                   if old != new or type(new["installed"]) is not bool or type(new["revoked"]) is not bool]
+        changed = _changed_positions(before, after)
         for i in changed:
             new = after[i]
             if not isinstance(new, dict) or any(new.get(k) != before[i][k] for k in IDENTITY):
@@ -81,6 +80,23 @@ class Delta:
         if any(r["serial"] in index.serials for r in added):
             return None  # a new record reuses a serial that is still listed
         return cls(changed, added)
+
+
+def _changed_positions(before: list[dict], after: list) -> list[int]:
+    """Positions i < len(before) where after[i] != before[i], or where after[i] compares equal
+    but its flags are no longer bools (`!=` alone would take installed=1 for installed=True; such
+    a record counts as changed, so validate_inventory sees it). Run after every event over the
+    whole inventory, so the loops are the interpreter's own (map/compress); the per-record loop
+    below gives the same positions and is used only when an unchanged record's flags are not bools."""
+    differs = list(map(operator.ne, before, after))  # as long as `before` (after is never shorter)
+    unchanged = compress(after, map(operator.not_, differs))
+    if set(map(type, chain.from_iterable(map(_FLAGS, unchanged)))) <= {bool}:
+        return list(compress(range(len(differs)), differs))
+    return [i for i, (old, new) in enumerate(zip(before, after))
+            if old != new or type(new["installed"]) is not bool or type(new["revoked"]) is not bool]
+
+
+_FLAGS = operator.itemgetter("installed", "revoked")
 
 
 def concerned_devices(world: World, event: dict) -> set[str]:

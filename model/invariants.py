@@ -34,6 +34,16 @@ class Step:
     after: list[dict]
     seen_serials: set  # every serial observed before this event
     _situations: dict | None = None
+    _pairs: list | None = None
+
+    @property
+    def pairs(self) -> list[tuple[dict, dict]]:
+        """(before, after) record pairs matched by serial, for records present before the event;
+        computed once (every invariant reads them)."""
+        if self._pairs is None:
+            after = {r.get("serial"): r for r in self.after}
+            self._pairs = [(old, after[old["serial"]]) for old in self.before if old.get("serial") in after]
+        return self._pairs
 
     @property
     def situations(self) -> dict:
@@ -73,10 +83,8 @@ def invariant(name: str):
 
 
 # --------------------------------------------------------------------------- helpers
-def _pairs(step: Step):
-    """(before, after) record pairs matched by serial, for records present before the event."""
-    after = {r.get("serial"): r for r in step.after}
-    return [(old, after[old["serial"]]) for old in step.before if old.get("serial") in after]
+def _pairs(step: Step) -> list[tuple[dict, dict]]:
+    return step.pairs
 
 
 def _applied(step: Step, *types: str) -> bool:

@@ -137,7 +137,10 @@ class Driver:
     def _observe_copy(self):
         after = self.adapter.observe()
         if isinstance(after, list):  # a copy: an adapter may hand out its live records
-            after = [dict(r) if isinstance(r, dict) else r for r in after]
+            if set(map(type, after)) <= {dict}:  # the usual case: copied by the interpreter's own loop
+                after = list(map(dict.copy, after))
+            else:  # a dict subclass is copied as dict() reads it; a malformed record kept for the oracle
+                after = [dict(r) if isinstance(r, dict) else r for r in after]
         return after
 
     def check_supported(self, event: dict) -> None:

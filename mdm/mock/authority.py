@@ -203,8 +203,12 @@ class RevocationList:
         return self._crl
 
     def is_revoked(self, serial_number: int) -> bool:
+        return serial_number in self.revoked_serials()
+
+    def revoked_serials(self) -> frozenset[int]:
+        """The serial numbers the current signed CRL lists (signing it first when stale)."""
         self.crl()
-        return serial_number in self._serials_in_crl
+        return self._serials_in_crl
 
     def pem(self) -> str:
         return self.crl().public_bytes(serialization.Encoding.PEM).decode()

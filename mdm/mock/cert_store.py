@@ -31,22 +31,51 @@ class DeliveredCertificate:
     def certificate(self) -> x509.Certificate:
         return self.issued.certificate
 
-    def record(self) -> dict:
-        revoked = self.crl is not None and self.crl.is_revoked(self.issued.serial_number)
+    def record(self, revoked: bool | None = None) -> dict:
+        """The contract's inventory record; `revoked` when the caller already read the CRL."""
+        if revoked is None:
+            revoked = self.crl is not None and self.crl.is_revoked(self.issued.serial_number)
         return {"device": self.device, "profile": self.profile, "kind": self.kind,
                 "serial": self.serial, "installed": self.installed, "revoked": revoked}
 
 
+class _CrlGroup:
+    """The delivered certificates one CA's CRL speaks for, and the CRL serials last read."""
+    __slots__ = ("crl", "positions", "pending", "read")
+
+    def __init__(self, crl: RevocationList) -> None:
+        self.crl = crl
+        self.positions: list[int] = []  # positions in CertificateStore.delivered
+        self.pending: list[int] = []  # delivered since the last records(): flag not yet read
+        self.read: frozenset[int] | None = None  # revoked_serials() at the last records()
+
+
 class CertificateStore:
+    """What was delivered, and the inventory records of it, kept current: observe() runs after
+    every event, so records() copies a list maintained by deliver/uninstall and by the CRLs'
+    changes instead of building ~40 records from scratch each time."""
+
     def __init__(self) -> None:
         self.delivered: list[DeliveredCertificate] = []
         self._installed: dict[str, dict[str, DeliveredCertificate]] = {}  # device -> profile -> cert
         self.by_serial: dict[str, DeliveredCertificate] = {}
+        self._records: list[dict] = []  # cert.record() of delivered[i], as of the last records()
+        self._position: dict[str, int] = {}  # serial -> i
+        self._groups: dict[int, _CrlGroup] = {}  # id(RevocationList) -> group, in first-delivery order
 
     def deliver(self, cert: DeliveredCertificate) -> None:
+        i = len(self.delivered)
         self.delivered.append(cert)
         self.by_serial[cert.serial] = cert
         self._installed.setdefault(cert.device, {})[cert.profile] = cert
+        self._position[cert.serial] = i
+        self._records.append(cert.record(revoked=False))  # `revoked` is read from the CRL by records()
+        if cert.crl is not None:
+            group = self._groups.get(id(cert.crl))
+            if group is None:
+                group = self._groups[id(cert.crl)] = _CrlGroup(cert.crl)
+            group.positions.append(i)
+            group.pending.append(i)
 
     def installed(self, device: str, profile: str) -> DeliveredCertificate | None:
         return self._installed.get(device, {}).get(profile)
@@ -61,6 +90,16 @@ class CertificateStore:
     def uninstall(self, cert: DeliveredCertificate) -> None:
         cert.installed = False
         del self._installed[cert.device][cert.profile]
+        self._records[self._position[cert.serial]]["installed"] = False
 
     def records(self) -> list[dict]:
-        return [cert.record() for cert in self.delivered]
+        """[cert.record() for cert in delivered] (fresh dicts the caller may change). Each CA's
+        CRL is read once per call, in the order of its first delivery (so a stale one is signed
+        where the per-record reading signed it), and the revoked flags follow what it lists."""
+        for group in self._groups.values():
+            serials = group.crl.revoked_serials()
+            todo = group.positions if serials is not group.read else group.pending
+            for i in todo:
+                self._records[i]["revoked"] = self.delivered[i].issued.serial_number in serials
+            group.read, group.pending = serials, []
+        return list(map(dict.copy, self._records))
