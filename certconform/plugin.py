@@ -88,6 +88,11 @@ def pytest_addoption(parser):
     group.addoption("--edition", default=os.environ.get(behaviour_module.EDITION_ENV) or behaviour_module.BASELINE_EDITION,
                     help="edition of the document to judge by: " + ", ".join(behaviour_module.editions())
                          + f" (default {behaviour_module.BASELINE_EDITION}, or env {behaviour_module.EDITION_ENV})")
+    group.addoption("--allow-destructive", action="store_true", default=None,
+                    help="--mdm intune: perform wipe and retire on the pool's devices (default: env "
+                         "CERTCONFORM_INTUNE_ALLOW_DESTRUCTIVE; without it they are not-supported)")
+    group.addoption("--dry-run", action="store_true", default=None,
+                    help="--mdm intune: print every Graph request (secrets redacted) instead of sending it")
     group.addoption("--poll", type=float, default=None, metavar="S",
                     help="with a declared settle_s > 0: seconds between observe() calls while an event's effects "
                          "settle (default settle_s/20, at most 0.05)")
@@ -176,7 +181,9 @@ def load_sut(config):
 
         edition = config.getoption("edition")
         return run_guard.guarded_load(
-            config, lambda timeout: mdm.load_adapter(spec, token=token, timeout=timeout, edition=edition))
+            config, lambda timeout: mdm.load_adapter(spec, token=token, timeout=timeout, edition=edition,
+                                                     allow_destructive=config.getoption("allow_destructive"),
+                                                     dry_run=config.getoption("dry_run")))
     except (mdm.AdapterSpecError, AdapterError) as exc:
         raise pytest.UsageError(f"--mdm {spec}: {str(exc).removeprefix('[contract: CONTRACT] ')}") from None
 
