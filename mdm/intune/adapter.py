@@ -15,10 +15,12 @@ whose displayName starts with the run's prefix.
 """
 from __future__ import annotations
 
+import atexit
 import datetime as dt
 import itertools
 import re
 import secrets
+import sys
 import time
 from dataclasses import dataclass, field
 
@@ -63,15 +65,33 @@ class IntuneAdapter:
         self.cfg, self.graph = cfg, client
         self.families = [f for f in mapping.FAMILIES
                          if any(cfg.pool.get(p) for p, fam in mapping.FAMILY.items() if fam == f)]
+        self._closed = False
         self._check_pool()
         self._forget()
+        # The suite resets before every test, never after the last: clean up at exit too.
+        atexit.register(self._close_quietly)
+
+    def _close_quietly(self) -> None:
+        try:
+            self.close()
+        except Exception as exc:  # at exit: one line, never a traceback (and never a secret: graph.py redacts)
+            print(f"certconform intune: clean-up at exit failed: {type(exc).__name__}: {exc}"[:300], file=sys.stderr)
 
     # ------------------------------------------------------------------ set-up
     def _check_pool(self) -> None:
-        """Every pool device exists in Intune (one line naming the first that does not)."""
+        """Every pool device exists in Intune and has no primary user (one line naming the first
+        that does not): a device someone uses, or one an interrupted run left bound, is not free."""
         for platform, names in self.cfg.pool.items():
             for name in names:
-                self._managed_device(name, platform)
+                device = self._managed_device(name, platform)
+                if device.get("userId"):
+                    from certconform.mdm import AdapterSpecError
+
+                    who = device.get("userDisplayName") or device.get("userPrincipalName") or device["userId"]
+                    raise AdapterSpecError(
+                        f"setting 'pool': {platform} device {name!r} already has a primary user ({who}); a pool "
+                        "device must have none (if an interrupted run left it, run again with that run's prefix "
+                        "as CERTCONFORM_INTUNE_PREFIX: its reset() removes what it created)")
 
     def _managed_device(self, name: str, platform: str) -> dict:
         found = self.graph.get(f"{BETA}/managedDevices?$filter=deviceName eq '{_quote(name)}'") or {}
@@ -144,6 +164,8 @@ class IntuneAdapter:
                            {"addLicenses": [{"skuId": self.cfg.license_sku, "disabledPlans": []}], "removeLicenses": []})
 
     def _withdraw_license(self, e: dict) -> None:
+        if not self.world.users[e["user"]]:
+            return  # withdrawn already: Graph answers 400 to removing a licence the user lacks
         self.graph.request("POST", f"{V1}/users/{self.users[e['user']]}/assignLicense",
                            {"addLicenses": [], "removeLicenses": [self.cfg.license_sku]})
 
@@ -176,6 +198,8 @@ class IntuneAdapter:
         return binding.directory_id
 
     def _add_member(self, e: dict) -> None:
+        if e["member"] in self.world.groups[e["group"]]:
+            return  # already a member: the contract's add is idempotent, Graph's $ref answers 400
         member = self._member_id(e["member"], adding=True)
         self.graph.request("POST", f"{V1}/groups/{self.groups[e['group']]}/members/$ref",
                            {"@odata.id": f"{GRAPH_HOST}/v1.0/directoryObjects/{member}"})
@@ -343,7 +367,15 @@ class IntuneAdapter:
         return candidates[-1].device
 
     def close(self) -> None:
-        self.graph.close()
+        """Delete what this run created (a run leaves nothing behind on the tenant), then close."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            if self.users or self.groups or self.profiles:
+                self.reset()
+        finally:
+            self.graph.close()
 
     def __repr__(self) -> str:
         return f"IntuneAdapter({self.cfg.graph_url!r}, prefix={self.cfg.prefix!r})"
@@ -355,8 +387,15 @@ def _quote(text: str) -> str:
 
 
 def _nickname(name: str) -> str:
-    """mailNickname: ASCII letters, digits and - _ . only, at most 64 characters."""
-    return re.sub(r"[^A-Za-z0-9._-]", "-", name)[:64]
+    """mailNickname (and the UPN's local part): ASCII letters, digits and - _ . only, at most 64
+    characters, compared without case by the directory. A name that needs changing (capitals
+    included) gets a hash of itself, so two names never collide ("U1" and "u1" are two users)."""
+    safe = re.sub(r"[^a-z0-9._-]", "-", name.lower())
+    if safe == name and len(name) <= 64:
+        return name
+    import hashlib
+
+    return safe[:55] + "-" + hashlib.sha256(name.encode()).hexdigest()[:8]
 
 
 def _password() -> str:
