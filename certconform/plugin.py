@@ -76,7 +76,7 @@ CAPS_KEY = pytest.StashKey[object]()  # (raw capabilities() answer, parsed Capab
 def pytest_addoption(parser):
     group = parser.getgroup("certconform", "certconform conformance suite")
     group.addoption("--mdm", default=os.environ.get("CERTCONFORM_MDM", mdm.DEFAULT_SPEC),
-                    help="implementation under test: reference, mock (default), http://HOST:PORT or package.module:attr")
+                    help="implementation under test: reference, mock (default), mock-realistic, intune, http://HOST:PORT or package.module:attr")
     group.addoption("--mdm-token", default=None, help="bearer token for an http:// implementation (default: env MDM_TOKEN)")
     group.addoption("--document", default=None,
                     help="path of the specification document (default: ../shared/spec-source/remove-certificates.md)")
