@@ -123,6 +123,9 @@ def pytest_configure(config):
     if spec.startswith(("http://", "https://")) and config.getoption("numprocesses", None):
         raise pytest.UsageError(f"--mdm {spec}: -n runs several workers, which would share (and reset) one "
                                 "server; run an http:// implementation without -n")
+    if spec == "intune" and config.getoption("numprocesses", None):
+        raise pytest.UsageError("--mdm intune: -n runs several workers, which would share one device pool; "
+                                "run it without -n")
     if is_conformance_run(config):
         from certconform.reports import Collector
 

@@ -430,6 +430,49 @@ def test_missing_azure_identity_is_one_line(monkeypatch):
     assert SECRET not in str(info.value)
 
 
+class _FakeIdentity:
+    """Stands in for azure.identity: records how the credential was built."""
+    built: list = []
+
+    class AccessToken:
+        def __init__(self, token, expires_on):
+            self.token, self.expires_on = token, expires_on
+
+    class ClientSecretCredential:
+        def __init__(self, tenant, client, secret):
+            _FakeIdentity.built.append(("secret", tenant, client))
+            self.secret = secret
+
+        def get_token(self, scope):
+            _FakeIdentity.built.append(("scope", scope))
+            if self.secret != SECRET:
+                raise RuntimeError(f"AADSTS7000215: Invalid client secret provided: {self.secret}\ntrace...")
+            return _FakeIdentity.AccessToken(TOKEN, time.time() + 3600)
+
+
+def test_azure_identity_client_secret_credential_gives_the_token(monkeypatch):
+    import types
+
+    module = types.ModuleType("azure.identity")
+    module.ClientSecretCredential = _FakeIdentity.ClientSecretCredential
+    package = types.ModuleType("azure")
+    package.identity = module
+    monkeypatch.setitem(sys.modules, "azure", package)
+    monkeypatch.setitem(sys.modules, "azure.identity", module)
+    _FakeIdentity.built.clear()
+    base = {k: v for k, v in env(tenant_id="tid", client_id="cid").items() if k != "CERTCONFORM_INTUNE_TOKEN"}
+    a = load(environ={**base, "CERTCONFORM_INTUNE_CLIENT_SECRET": SECRET}, transport=FakeGraph().transport())
+    assert ("secret", "tid", "cid") in _FakeIdentity.built
+    assert ("scope", "https://graph.example.test/.default") in _FakeIdentity.built  # the pool check used the token
+    assert SECRET not in repr(a.cfg)
+    wrong = "wrong-" + SECRET
+    with pytest.raises(mdm.AdapterSpecError) as info:
+        load(environ={**base, "CERTCONFORM_INTUNE_CLIENT_SECRET": wrong}, transport=FakeGraph().transport())
+    text = str(info.value)
+    assert "azure-identity could not get a Graph token" in text and "AADSTS7000215" in text
+    assert wrong not in text and "\n" not in text
+
+
 def test_a_pool_device_intune_does_not_know_is_a_one_line_error():
     with pytest.raises(mdm.AdapterSpecError, match=r"intune: setting 'pool': windows device 'lab-win-9' is not a managed device"):
         adapter(FakeGraph(), pool="windows=lab-win-9")
@@ -450,6 +493,20 @@ def test_cli_run_with_missing_settings_is_a_usage_error(tmp_path):
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "intune: setting 'tenant_id' is missing" in lines[0]
     assert not (tmp_path / "r" / "junit.xml").exists()
+
+
+def test_parallel_workers_are_refused_for_intune(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--mdm", "intune", "-n", "2",
+                             "--report-dir", str(tmp_path / "r")], capture_output=True, text=True, cwd=ROOT,
+                            env={**__import__("os").environ, **env()}, timeout=120)
+    assert result.returncode == 4
+    assert "--mdm intune: -n runs several workers, which would share one device pool" in result.stderr
+
+
+def test_a_dry_run_declares_no_settle_window():
+    a = load(environ=env(dry_run="1", settle_s="900"), transport=FakeGraph().transport(), stream=io.StringIO())
+    assert a.capabilities()["settle_s"] == 0
+    assert adapter(FakeGraph(), settle_s="900").capabilities()["settle_s"] == 900
 
 
 def test_readme_carries_the_mapping_table():

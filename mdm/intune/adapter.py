@@ -122,7 +122,8 @@ class IntuneAdapter:
     def capabilities(self) -> dict:
         events = [e for e in EVENT_FIELDS if e not in mapping.UNSUPPORTED_EVENTS
                   and (self.cfg.allow_destructive or e not in mapping.DESTRUCTIVE_EVENTS)]
-        return {"events": events, "observes": list(mapping.OBSERVES), "settle_s": self.cfg.settle_s,
+        settle = 0.0 if self.cfg.dry_run else self.cfg.settle_s  # a dry run changes nothing: nothing to wait for
+        return {"events": events, "observes": list(mapping.OBSERVES), "settle_s": settle,
                 "devices": {p: len(self.cfg.pool.get(p, ())) for p in PLATFORMS},
                 "platforms": list(PLATFORMS)}
 
@@ -149,7 +150,10 @@ class IntuneAdapter:
         if etype in mapping.DESTRUCTIVE_EVENTS and not self.cfg.allow_destructive:
             raise EventRejected(f"{etype} refused: destructive actions need --allow-destructive "
                                 "(env CERTCONFORM_INTUNE_ALLOW_DESTRUCTIVE=1)")
-        getattr(self, "_" + etype)(event)
+        try:
+            getattr(self, "_" + etype)(event)
+        except ValueError as exc:  # past validation, nothing is the caller's bad input (a ValueError would say so)
+            raise RuntimeError(f"{etype}: {exc}") from None
         self.world.apply(event)
 
     # -- directory

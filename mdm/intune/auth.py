@@ -27,8 +27,8 @@ class StaticToken:
 class CredentialToken:
     """A token from an azure-identity credential, cached until RENEW_MARGIN_S before expiry."""
 
-    def __init__(self, credential, scope: str) -> None:
-        self._credential, self._scope = credential, scope
+    def __init__(self, credential, scope: str, secrets: list[str] = ()) -> None:
+        self._credential, self._scope, self._secrets = credential, scope, list(secrets)
         self._token, self._expires = "", 0.0
 
     def __call__(self) -> str:
@@ -36,8 +36,10 @@ class CredentialToken:
             try:
                 access = self._credential.get_token(self._scope)
             except Exception as exc:  # azure-identity's errors are long; its first line says why
-                raise ConfigError(f"azure-identity could not get a Graph token: {type(exc).__name__}: "
-                                  f"{(str(exc).splitlines() or [''])[0][:200]}") from None
+                first = (str(exc).splitlines() or [""])[0]
+                for secret in self._secrets:
+                    first = first.replace(secret, "<redacted>")
+                raise ConfigError(f"azure-identity could not get a Graph token: {type(exc).__name__}: {first[:200]}") from None
             self._token, self._expires = access.token, float(access.expires_on)
         return self._token
 
@@ -58,7 +60,7 @@ def token_provider(cfg: IntuneConfig):
         credential = identity.ClientSecretCredential(cfg.tenant_id, cfg.client_id, cfg.client_secret)
     else:
         credential = identity.CertificateCredential(cfg.tenant_id, cfg.client_id, certificate_path=cfg.certificate_path)
-    return CredentialToken(credential, scope_of(cfg.graph_url))
+    return CredentialToken(credential, scope_of(cfg.graph_url), cfg.secrets())
 
 
 def scope_of(graph_url: str) -> str:

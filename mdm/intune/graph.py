@@ -71,8 +71,12 @@ class GraphClient:
             raise GraphError(f"Graph {method} {self._show(url)}: refusing to send the token to another host than {self._host}")
         for attempt in itertools.count():
             try:
+                token = self._token()
+            except Exception as exc:  # e.g. azure-identity refused: a failure of the call, never "bad input"
+                raise GraphError(redact(str(exc), self._secrets)) from None
+            try:
                 response = self._client.request(method, url, json=body, headers={
-                    "Authorization": f"Bearer {self._token()}", "Accept": "application/json"})
+                    "Authorization": f"Bearer {token}", "Accept": "application/json"})
             except httpx.TimeoutException:
                 raise TimeoutError(f"Graph {method} {self._show(url)}: timed out") from None
             except httpx.HTTPError as exc:
