@@ -146,7 +146,7 @@ def serve_from_args(args: argparse.Namespace, prog: str) -> int:
         return 2
     if getattr(args, "graph", False):
         try:
-            serve_graph(args.host, args.port, tenant, settings)
+            serve_graph(args.host, args.port, tenant, settings, args.allow_host)
         except KeyboardInterrupt:
             pass
         return 0

@@ -32,9 +32,12 @@ PROFILE_FILTERS = {"startswith": ("displayName",), "eq": ("displayName", "id")}
 
 class GraphSettings:
     def __init__(self, token: str = DEFAULT_TOKEN, page_size: int = 100, throttle_every: int = 0,
-                 retry_after: int = 1) -> None:
+                 retry_after: int = 1, hosts=None) -> None:
         self.token, self.page_size = token, page_size
         self.throttle_every, self.retry_after = throttle_every, retry_after
+        # a certconform.mdm.server.HostPolicy: the Host (and Origin) names a request may carry
+        # (None: any, as in the in-process tests)
+        self.hosts = hosts
 
 
 def _json(content: Any, status: int = 200) -> Response:
@@ -258,8 +261,35 @@ def build_app(tenant: Tenant, settings: GraphSettings | None = None) -> Starlett
     return GraphGuard(app, settings)
 
 
+def _host_refusal(scope, hosts) -> GraphError | None:
+    """421 unless the Host header names this server; 403 for an Origin that does not (a web page
+    you visit must not reach a local emulator, whose default token is public)."""
+    from urllib.parse import urlsplit
+
+    from certconform.mdm.serve_options import split_host
+
+    values = [v.decode("latin-1") for k, v in scope["headers"] if k == b"host"]
+    try:
+        name, port = split_host(values[0]) if len(values) == 1 else ("", None)
+    except ValueError:
+        name, port = "", None
+    if not name or not hosts.admits(name, port, 80):
+        return GraphError(421, "MisdirectedRequest", f"Host {values[0] if values else None!r} is not served here "
+                          f"(allowed: {hosts.describe()}; start the emulator with --allow-host NAME to add one)")
+    for origin in (v.decode("latin-1") for k, v in scope["headers"] if k == b"origin"):
+        parts = urlsplit(origin)
+        try:
+            name, port = split_host(parts.netloc) if parts.scheme in ("http", "https") and parts.netloc else ("", None)
+        except ValueError:
+            name, port = "", None
+        if not name or not hosts.admits(name, port, 443 if parts.scheme == "https" else 80):
+            return GraphError(403, "Forbidden", f"Origin {origin!r} is not an allowed host")
+    return None
+
+
 class GraphGuard:
-    """ASGI middleware before routing: bearer token (401) then every-Nth-request throttling (429)."""
+    """ASGI middleware before routing: Host/Origin (421/403), bearer token (401), then
+    every-Nth-request throttling (429)."""
 
     def __init__(self, app, settings: GraphSettings) -> None:
         self.app, self.settings = app, settings
@@ -273,6 +303,10 @@ class GraphGuard:
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
+        if self.settings.hosts is not None:
+            refused = _host_refusal(scope, self.settings.hosts)
+            if refused is not None:
+                return await _error(refused)(scope, receive, send)
         given = [v for k, v in scope["headers"] if k == b"authorization"]
         if len(given) != 1 or not hmac.compare_digest(given[0], self.expected):
             message = "Access token is empty." if not given else "Access token validation failure. Invalid audience."

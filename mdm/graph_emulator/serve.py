@@ -62,8 +62,6 @@ def graph_service(args: argparse.Namespace, token: str | None):
     from .app import DEFAULT_TOKEN, GraphSettings
     from .tenant import Tenant
 
-    if getattr(args, "allow_host", None):
-        raise ServeError("--allow-host is not served with --graph (the emulator answers any Host)")
     page_size = 100 if args.page_size is None else args.page_size
     if not 1 <= page_size <= 999:
         raise ServeError(f"--page-size must be from 1 to 999, got {page_size}")
@@ -88,16 +86,24 @@ def graph_service(args: argparse.Namespace, token: str | None):
     return tenant, settings
 
 
-def serve_graph(host: str, port: int, tenant, settings) -> None:
+def serve_graph(host: str, port: int, tenant, settings, allow_hosts=()) -> None:
     import uvicorn
 
-    from .app import build_app
+    from certconform.mdm.server import HostPolicy
+    from certconform.mdm.serve_options import is_loopback
 
+    from .app import DEFAULT_TOKEN, build_app
+
+    settings.hosts = HostPolicy(host, port, allow_hosts)
     app = build_app(tenant, settings)
     shown = f"[{bare_host(host)}]" if ":" in host else host
     pool = {p: sum(1 for d in tenant.devices.values() if d.platform == p) for p in PLATFORMS}
     print(f"certconform Graph emulator on http://{shown}:{port} (v1.0 and beta; bearer token required); "
           f"page size {settings.page_size}, throttle every {settings.throttle_every or 'never'}, "
-          f"pool {', '.join(f'{p}={n}' for p, n in pool.items() if n)}", file=sys.stderr, flush=True)
+          f"pool {', '.join(f'{p}={n}' for p, n in pool.items() if n)}; accepted Host names: "
+          f"{settings.hosts.describe()}", file=sys.stderr, flush=True)
+    if settings.token == DEFAULT_TOKEN and not is_loopback(host):
+        print(f"certconform serve: warning: serving on {host} with the default token {DEFAULT_TOKEN!r}: anyone who "
+              "can reach this address can use the emulator (use --token-file PATH)", file=sys.stderr, flush=True)
     uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False, http="auto",
                 proxy_headers=False)

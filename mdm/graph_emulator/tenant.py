@@ -41,6 +41,9 @@ class Group:
     id: str
     body: dict
     members: list[str] = field(default_factory=list)  # user ids and directory device ids, in order
+    # member id -> the mock's names for it in this group (a device given a new primary user is a
+    # new enrolment for the mock, so it can be there under several names)
+    mock_names: dict[str, list[str]] = field(default_factory=dict)
 
     def entity(self) -> dict:
         b = self.body
@@ -214,6 +217,7 @@ class Tenant:
         for group in self.groups.values():
             if user_id in group.members:
                 group.members.remove(user_id)
+                group.mock_names.pop(user_id, None)
         for device in self.devices.values():
             if device.user == user_id:
                 device.user = None  # the device may be given a new primary user (a new enrolment)
@@ -285,17 +289,13 @@ class Tenant:
                               "properties: 'members'.", "Request_BadRequest")
         self._apply({"type": "add_member", "group": group_id, "member": name})
         group.members.append(object_id)
+        group.mock_names[object_id] = [name]
 
     def remove_member(self, group_id: str, object_id: str) -> None:
         group = self.group(group_id)
         if object_id not in group.members:
             raise not_found(object_id)
-        if object_id in self.users:
-            name = object_id
-        else:
-            device = self.directory_device(object_id)
-            name = device.mock_name if device else None
-        if name is not None:
+        for name in group.mock_names.pop(object_id, []):
             self._apply({"type": "remove_member", "group": group_id, "member": name})
         group.members.remove(object_id)
 
@@ -313,6 +313,7 @@ class Tenant:
         for group in self.groups.values():
             if device.directory_id in group.members:
                 self._apply({"type": "add_member", "group": group.id, "member": mock_name})
+                group.mock_names[device.directory_id].append(mock_name)
 
     def sync(self, device_id: str) -> None:
         device = self.device(device_id)
@@ -329,6 +330,7 @@ class Tenant:
         for group in self.groups.values():
             if device.directory_id in group.members:
                 group.members.remove(device.directory_id)
+                group.mock_names.pop(device.directory_id, None)
         self._enrol(device.name, device.platform)
 
     # -- profiles ------------------------------------------------------------------------------
