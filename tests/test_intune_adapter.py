@@ -376,6 +376,20 @@ def test_reset_deletes_only_objects_with_the_prefix():
     assert a.capabilities()["devices"]["windows"] == 2 and a.free["windows"] == ["lab-win-1", "lab-win-2"]
 
 
+def test_close_removes_what_the_run_created_and_only_that():
+    fake = FakeGraph()
+    a = adapter(fake)
+    for event in SETUP:
+        a.apply(event)
+    foreign = fake.new_id()
+    fake.users[foreign] = {"id": foreign, "displayName": "Bob"}
+    a.close()
+    assert list(fake.users) == [foreign] and fake.groups == {} and fake.configs == {}
+    before = len(fake.log)
+    a.close()  # once only (the exit hook may call it again)
+    assert len(fake.log) == before
+
+
 @pytest.mark.parametrize("settings, message", [
     ({"CERTCONFORM_INTUNE_TOKEN": ""}, "setting 'tenant_id' is missing"),
     ({"CERTCONFORM_INTUNE_TOKEN": "", "CERTCONFORM_INTUNE_TENANT_ID": "t", "CERTCONFORM_INTUNE_CLIENT_ID": "c"},

@@ -21,7 +21,8 @@ def load(token: str | None = None, timeout: float | None = None, allow_destructi
          dry_run: bool | None = None, environ=None, transport=None, stream=None):
     """An IntuneAdapter from the environment / config file. `token`: a static bearer token (from
     --mdm-token or MDM_TOKEN); `timeout`: seconds per Graph request; `transport`: an httpx
-    transport (tests); `stream`: where the dry run prints (default stderr)."""
+    transport (tests: an adapter on an injected transport does not clean up at exit, the real
+    one does); `stream`: where the dry run prints (default stderr)."""
     from .adapter import IntuneAdapter
     from .auth import token_provider
     from .config import ConfigError, load as load_config
@@ -32,12 +33,13 @@ def load(token: str | None = None, timeout: float | None = None, allow_destructi
         provider = token_provider(cfg) if not cfg.dry_run else (lambda: "dry-run")
     except ConfigError as exc:
         raise AdapterSpecError(f"intune: {exc}") from None
+    cleanup_at_exit = transport is None
     if cfg.dry_run:
         transport = DryRunTransport(cfg.secrets(), stream=stream)
     client = GraphClient(cfg.graph_url, provider, timeout=timeout or cfg.timeout_s, max_retries=cfg.max_retries,
                          max_retry_wait_s=cfg.max_retry_wait_s, secrets=cfg.secrets(), transport=transport)
     try:
-        return IntuneAdapter(cfg, client)
+        return IntuneAdapter(cfg, client, cleanup_at_exit=cleanup_at_exit)
     except (GraphError, ConfigError, TimeoutError) as exc:
         client.close()
         text = str(exc)

@@ -61,7 +61,7 @@ class GraphProfile:
 
 
 class IntuneAdapter:
-    def __init__(self, cfg: IntuneConfig, client: GraphClient) -> None:
+    def __init__(self, cfg: IntuneConfig, client: GraphClient, cleanup_at_exit: bool = True) -> None:
         self.cfg, self.graph = cfg, client
         self.families = [f for f in mapping.FAMILIES
                          if any(cfg.pool.get(p) for p, fam in mapping.FAMILY.items() if fam == f)]
@@ -69,7 +69,8 @@ class IntuneAdapter:
         self._check_pool()
         self._forget()
         # The suite resets before every test, never after the last: clean up at exit too.
-        atexit.register(self._close_quietly)
+        if cleanup_at_exit:
+            atexit.register(self._close_quietly)
 
     def _close_quietly(self) -> None:
         try:
