@@ -182,6 +182,11 @@ def test_after_a_wipe_the_device_is_released_and_actions_on_it_are_refused():
     assert len(fake.log) == before
     with pytest.raises(mdm.EventRejected, match="no longer enrolled"):
         a.apply({"type": "retire", "device": "d1"})
+    a.apply({"type": "create_group", "group": "g2"})
+    before = len(fake.log)
+    a.apply({"type": "add_member", "group": "g2", "member": "d1"})  # applied: its directory object is gone
+    a.apply({"type": "remove_member", "group": "g1", "member": "d1"})
+    assert len(fake.log) == before and "d1" in a.world.groups["g2"] and "d1" not in a.world.groups["g1"]
     # the pool: lab-win-2 was never used, so it comes first; then the wiped (re-enrolled) lab-win-1
     a.apply({"type": "enroll", "device": "d2", "platform": "windows", "user": "u1"})
     a.apply({"type": "enroll", "device": "d3", "platform": "windows", "user": "u1"})

@@ -186,14 +186,12 @@ class IntuneAdapter:
     def _delete_group(self, e: dict) -> None:
         self.graph.request("DELETE", f"{V1}/groups/{self.groups.pop(e['group'])}")
 
-    def _member_id(self, member: str, adding: bool) -> str | None:
+    def _member_id(self, member: str) -> str | None:
         if member in self.users:
             return self.users[member]
         binding = self.bindings.get(member)
-        if binding is None:  # wiped or retired: its directory device object is gone
-            if adding:
-                raise EventRejected(f"{member} is no longer enrolled: Intune has no directory device to add")
-            return None
+        if binding is None:  # wiped or retired: its directory device object is gone, so joining or
+            return None      # leaving a group cannot change what Intune delivers to it (no request)
         if binding.directory_id is None:
             found = self.graph.get(f"{V1}/devices?$filter=deviceId eq '{_quote(binding.aad_device_id)}'") or {}
             if not found.get("value"):
@@ -205,12 +203,14 @@ class IntuneAdapter:
     def _add_member(self, e: dict) -> None:
         if e["member"] in self.world.groups[e["group"]]:
             return  # already a member: the contract's add is idempotent, Graph's $ref answers 400
-        member = self._member_id(e["member"], adding=True)
+        member = self._member_id(e["member"])
+        if member is None:
+            return
         self.graph.request("POST", f"{V1}/groups/{self.groups[e['group']]}/members/$ref",
                            {"@odata.id": f"{GRAPH_HOST}/v1.0/directoryObjects/{member}"})
 
     def _remove_member(self, e: dict) -> None:
-        member = self._member_id(e["member"], adding=False)
+        member = self._member_id(e["member"])
         if member is None:
             return  # the membership went with the device object
         self.graph.request("DELETE", f"{V1}/groups/{self.groups[e['group']]}/members/{member}/$ref")
