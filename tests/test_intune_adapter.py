@@ -538,3 +538,9 @@ def test_record_fields_table():
     assert mapping.record_fields("issuePending", "none") is None
     assert mapping.record_fields("installed", "issued")["revocation"] == "pending"
     assert mapping.record_fields("installed", "failed") == {"installed": True, "revoked": False}
+
+
+def test_intune_is_a_known_spec_with_a_did_you_mean():
+    mdm.check_spec("intune")
+    with pytest.raises(mdm.AdapterSpecError, match="did you mean 'intune'"):
+        mdm.check_spec("intun")
