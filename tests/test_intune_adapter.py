@@ -544,3 +544,11 @@ def test_intune_is_a_known_spec_with_a_did_you_mean():
     mdm.check_spec("intune")
     with pytest.raises(mdm.AdapterSpecError, match="did you mean 'intune'"):
         mdm.check_spec("intun")
+
+
+def test_a_pool_device_with_a_primary_user_is_a_one_line_error():
+    fake = FakeGraph()
+    device = next(d for d in fake.managed.values() if d["deviceName"] == "lab-ios-1")
+    device["userId"], device["userDisplayName"] = "someone", "cc-old-run-u1"
+    with pytest.raises(mdm.AdapterSpecError, match=r"ios device 'lab-ios-1' already has a primary user \(cc-old-run-u1\)"):
+        adapter(fake)
