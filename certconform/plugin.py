@@ -76,7 +76,7 @@ CAPS_KEY = pytest.StashKey[object]()  # (raw capabilities() answer, parsed Capab
 def pytest_addoption(parser):
     group = parser.getgroup("certconform", "certconform conformance suite")
     group.addoption("--mdm", default=os.environ.get("CERTCONFORM_MDM", mdm.DEFAULT_SPEC),
-                    help="implementation under test: reference, mock (default), http://HOST:PORT or package.module:attr")
+                    help="implementation under test: reference, mock (default), mock-realistic, intune, http://HOST:PORT or package.module:attr")
     group.addoption("--mdm-token", default=None, help="bearer token for an http:// implementation (default: env MDM_TOKEN)")
     group.addoption("--document", default=None,
                     help="path of the specification document (default: ../shared/spec-source/remove-certificates.md)")
@@ -88,6 +88,11 @@ def pytest_addoption(parser):
     group.addoption("--edition", default=os.environ.get(behaviour_module.EDITION_ENV) or behaviour_module.BASELINE_EDITION,
                     help="edition of the document to judge by: " + ", ".join(behaviour_module.editions())
                          + f" (default {behaviour_module.BASELINE_EDITION}, or env {behaviour_module.EDITION_ENV})")
+    group.addoption("--allow-destructive", action="store_true", default=None,
+                    help="--mdm intune: perform wipe and retire on the pool's devices (default: env "
+                         "CERTCONFORM_INTUNE_ALLOW_DESTRUCTIVE; without it they are not-supported)")
+    group.addoption("--dry-run", action="store_true", default=None,
+                    help="--mdm intune: print every Graph request (secrets redacted) instead of sending it")
     group.addoption("--poll", type=float, default=None, metavar="S",
                     help="with a declared settle_s > 0: seconds between observe() calls while an event's effects "
                          "settle (default settle_s/20, at most 0.05)")
@@ -118,6 +123,9 @@ def pytest_configure(config):
     if spec.startswith(("http://", "https://")) and config.getoption("numprocesses", None):
         raise pytest.UsageError(f"--mdm {spec}: -n runs several workers, which would share (and reset) one "
                                 "server; run an http:// implementation without -n")
+    if spec == "intune" and config.getoption("numprocesses", None):
+        raise pytest.UsageError("--mdm intune: -n runs several workers, which would share one device pool; "
+                                "run it without -n")
     if is_conformance_run(config):
         from certconform.reports import Collector
 
@@ -176,7 +184,9 @@ def load_sut(config):
 
         edition = config.getoption("edition")
         return run_guard.guarded_load(
-            config, lambda timeout: mdm.load_adapter(spec, token=token, timeout=timeout, edition=edition))
+            config, lambda timeout: mdm.load_adapter(spec, token=token, timeout=timeout, edition=edition,
+                                                     allow_destructive=config.getoption("allow_destructive"),
+                                                     dry_run=config.getoption("dry_run")))
     except (mdm.AdapterSpecError, AdapterError) as exc:
         raise pytest.UsageError(f"--mdm {spec}: {str(exc).removeprefix('[contract: CONTRACT] ')}") from None
 

@@ -8,6 +8,7 @@
     mock@EDITION         the mock pinned to one edition of the document (e.g. mock@2022)
     mock-realistic       the mock in its realistic mode: delayed revocations and removals, a
                          device pool, no deletion by hand (declared in its capabilities)
+    intune               Microsoft Intune over Graph (mdm.intune; settings CERTCONFORM_INTUNE_*)
     http://HOST:PORT     any server speaking the contract's HTTP binding (mdm.http_adapter)
     https://HOST:PORT    same, over TLS
     package.module:attr  attr() returns an adapter; package.module is imported from sys.path
@@ -38,11 +39,12 @@ _HTTP_DEFAULT = object()
 
 
 def load_adapter(spec: str | None = None, token: str | None = None, timeout=_HTTP_DEFAULT,
-                 edition: str | None = None):
+                 edition: str | None = None, allow_destructive: bool | None = None, dry_run: bool | None = None):
     """Return an adapter for `spec` (default "mock"). `token` defaults to env MDM_TOKEN; `timeout`
     (seconds per request, None for no limit) applies to http:// implementations only; `edition`
     is the edition of the document the bundled mock follows (default: env CERTCONFORM_EDITION,
-    else 2022). The pytest plugin wraps what this returns in mdm/guarded.py's GuardedAdapter
+    else 2022). `allow_destructive` and `dry_run` apply to `intune` only (None: its environment
+    settings decide). The pytest plugin wraps what this returns in mdm/guarded.py's GuardedAdapter
     (the per-call deadline)."""
     spec = (spec or DEFAULT_SPEC).strip()
     if token is None:
@@ -63,6 +65,11 @@ def load_adapter(spec: str | None = None, token: str | None = None, timeout=_HTT
             return MockMDM(edition=pinned or edition)
         except ValueError as exc:
             raise AdapterSpecError(f"spec {spec!r}: {exc}") from None
+    if spec == "intune":
+        from certconform.mdm import intune
+
+        return intune.load(token=token, timeout=None if timeout is _HTTP_DEFAULT else timeout,
+                           allow_destructive=allow_destructive, dry_run=dry_run)
     if spec.startswith(("http://", "https://")):
         from certconform.mdm.http_adapter import HttpAdapter
 
@@ -71,7 +78,7 @@ def load_adapter(spec: str | None = None, token: str | None = None, timeout=_HTT
     return _load_object(spec)
 
 
-KNOWN_SPECS = ("reference", "mock", "mock-realistic")
+KNOWN_SPECS = ("reference", "mock", "mock-realistic", "intune")
 
 
 def check_spec(spec: str) -> None:
@@ -88,7 +95,7 @@ def check_spec(spec: str) -> None:
         return
     guess = suggest_spec(spec)
     hint = f"; did you mean {guess!r}?" if guess else ""
-    raise AdapterSpecError(f"unknown implementation spec {spec!r}: use reference, mock, mock-realistic, http://HOST:PORT "
+    raise AdapterSpecError(f"unknown implementation spec {spec!r}: use reference, mock, mock-realistic, intune, http://HOST:PORT "
                            f"or package.module:attr{hint}")
 
 

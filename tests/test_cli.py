@@ -46,7 +46,7 @@ def test_unknown_implementation_is_one_line():
     out = proc.stderr + proc.stdout
     errors = [x for x in out.splitlines() if x.strip()]
     assert errors == ["certconform run: --mdm nosuch: unknown implementation spec 'nosuch': use reference, mock, mock-realistic, "
-                      "http://HOST:PORT or package.module:attr"]
+                      "intune, http://HOST:PORT or package.module:attr"]
 
 
 def test_drift_rejects_extra_arguments_in_one_line(tmp_path):

@@ -1,0 +1,243 @@
+"""The Intune adapter's configuration: environment (`CERTCONFORM_INTUNE_*`) over a config file.
+
+What this module knows: every setting, its environment variable, its default, and how to check
+it; the config file (`CERTCONFORM_INTUNE_CONFIG=path`, TOML or YAML, keys as in FIELDS); a bad or
+missing value is a ConfigError with one line naming the setting (never its value when secret).
+What it does not know: Graph (graph.py) or tokens (auth.py).
+"""
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .mapping import FAMILY
+
+ENV = "CERTCONFORM_INTUNE_"
+SECRET_FIELDS = ("client_secret", "token")
+DEFAULT_GRAPH_URL = "https://graph.microsoft.com"
+DEFAULT_SETTLE_S = 900.0  # real Intune: revocation through the certificate connector takes minutes
+
+
+class ConfigError(ValueError):
+    """A setting that is missing or malformed (one line naming it)."""
+
+
+# setting -> help (the README lists these); every one can be given as env CERTCONFORM_INTUNE_<UPPER>
+FIELDS = {
+    "tenant_id": "directory (tenant) id, for azure-identity",
+    "client_id": "application (client) id, for azure-identity",
+    "client_secret": "client secret (or certificate_path)",
+    "certificate_path": "PEM/PFX certificate of the application (or client_secret)",
+    "token": "a bearer token obtained elsewhere (the emulator's, or `az account get-access-token`); replaces the three above",
+    "graph_url": f"Graph base URL (default {DEFAULT_GRAPH_URL}; the emulator's http://127.0.0.1:PORT)",
+    "pool": "test devices per platform: `windows=NAME,NAME;ios=NAME` (a mapping in a file)",
+    "license_sku": "skuId (GUID) of the Intune licence given to created users",
+    "domain": "verified domain for created users' userPrincipalName (e.g. contoso.onmicrosoft.com)",
+    "usage_location": "usageLocation of created users (two letters; default US)",
+    "prefix": "name prefix of every object the run creates (default cc-<time>-<random>-)",
+    "settle_s": f"seconds within which Intune's effects appear (default {DEFAULT_SETTLE_S:g})",
+    "scep_url": "SCEP server URL written into SCEP profiles (default https://scep.invalid/certsrv/mscep/mscep.dll)",
+    "third_party_scep_url": "SCEP URL of the third-party CA (default https://scep.third-party.invalid/scep)",
+    "pkcs_ca": "certification authority FQDN for PKCS profiles (default ca.invalid)",
+    "pkcs_ca_name": "certification authority name for PKCS profiles (default certconform-ca)",
+    "max_retries": "how often a throttled (429) request is retried (default 6)",
+    "max_retry_wait_s": "the longest Retry-After honoured, seconds (default 120)",
+    "timeout_s": "seconds per request (default 30)",
+    "allow_destructive": "1 to perform wipe and retire on pool devices (also --allow-destructive)",
+    "dry_run": "1 to print every Graph request instead of sending it (also --dry-run)",
+}
+
+
+@dataclass
+class IntuneConfig:
+    graph_url: str = DEFAULT_GRAPH_URL
+    tenant_id: str | None = None
+    client_id: str | None = None
+    client_secret: str | None = field(default=None, repr=False)
+    certificate_path: str | None = None
+    token: str | None = field(default=None, repr=False)
+    pool: dict[str, list[str]] = field(default_factory=dict)
+    license_sku: str = ""
+    domain: str = ""
+    usage_location: str = "US"
+    prefix: str = ""
+    settle_s: float = DEFAULT_SETTLE_S
+    scep_url: str = "https://scep.invalid/certsrv/mscep/mscep.dll"
+    third_party_scep_url: str = "https://scep.third-party.invalid/scep"
+    pkcs_ca: str = "ca.invalid"
+    pkcs_ca_name: str = "certconform-ca"
+    max_retries: int = 6
+    max_retry_wait_s: float = 120.0
+    timeout_s: float = 30.0
+    allow_destructive: bool = False
+    dry_run: bool = False
+
+    def __repr__(self) -> str:  # never a secret in a repr (reports, logs, tracebacks)
+        shown = {k: v for k, v in self.__dict__.items() if k not in SECRET_FIELDS}
+        return "IntuneConfig(" + ", ".join(f"{k}={v!r}" for k, v in shown.items()) + ")"
+
+    def secrets(self) -> list[str]:
+        """The secret values, for redaction (graph.py)."""
+        return [v for v in (self.client_secret, self.token) if v]
+
+
+def default_prefix() -> str:
+    """cc-<minutes since epoch, base 36>-<4 hex>-: unique per run, sortable, short (mailNickname)."""
+    return f"cc-{_base36(int(time.time() // 60))}-{secrets.token_hex(2)}-"
+
+
+def _base36(n: int) -> str:
+    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
+    out = ""
+    while n:
+        n, r = divmod(n, 36)
+        out = digits[r] + out
+    return out or "0"
+
+
+def read_file(path: str) -> dict:
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"{ENV}CONFIG: {path}: no such file")
+    try:
+        if p.suffix.lower() == ".toml":
+            import tomllib
+
+            data = tomllib.loads(p.read_text())
+        elif p.suffix.lower() in (".yaml", ".yml"):
+            import yaml
+
+            data = yaml.safe_load(p.read_text()) or {}
+        else:
+            raise ConfigError(f"{ENV}CONFIG: {path}: want a .toml, .yaml or .yml file")
+    except ConfigError:
+        raise
+    except Exception as exc:  # a syntax error: its first line, which names the place
+        raise ConfigError(f"{ENV}CONFIG: {path}: {(str(exc).splitlines() or [type(exc).__name__])[0]}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{ENV}CONFIG: {path}: want a table of settings")
+    data = data.get("intune", data) if isinstance(data.get("intune"), dict) else data
+    unknown = sorted(set(data) - set(FIELDS))
+    if unknown:
+        raise ConfigError(f"{path}: unknown setting {unknown[0]!r} (known: {', '.join(FIELDS)})")
+    return data
+
+
+def parse_pool(value) -> dict[str, list[str]]:
+    """`windows=A,B;ios=C` (env) or {platform: [names]} (file) -> {platform: [names]}."""
+    if isinstance(value, str):
+        pool: dict[str, list[str]] = {}
+        for part in filter(None, (p.strip() for p in value.split(";"))):
+            platform, eq, names = part.partition("=")
+            if not eq:
+                raise ConfigError(f"setting 'pool': {part!r} is not platform=NAME,NAME")
+            pool[platform.strip()] = [n.strip() for n in names.split(",") if n.strip()]
+        value = pool
+    if not isinstance(value, dict):
+        raise ConfigError("setting 'pool': want {platform: [device names]}")
+    out: dict[str, list[str]] = {}
+    seen: set[str] = set()
+    for platform, names in value.items():
+        if platform not in FAMILY:
+            raise ConfigError(f"setting 'pool': unknown platform {platform!r} (one of {', '.join(FAMILY)})")
+        if isinstance(names, str):
+            names = [n.strip() for n in names.split(",") if n.strip()]
+        if not isinstance(names, list) or not all(isinstance(n, str) and n for n in names):
+            raise ConfigError(f"setting 'pool': {platform} wants a list of device names")
+        for n in names:
+            if n in seen:
+                raise ConfigError(f"setting 'pool': device {n!r} is listed twice")
+            seen.add(n)
+        out[platform] = list(names)
+    return out
+
+
+def _flag(value) -> bool:
+    if isinstance(value, bool):
+        return value
+    return str(value).strip().lower() in ("1", "true", "yes", "on")
+
+
+def load(environ=None, *, token: str | None = None, allow_destructive: bool | None = None,
+         dry_run: bool | None = None) -> IntuneConfig:
+    """The configuration from the file named by CERTCONFORM_INTUNE_CONFIG, then the environment
+    (which wins), then the arguments (command-line options; they win). Raises ConfigError."""
+    environ = os.environ if environ is None else environ
+    raw: dict = {}
+    if environ.get(ENV + "CONFIG"):
+        raw.update(read_file(environ[ENV + "CONFIG"]))
+    for name in FIELDS:
+        if environ.get(ENV + name.upper()):
+            raw[name] = environ[ENV + name.upper()]
+    if token:
+        raw["token"] = token
+    if allow_destructive is not None:
+        raw["allow_destructive"] = allow_destructive or _flag(raw.get("allow_destructive", False))
+    if dry_run is not None:
+        raw["dry_run"] = dry_run or _flag(raw.get("dry_run", False))
+    return check(raw)
+
+
+def check(raw: dict) -> IntuneConfig:
+    cfg = IntuneConfig()
+    for name in ("graph_url", "tenant_id", "client_id", "client_secret", "certificate_path", "token", "license_sku",
+                 "domain", "usage_location", "prefix", "scep_url", "third_party_scep_url", "pkcs_ca", "pkcs_ca_name"):
+        if name in raw and raw[name] is not None:
+            if not isinstance(raw[name], str):
+                raise ConfigError(f"setting {name!r}: want a string")
+            setattr(cfg, name, raw[name].strip())
+    for name, kind, low, high in (("settle_s", float, 0, 3599), ("max_retries", int, 0, 50),
+                                  ("max_retry_wait_s", float, 0, 3600), ("timeout_s", float, 0.1, 600)):
+        if name in raw:
+            try:
+                value = kind(raw[name])
+            except (TypeError, ValueError):
+                raise ConfigError(f"setting {name!r}: want a number, got {raw[name]!r}"[:200]) from None
+            if not low <= value <= high:
+                raise ConfigError(f"setting {name!r}: want {low} to {high}, got {value:g}")
+            setattr(cfg, name, value)
+    for name in ("allow_destructive", "dry_run"):
+        if name in raw:
+            setattr(cfg, name, _flag(raw[name]))
+    cfg.graph_url = cfg.graph_url.rstrip("/")
+    if not re.fullmatch(r"https?://[^/\s]+(/[^\s]*)?", cfg.graph_url):
+        raise ConfigError(f"setting 'graph_url': want an http(s) URL, got {cfg.graph_url!r}"[:200])
+    if cfg.graph_url.startswith("http://") and not _loopback(cfg.graph_url):
+        raise ConfigError("setting 'graph_url': plain http only to a loopback address (the emulator); use https")
+    if not cfg.token:
+        for name in ("tenant_id", "client_id"):
+            if not getattr(cfg, name):
+                raise ConfigError(f"setting {name!r} is missing ({ENV}{name.upper()}), or give {ENV}TOKEN")
+        if not cfg.client_secret and not cfg.certificate_path:
+            raise ConfigError(f"setting 'client_secret' or 'certificate_path' is missing ({ENV}CLIENT_SECRET / "
+                              f"{ENV}CERTIFICATE_PATH), or give {ENV}TOKEN")
+        if cfg.certificate_path and not Path(cfg.certificate_path).is_file():
+            raise ConfigError(f"setting 'certificate_path': {cfg.certificate_path}: no such file")
+    if "pool" not in raw:
+        raise ConfigError(f"setting 'pool' is missing ({ENV}POOL=windows=NAME,NAME;ios=NAME)")
+    cfg.pool = parse_pool(raw["pool"])
+    if not any(cfg.pool.values()):
+        raise ConfigError("setting 'pool': no device in any platform")
+    try:
+        uuid.UUID(cfg.license_sku)
+    except ValueError:
+        what = "is missing" if not cfg.license_sku else "is not a GUID"
+        raise ConfigError(f"setting 'license_sku' {what} ({ENV}LICENSE_SKU: the skuId of an Intune licence)") from None
+    if not re.fullmatch(r"[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+", cfg.domain or ""):
+        raise ConfigError(f"setting 'domain' is missing or not a domain name ({ENV}DOMAIN, e.g. contoso.onmicrosoft.com)")
+    if not re.fullmatch(r"[A-Z]{2}", cfg.usage_location):
+        raise ConfigError("setting 'usage_location': want two capital letters (ISO 3166), e.g. US")
+    cfg.prefix = cfg.prefix or default_prefix()
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9-]{1,23}", cfg.prefix):
+        raise ConfigError("setting 'prefix': want 2 to 24 letters, digits or '-', starting with a letter or digit")
+    return cfg
+
+
+def _loopback(url: str) -> bool:
+    host = url.split("://", 1)[1].split("/", 1)[0].rsplit(":", 1)[0].strip("[]")
+    return host in ("localhost", "127.0.0.1", "::1") or host.startswith("127.")
