@@ -1,0 +1,115 @@
+"""The whole conformance suite against the mock's realistic mode (issue 11, point 4): in process
+and over HTTP, zero failures, the not-supported scenarios skipped as such, results.json's totals
+adding up; and what keeps such a run small: `--stateful-shards N` (conformance/shards.py) splits
+the stateful exploration into as many seeded items as there are xdist workers, and a parallel run
+with N shards explores exactly what a serial one does.
+
+Budgets: delays of 0.02 s (tests/adapters_realistic.py; `serve --realistic --revocation-delay
+0.02 --removal-delay 0.02` over HTTP) and a stateful budget of a few sequences (tests/mutants.py's
+CERTCONFORM_CATALOGUE_BUDGET), so each run stays within a minute on a busy 2-core machine.
+What this module does not know: how long such a run takes (benchmarks/realistic_time.py).
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from hypothesis import settings
+
+from certconform.conformance.shards import SHARDS, shards_for
+
+try:
+    from tests.servers import running_mock_server
+except ImportError:  # run from tests/ itself
+    from servers import running_mock_server
+
+ROOT = Path(__file__).resolve().parent.parent
+FAST = "tests.adapters_realistic:fast"
+SERVE_FAST = ("--realistic", "--revocation-delay", "0.02", "--removal-delay", "0.02")
+
+
+def pytest_run(*args, examples: int = 8):
+    env = dict(os.environ, CERTCONFORM_CATALOGUE_BUDGET=f"pass:{examples}")  # tests/mutants.py: a smaller ci budget
+    return subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-p", "tests.mutants", "-q",
+                           "-rs", *args], capture_output=True, text=True, cwd=ROOT, timeout=600, env=env)
+
+
+def counts(stdout: str) -> dict[str, int]:
+    """pytest's summary line as {"passed": N, "skipped": M, ...}."""
+    line = next(line for line in reversed(stdout.splitlines()) if re.search(r"\d+ (passed|failed)", line))
+    return {word: int(n) for n, word in re.findall(r"(\d+) (\w+)", line)}
+
+
+def assert_realistic_run_conforms(r: subprocess.CompletedProcess, report_dir: Path) -> None:
+    """0 failed, not-supported skips present and named so, results.json's totals consistent."""
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]
+    n = counts(r.stdout)
+    assert "failed" not in n and "error" not in n and "errors" not in n, n
+    assert n["passed"] > 300 and n.get("skipped", 0) > 0, n
+    reasons = [line for line in r.stdout.splitlines() if line.startswith("SKIPPED")]
+    assert any("not supported: " in line for line in reasons), reasons[:5]
+    results = json.loads((report_dir / "results.json").read_text())
+    totals = results["totals"]
+    assert totals["tests"] == n["passed"] + n["skipped"]
+    assert totals["tests_failed"] == totals["tests_error"] == totals["fail"] == totals["error"] == 0, totals
+    assert totals["not-supported"] >= 1, totals
+    verdicts = [v for v in ("fail", "error", "not-supported", "not-run", "deviates", "conflict", "pass",
+                            "not-enabled", "not-validated")]
+    assert sum(totals[v] for v in verdicts) == totals["statements"] == len(results["statements"])
+    assert [s for s in results["statements"].values() if s["verdict"] == "not-supported"]
+    assert results["run"]["capabilities"]["settle_s"] > 0  # a realistic run, settle windows in force
+    coverage = json.loads((report_dir / "coverage.json").read_text())
+    assert len(coverage["shards"]) >= SHARDS and coverage["transitions"]  # the stateful test ran
+
+
+def test_whole_suite_against_the_realistic_mock_in_process(tmp_path):
+    r = pytest_run(f"--mdm={FAST}", f"--report-dir={tmp_path}")
+    assert_realistic_run_conforms(r, tmp_path)
+
+
+def test_whole_suite_against_the_realistic_mock_over_http(tmp_path):
+    with running_mock_server(extra_args=SERVE_FAST) as url:
+        r = pytest_run(f"--mdm={url}", f"--report-dir={tmp_path}")
+    assert_realistic_run_conforms(r, tmp_path)
+
+
+def test_stateful_shards_option_sets_the_count_with_distinct_seeds_and_the_whole_budget():
+    ci = settings.get_profile("ci")
+    shards = shards_for(ci, 8)
+    assert len(shards) == 8 and len({s.seed for s in shards}) == 8 and None not in {s.seed for s in shards}
+    assert sum(s.settings(ci).max_examples for s in shards) >= ci.max_examples
+    assert {s.seed for s in shards}.isdisjoint(s.seed for s in shards_for(ci))  # another count, other sequences
+    assert len(shards_for(settings.get_profile("thorough"), 8)) == 1  # a random profile stays one item
+
+
+def test_more_shards_on_more_workers_explore_what_a_serial_run_does(tmp_path):
+    """The mechanism that keeps a realistic run small: -n 4 workers each take a shard of
+    --stateful-shards 8 (8 items collected), and the parallel run's coverage and verdicts are the
+    serial run's."""
+    runs = {}
+    for name, extra in (("serial", []), ("parallel", ["-n", "4"])):
+        out = tmp_path / name
+        r = pytest_run(f"--mdm={FAST}", f"--report-dir={out}", "--stateful-shards", "8",
+                       "conformance/test_stateful.py", *extra, examples=16)
+        assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]
+        assert counts(r.stdout) == {"passed": 8}, r.stdout[-500:]
+        coverage = json.loads((out / "coverage.json").read_text())
+        verdicts = {sid: s["verdict"] for sid, s in json.loads((out / "results.json").read_text())["statements"].items()}
+        runs[name] = (coverage, verdicts)
+    (serial, serial_verdicts), (parallel, parallel_verdicts) = runs["serial"], runs["parallel"]
+    assert sorted(parallel["shards"]) == sorted(f"shard-{i}-of-8" for i in range(1, 9))
+    assert serial["transitions"] and serial["transitions"] == parallel["transitions"]
+    assert serial["statements"] == parallel["statements"] and serial_verdicts == parallel_verdicts
+
+
+def test_a_bad_shard_count_is_one_line(tmp_path):
+    r = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--stateful-shards", "0",
+                        f"--report-dir={tmp_path}", "-q"], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert r.returncode == 4
+    lines = [line for line in r.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "--stateful-shards" in lines[0] and "got 0" in lines[0], r.stderr
+    assert not (tmp_path / "results.json").exists()
