@@ -105,7 +105,7 @@ class Driver:
             outcome, detail = "rejected", str(exc)
         except ValueError as exc:
             outcome, detail = "invalid", str(exc)
-        applied_at = time.monotonic()
+        applied_at = time.monotonic()  # also when the first observation below is taken
         after = self._observe_copy()
         waited = None
         if self.caps.settle_s > 0 and outcome == "applied":
@@ -176,19 +176,24 @@ class Driver:
         deadline, quiet_until = applied_at + settle, applied_at + quiet
         if validate_inventory(before) or expectation(self.world, event, before).preferred == "invalid":
             return after, None
+        # The windows are judged by when each observation was *taken* (requested), not by when
+        # it returned: on a busy machine (or a slow HTTP answer) an observation requested before
+        # the deadline can return after it, and proves nothing about the deadline; one more is taken.
+        observed_at = applied_at
         while True:
             if validate_inventory(after):
                 return after, None  # malformed: judged (and named) as it is
             state = settle_state(self.world, event, before, after)
             now = time.monotonic()
             if state.pending:
-                if now >= deadline:
-                    return after, (set(state.pending), now - applied_at)
+                if observed_at >= deadline:
+                    return after, (set(state.pending), observed_at - applied_at)
                 time.sleep(max(0.0, min(poll, deadline - now)))
-            elif state.reach and (state.may_change or not state.requires_change) and now < quiet_until:
+            elif state.reach and (state.may_change or not state.requires_change) and observed_at < quiet_until:
                 time.sleep(max(0.0, min(poll, quiet_until - now)))
             else:
                 return after, None
+            observed_at = time.monotonic()
             after = self._observe_copy()
 
     @property
