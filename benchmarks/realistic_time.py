@@ -7,6 +7,7 @@ part of the suite in a subprocess (`pytest -q`, `ci` profile), timed wall-clock:
 
     features   the feature scenarios (`-m "not stateful"`)
     stateful   the stateful test (`conformance/test_stateful.py`)
+    whole      both in one run (`--parts whole`; under -n, what a user runs)
 
 under three set-ups:
 
@@ -38,7 +39,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent.parent
 SETUPS = {"serial": [], "-n 4": ["-n", "4"], "-n 8 --stateful-shards 8": ["-n", "8", "--stateful-shards", "8"]}
-PARTS = {"features": ["-m", "not stateful"], "stateful": ["conformance/test_stateful.py"]}
+PARTS = {"features": ["-m", "not stateful"], "stateful": ["conformance/test_stateful.py"], "whole": []}
 
 
 def python_of(root: Path) -> str:
@@ -75,7 +76,7 @@ def main() -> int:
     parser.add_argument("--delay", type=float, default=0.2, help="revocation and removal delay, seconds (default 0.2)")
     parser.add_argument("--examples", type=int, default=None, help="stateful sequences (default: the ci profile's 200)")
     parser.add_argument("--only", default=",".join(SETUPS), help="comma-separated set-ups: " + ", ".join(SETUPS))
-    parser.add_argument("--parts", default="features,stateful", help="comma-separated parts: features, stateful")
+    parser.add_argument("--parts", default="features,stateful", help="comma-separated parts: features, stateful, whole")
     parser.add_argument("--http", action="store_true", help="also time the serial run over HTTP (serve --realistic)")
     parser.add_argument("--json", type=Path, help="write the figures there too")
     args = parser.parse_args()
