@@ -9,7 +9,9 @@
     python3 dev.py shell-path                           print the virtual environment's bin directory
 
 The first call creates .venv/ and installs the project (editable) with its dependencies from
-pyproject.toml; later calls reinstall only when pyproject.toml changed.
+pyproject.toml; `selftest` adds the optional extra `selftest` (msgraph-beta-sdk, the self-tests'
+independent Graph client). Later calls reinstall only when pyproject.toml changed or an extra is
+missing.
 """
 from __future__ import annotations
 
@@ -32,21 +34,28 @@ def fail(message: str, code: int = 1) -> None:
     sys.exit(code)
 
 
-def ensure_env() -> None:
+def ensure_env(extras: tuple[str, ...] = ()) -> None:
+    """Create .venv/ and install the project (with `extras`) unless the stamp says it is there.
+    The stamp names pyproject.toml's hash and the extras installed, so a later call asking for
+    extras not yet installed (selftest after conformance) reinstalls."""
     if sys.version_info < (3, 11):
         fail(f"Python 3.11 or newer is needed, this is {sys.version.split()[0]}")
-    want = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
-    if PY.exists() and STAMP.exists() and STAMP.read_text().strip() == want:
+    digest = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
+    have = STAMP.read_text().split() if PY.exists() and STAMP.exists() else []
+    if have and have[0] == digest and set(extras) <= set(have[1:]):
         return
+    if have and have[0] == digest:
+        extras = tuple(sorted(set(extras) | set(have[1:])))  # keep what was installed before
     if not PY.exists():
         print("dev.py: creating .venv/ ...", flush=True)
         venv.EnvBuilder(with_pip=True).create(VENV)
     print("dev.py: installing certconform and its dependencies into .venv/ ...", flush=True)
+    target = f"{ROOT}[{','.join(extras)}]" if extras else str(ROOT)
     rc = subprocess.call([str(PY), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-                          "--editable", str(ROOT)])
+                          "--editable", target])
     if rc:
         fail(f"pip install failed (exit {rc}); see the messages above", rc)
-    STAMP.write_text(want + "\n")
+    STAMP.write_text(" ".join((digest, *extras)) + "\n")
 
 
 def main(argv: list[str]) -> int:
@@ -56,7 +65,8 @@ def main(argv: list[str]) -> int:
     command, rest = argv[0], argv[1:]
     if command not in ("conformance", "selftest", "shell-path"):
         fail(f"unknown command {command!r}: use conformance, selftest or shell-path", 2)
-    ensure_env()
+    # the self-tests also need the optional `selftest` extra (msgraph-beta-sdk, tests/test_graph_sdk.py)
+    ensure_env(("selftest",) if command == "selftest" else ())
     if command == "shell-path":
         print(BIN)
         return 0

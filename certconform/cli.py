@@ -5,6 +5,10 @@
     certconform serve --port PORT [--host 127.0.0.1] [--token TOKEN | --token-file PATH] [--allow-host NAME ...]
                       [--realistic [--revocation-delay S] [--removal-delay S]]
                                                                        serve the bundled mock MDM over HTTP
+    certconform serve --graph --port PORT [--token T] [--page-size N] [--throttle-every N] [--retry-after S]
+                      [--pool PLATFORM=N,...] [--revocation-delay S] [--removal-delay S] [--fault NAME]
+                                                                       serve a Microsoft Graph emulator over the
+                                                                       realistic mock (docs/graph-wire.md)
     certconform drift DOC [--json] [--against EDITION] [--overlay [PATH]]
                                                                        compare another edition of the document
     certconform --version
@@ -160,7 +164,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--edition", choices=_editions(), default=os.environ.get("CERTCONFORM_EDITION") or "2022",
                      help="edition of the document to judge by (default 2022, the one the suite was built on)")
     run.set_defaults(func=_run)
-    serve = sub.add_parser("serve", help="serve the bundled mock MDM over the contract's HTTP binding")
+    serve = sub.add_parser("serve", help="serve the bundled mock MDM over the contract's HTTP binding (or, with --graph, as Microsoft Graph)")
     from certconform.mdm.serve_options import add_serve_options
 
     add_serve_options(serve, port_required=True)

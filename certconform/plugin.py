@@ -348,6 +348,13 @@ def pytest_runtest_makereport(item, call):
         _property(item, report, "tier", tier)
         if tier == "contract":
             _property(item, report, "verdict", "error")
+    if report.skipped and report.when in ("setup", "call"):
+        # A check the capabilities rule out: <skipped message="not supported: ..."> in JUnit, and
+        # the verdict said as a property too (as for verdict=error)
+        from certconform.reports import is_not_supported, report_message
+
+        if is_not_supported(report_message(report)):
+            _property(item, report, "verdict", "not-supported")
     if log and report.when == "call":
         ids = sorted({s for e in log if e.get("type") == "finding" and e.get("tier") == "reading"
                       for s in e.get("statements") or () if s.startswith("I-")})

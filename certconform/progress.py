@@ -84,10 +84,16 @@ def terminal_writer(config, capsys) -> Callable[[str], None] | None:
     if hasattr(config, "workerinput"):
         return None
     reporter = config.pluginmanager.get_plugin("terminalreporter")
+    # Under -q the result letters of earlier tests ("...") stay on the current line and pytest's
+    # write_line does not start a new one there, so the first line this writer writes ends it.
+    quiet = [config.get_verbosity() < 0]
 
     def write(line: str) -> None:
         with capsys.disabled():
             if reporter is not None:
+                if quiet[0]:
+                    quiet[0] = False
+                    reporter.write("\n")
                 reporter.write_line(line)
             else:
                 print(line, file=sys.stderr, flush=True)

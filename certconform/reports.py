@@ -188,6 +188,8 @@ def _observed(entry: dict) -> str:
         parts.append("revoked")
     if before.get("installed") is True and after.get("installed") is False:
         parts.append("removed")
+    if after.get("revocation") == "pending" and not after.get("revoked"):
+        parts.append("revocation pending")  # requested, not done: shown, never as revoked
     return " and ".join(parts) or "left unchanged"
 
 

@@ -114,10 +114,13 @@ def add_serve_options(parser: argparse.ArgumentParser, port_required: bool = Fal
                         help="serve the mock in its realistic mode (spec mock-realistic): delayed revocations and "
                              "removals, a device pool per platform, no deletion by hand")
     parser.add_argument("--revocation-delay", type=float, default=None, metavar="S",
-                        help="with --realistic: seconds until a revocation lands (default 0.05)")
+                        help="with --realistic or --graph: seconds until a revocation lands (default 0.05)")
     parser.add_argument("--removal-delay", type=float, default=None, metavar="S",
-                        help="with --realistic: seconds until a removal lands, unless the device checks in first "
-                             "(default 0.05)")
+                        help="with --realistic or --graph: seconds until a removal lands, unless the device checks "
+                             "in first (default 0.05)")
+    from certconform.mdm.graph_emulator.serve import add_graph_options
+
+    add_graph_options(parser)
 
 
 def serve_from_args(args: argparse.Namespace, prog: str) -> int:
@@ -129,10 +132,24 @@ def serve_from_args(args: argparse.Namespace, prog: str) -> int:
                 split_host(name)
             except ValueError as bad:
                 raise ServeError(f"--allow-host: {bad}") from None
-        service = realistic_service(args)
+        if getattr(args, "graph", False):
+            from certconform.mdm.graph_emulator.serve import graph_service, serve_graph
+
+            tenant, settings = graph_service(args, token)
+        else:
+            from certconform.mdm.graph_emulator.serve import check_not_graph
+
+            check_not_graph(args)
+            service = realistic_service(args)
     except ServeError as bad:
         print(f"{prog}: {bad}", file=sys.stderr)
         return 2
+    if getattr(args, "graph", False):
+        try:
+            serve_graph(args.host, args.port, tenant, settings, args.allow_host)
+        except KeyboardInterrupt:
+            pass
+        return 0
     from certconform.mdm.server import serve
 
     try:
@@ -149,7 +166,7 @@ def realistic_service(args: argparse.Namespace):
     if not getattr(args, "realistic", False):
         given = [k for k, v in delays.items() if v is not None]
         if given:
-            raise ServeError(f"--{given[0].replace('_', '-')} needs --realistic")
+            raise ServeError(f"--{given[0].replace('_', '-')} needs --realistic or --graph")
         return None
     from certconform.mdm.mock import MockMDM
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-from certconform.model.oracle import DOCUMENT, INTERFACE, READING
+from certconform.model.oracle import DOCUMENT, INTERFACE, READING, flags
 from certconform.model.rules import FORBIDDEN, REQUIRED, default_rules
 from certconform.model.world import DEVICE_ACTIONS, World
 
@@ -146,8 +146,7 @@ def device_actions_revoke_and_remove(step: Step) -> list[Violation]:
         req = default_rules().requirement(dev.platform, old["kind"], step.event["type"], profile.ca)
         if [(r.revoke, r.remove) for r in req.readings] == [(REQUIRED, REQUIRED)] and (not new["revoked"] or new["installed"]):
             out.append(Violation(_doc_ids(req), f"{step.event['type']} on {dev.platform}: {old['kind']} {old['serial']} "
-                                 f"must be revoked and removed, observed revoked={new['revoked']} "
-                                 f"installed={new['installed']}", old["serial"]))
+                                 f"must be revoked and removed, observed {flags(new)}", old["serial"]))
     return out
 
 
@@ -246,7 +245,7 @@ def check_in_restores(step: Step) -> list[Violation]:
     held = {r["profile"] for r in step.after if r["device"] == name and r["installed"]}
     out = []
     for p in step.world.targeting_profiles(name):
-        if p.name in held:
+        if p.name in held or p.kind not in step.world.observes:  # delivered unseen ('observes')
             continue
         reissue = any(r["device"] == name and r["profile"] == p.name for r in step.before)
         out.append(Violation(("GEN-MANUAL-2",) if reissue else ("CONTRACT",),

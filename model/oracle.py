@@ -64,6 +64,7 @@ class Check:
     after: tuple[bool, bool] = (False, True)  # (revoked, installed) after the event
     verdict: str = "pass"  # pass | deviates | fail | not-validated
     interpretations: tuple[str, ...] = ()  # reading-tier ids behind a deviation
+    after_pending: bool = False  # after the event the record says "revocation": "pending" (not yet revoked)
 
 
 @dataclass
@@ -191,7 +192,21 @@ def world_follows(expect: Expectation, outcome: str) -> bool:
 
 
 def describe(record: dict) -> str:
-    return f"{record['kind']} certificate {record['serial']} (profile {record['profile']}) on {record['device']}"
+    return (f"{record['kind']} certificate {record['serial']} (profile {record['profile']}) on {record['device']}"
+            + (" (revocation pending)" if revocation_pending(record) else ""))
+
+
+def revocation_pending(record: dict) -> bool:
+    """The record says its revocation is requested but not done (`"revocation": "pending"`, an
+    optional field of ../shared/CONTRACT.md "Optional: real products"): not revoked yet."""
+    return record.get("revocation") == "pending" and not record.get("revoked")
+
+
+def flags(record: dict) -> str:
+    """'revoked=False (revocation pending), installed=True': a record's state for messages; a
+    pending revocation is shown as pending, never as revoked, never left out."""
+    pending = " (revocation pending)" if revocation_pending(record) else ""
+    return f"revoked={record['revoked']}{pending}, installed={record['installed']}"
 
 
 def check_event(world: World, event: dict, outcome: str, before: list[dict], after: list[dict],
@@ -266,7 +281,8 @@ def check_event(world: World, event: dict, outcome: str, before: list[dict], aft
                                    req.conflict, situation, device.platform, old["kind"], event["type"], old["serial"],
                                    (old["revoked"], old["installed"]), (new["revoked"], new["installed"]),
                                    tier_verdict if req.status != "not-validated" else "not-validated",
-                                   req.interpretations if tier_verdict == "deviates" else ()))
+                                   req.interpretations if tier_verdict == "deviates" else (),
+                                   revocation_pending(new)))
 
     _check_deliveries(world, event, before, after[len(before):], result, what, rules)
     return result
@@ -311,7 +327,8 @@ def _check_deliveries(world: World, event: dict, before: list[dict], new: list[d
     due: dict[str, bool] = {}  # profile -> delivery required (True) or open (False)
     for p in world.targeting_profiles(device.name):
         if (device.name, p.name) not in installed:
-            due[p.name] = world.delivery_required(device.name)
+            # a kind the implementation cannot observe (capabilities 'observes') is delivered unseen
+            due[p.name] = p.kind in world.observes and world.delivery_required(device.name)
     seen: dict[str, int] = {}
     for r in new:
         seen[r["profile"]] = seen.get(r["profile"], 0) + 1
@@ -352,7 +369,8 @@ def _change(old: dict, new: dict) -> str:
         parts.append("revoked" if new["revoked"] else "un-revoked")
     if old["installed"] != new["installed"]:
         parts.append("removed" if not new["installed"] else "reinstalled")
-    return " and ".join(parts) or "left unchanged (revoked=%s, installed=%s)" % (new["revoked"], new["installed"])
+    pending = ", revocation pending (not yet revoked)" if parts and revocation_pending(new) else ""
+    return " and ".join(parts) + pending if parts else f"left unchanged ({flags(new)})"
 
 
 def _key(inventory: list[dict]) -> list[tuple]:

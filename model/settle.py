@@ -10,11 +10,8 @@ rules give (model/rules.py), and which states can still come: revocation and rem
 one way (revoked stays revoked, removed stays removed), so a certificate that satisfies no reading
 now but would satisfy one once revoked and/or removed is *pending*; one that satisfies no reading
 and never can has undergone a forbidden change (judged at once, waiting cannot mend it).
-A record marked `"revocation": "pending"` is pending too. A record on a platform the document does
-not validate has no requirement, but may still change: it is waited for like an open aspect (its
-pending revocation like a required one), so its late change is not blamed on the next event.
-What it does not know: time, polling, or what a finding says (model/oracle.py judges the settled
-inventory).
+A record marked `"revocation": "pending"` is pending too. What it does not know: time, polling,
+or what a finding says (model/oracle.py judges the settled inventory).
 """
 from __future__ import annotations
 
@@ -61,17 +58,12 @@ def settle_state(world: World, event: dict, before: list[dict], after: list[dict
         device, profile = world.devices.get(old["device"]), world.profiles.get(old["profile"])
         if device is None or profile is None:
             continue
-        state.reach = True
         if rules.not_validated(device.platform):
-            # Nothing is required of it and any change is allowed, but a change still on its way
-            # must land within this event's window: landing during a later event, it would be
-            # judged as that event's change (an invalid event "changed the inventory").
-            if new.get("revocation") == "pending" and not new["revoked"]:
-                state.pending.append(old["serial"])
-                state.messages.append(f"{describe(old)}: its pending revocation (platform not validated)")
-            elif _futures(new):
-                state.may_change = True
+            # Nothing is judged there (ANDROID-WORK-1), but what the event set in motion must
+            # land within this event's window, not during the next event's: wait the quiet period.
+            state.reach = state.may_change = True
             continue
+        state.reach = True
         req = rules.requirement(device.platform, old["kind"], situation, profile.ca)
         sets = (req.readings, req.strict_readings)
         futures = _futures(new)

@@ -71,6 +71,9 @@ class World:
     groups: dict[str, set[str]] = field(default_factory=dict)  # group -> members (users or devices)
     devices: dict[str, Device] = field(default_factory=dict)
     profiles: dict[str, Profile] = field(default_factory=dict)  # in creation order
+    # the certificate kinds the implementation can observe (capabilities 'observes'): a profile of
+    # another kind exists and targets devices, but its certificates never appear in observe()
+    observes: frozenset[str] = frozenset(KINDS)
 
     # ------------------------------------------------------------------ validation
     def validate(self, event: object) -> dict:
@@ -180,7 +183,8 @@ class World:
         event that can end a targeting, so it must stay cheap)."""
         return World(dict(self.users), {g: set(m) for g, m in self.groups.items()},
                      {n: Device(d.name, d.platform, d.user, d.enrolled) for n, d in self.devices.items()},
-                     {n: Profile(p.name, p.kind, p.root, p.ca, set(p.groups)) for n, p in self.profiles.items()})
+                     {n: Profile(p.name, p.kind, p.root, p.ca, set(p.groups)) for n, p in self.profiles.items()},
+                     self.observes)
 
     # ------------------------------------------------------------------ queries
     def reaches(self, group: str, device: Device) -> bool:

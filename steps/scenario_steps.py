@@ -11,6 +11,7 @@ import pytest
 from pytest_bdd import given, parsers, then, when
 
 from certconform.model.behaviour import default as behaviour
+from certconform.model.oracle import flags
 from certconform.model.rules import Reading
 from certconform.steps.driver import Driver
 from certconform.steps import setup as _setup
@@ -100,7 +101,7 @@ def every_profile_assigned(driver: Driver, request, text: str):
 def checked_in(driver: Driver, device: str):
     driver.given({"type": "check_in", "device": device})
     held = {r["profile"] for r in driver.observe() if r["device"] == device and r["installed"]}
-    missing = [p for p in driver.world.profiles if p not in held]
+    missing = [name for name, p in driver.world.profiles.items() if name not in held and p.kind in driver.caps.observes]
     if missing:
         raise AssertionError(f"setup: after check-in {device} holds no certificate of {', '.join(missing)}")
 
@@ -189,6 +190,7 @@ def certificate_outcome(driver: Driver, request, what: str, named: str | None, d
         pairs = readings_for(phrase)
     except ValueError as exc:
         raise AssertionError(f"feature error in {request.node.name}: {exc}") from None
+    driver.require_observable(kind)
     profile = _profile(driver, request, kind, named)
     before_all = driver.end_block()
     old = _certificate(before_all, device, profile)
@@ -205,8 +207,8 @@ def certificate_outcome(driver: Driver, request, what: str, named: str | None, d
     if not any(Reading(rv, rm, (), "").allows(old, new) for rv, rm in pairs):
         raise AssertionError(
             f"{citation(request)}: expected the {what} certificate {old['serial']} on {device} {phrase}, "
-            f"but observe() reports revoked={new['revoked']}, installed={new['installed']} "
-            f"(before: revoked={old['revoked']}, installed={old['installed']})")
+            f"but observe() reports {flags(new)} "
+            f"(before: revoked={old['revoked']}, installed={old['installed']}){driver.wait_note(old['serial'])}")
     check_readings(driver, request, {old["serial"]})
 
 
@@ -227,6 +229,7 @@ def wipe_refused(driver: Driver, request):
 @then(parsers.re(rf'"(?P<device>[^"]+)" holds a new (?P<what>{KIND_RE}) certificate with a new serial'))
 def new_certificate(driver: Driver, request, device: str, what: str):
     before = driver.end_block()
+    driver.require_observable(KIND_WORDS[what])
     profile = _profile(driver, request, KIND_WORDS[what], None)
     known = {r["serial"] for r in before}
     fresh = [r for r in driver.observe() if r["serial"] not in known and r["device"] == device

@@ -25,6 +25,20 @@ Mutants of tenant shapes the default random tenant does not build (several profi
 reassignment, look-alike or re-used user names, actions on unenrolled devices) each have a
 regression feature under features/regressions/ that builds the shape.
 
+The catalogue is also rebuilt around the realistic mock (the `realistic` namespace, entries
+`realistic.NAME`, spec `tests.mutants:realistic.NAME`): every mutant, two mutants of timing that
+exist only there (RevocationNeverLands, RevocationPastSettle) and PassThrough wrap
+MockMDM(realistic=True) with small delays, so the run uses its capabilities (settle polling, a
+device pool, no deletion by hand). The hooks see what an event set in motion through the mock's
+eventual inventory, and take a certificate off through an overlay. Groups there:
+  mutant      killed by the default run; a mutant of timing (`late`) only by a failure that names
+              the settle wait
+  unkillable  its fault needs an event the realistic mock cannot perform (`needs`: a deletion by
+              hand): honestly not killable under those capabilities; its run must pass with every
+              statement it breaks reported not-supported (its synchronous twin stays killed)
+  honest      PassThrough around the realistic mock must pass (a revocation that lands within
+              settle_s is not a fault: the realistic mock itself does that)
+
 The bottom of the module runs the catalogue (used by tests/test_mutants.py and
 benchmarks/mutation_report.py): `run_catalogue()` runs the conformance suite in a subprocess per
 entry and tier and reports what caught each entry.
@@ -147,7 +161,9 @@ class MockWrapper:
     event; `before` is the mock's inventory before it, `self.shadow` already reflects the event)
     and/or `intercept(event)` (called before; return True if the wrapper handled the event itself).
     Overlays, keyed by the mock's serial, change what observe() reports:
-      force_revoked / hide_revoked / force_installed   override a record's flags
+      force_revoked / hide_revoked / force_installed   override a record's flags (hide_revoked also
+                                                       drops a "revocation": "pending" mark)
+      force_removed                                    the record reports installed: false
       hidden                                           the record is not reported at all
       mirror[old] = new                                `old` reports `new`'s flags; `new` is hidden
       alias[serial] = other                            the record is reported under serial `other`
@@ -155,16 +171,40 @@ class MockWrapper:
 
     fault = ""
     breaks: tuple[str, ...] = ()
+    # Realistic variant (the `realistic` namespace below): the inner mock is MockMDM(realistic=True)
+    # with these small delays, so revocations and removals land after apply() returned. The hooks
+    # then see what an event set in motion through `view()` (the mock's eventual inventory), and a
+    # certificate is taken off through the force_removed overlay, since the realistic mock refuses
+    # delete_certificate.
+    realistic = False
+    REVOCATION_DELAY = 0.01
+    REMOVAL_DELAY = 0.02
 
     def __init__(self) -> None:
-        self.inner = mdm.load_adapter("mock")
+        if self.realistic:
+            from certconform.mdm.mock import MockMDM
+
+            self.inner = MockMDM(realistic=True, revocation_delay=self.REVOCATION_DELAY,
+                                 removal_delay=self.REMOVAL_DELAY)
+        else:
+            self.inner = mdm.load_adapter("mock")
         self._reset_state()
+
+    def capabilities(self) -> dict:
+        """The inner mock's capabilities (the realistic one declares settle_s, events, devices)."""
+        return self.inner.capabilities()
+
+    def view(self) -> list[dict]:
+        """The mock's inventory for the hooks: in realistic mode as it will be once what is
+        pending has landed (so a hook sees the revocations and removals an event asked for)."""
+        return self.inner.eventual() if self.realistic else self.inner.observe()
 
     def _reset_state(self) -> None:
         self.shadow = Shadow()
         self.force_revoked: set[str] = set()
         self.hide_revoked: set[str] = set()
         self.force_installed: set[str] = set()
+        self.force_removed: set[str] = set()
         self.hidden: set[str] = set()
         self.mirror: dict[str, str] = {}
         self.alias: dict[str, str] = {}
@@ -176,7 +216,7 @@ class MockWrapper:
         self._reset_state()
 
     def apply(self, event: dict) -> None:
-        before = self.inner.observe()
+        before = self.view()
         shadow_before = self.shadow.copy()
         if not self.intercept(event):
             self.inner.apply(event)  # ValueError / EventRejected propagate; nothing changed
@@ -197,10 +237,14 @@ class MockWrapper:
                 r["installed"], r["revoked"] = src["installed"], r["revoked"] or src["revoked"]
             if s in self.force_installed:
                 r["installed"] = True
+            if s in self.force_removed:
+                r["installed"] = False
             if s in self.force_revoked:
                 r["revoked"] = True
+                r.pop("revocation", None)
             if s in self.hide_revoked:
                 r["revoked"] = False
+                r.pop("revocation", None)
             if s in self.alias:
                 r["serial"] = self.alias[s]
             out.append(r)
@@ -219,7 +263,7 @@ class MockWrapper:
     # -- helpers for subclasses ------------------------------------------------------------------
     def changes(self, before: list[dict]):
         """(old, new) record pairs of the mock for this event, plus the records delivered by it."""
-        now = self.inner.observe()
+        now = self.view()
         old = {r["serial"]: r for r in before}
         pairs = [(old[r["serial"]], r) for r in now if r["serial"] in old]
         return pairs, [r for r in now if r["serial"] not in old]
@@ -234,13 +278,17 @@ class MockWrapper:
         return self.changes(before)[1]
 
     def installed_on(self, device: str) -> list[dict]:
-        return [r for r in self.inner.observe() if r["device"] == device and r["installed"]]
+        return [r for r in self.view() if r["device"] == device and r["installed"]]
 
     def on_platform(self, record: dict, platform: str) -> bool:
         return self.shadow.platform(record["device"]) == platform
 
     def take_off(self, record: dict) -> None:
-        """Remove a certificate from its device through the contract (no revocation)."""
+        """Remove a certificate from its device through the contract (no revocation); the
+        realistic mock refuses that event, so there the record is reported removed instead."""
+        if self.realistic:
+            self.force_removed.add(record["serial"])
+            return
         self.inner.apply({"type": "delete_certificate", "device": record["device"], "profile": record["profile"]})
 
     def licence_holder_devices(self, event: dict) -> list:
@@ -329,7 +377,7 @@ class IosPkcsRevokedOnUpdate(MockWrapper):
 
     def on_event(self, e, before, sb):
         if e["type"] == "update_profile" and self.shadow.kind(e["profile"]) == "pkcs":
-            for r in self.inner.observe():
+            for r in self.view():
                 if (r["profile"] == e["profile"] and r["installed"] and self.on_platform(r, "ios")
                         and self.issued_by_mdm(r)):
                     self.force_revoked.add(r["serial"])
@@ -463,6 +511,7 @@ class NoReissueAfterManualDelete(MockWrapper):
 
     fault = "no reissue after a manual deletion"
     breaks = ("GEN-MANUAL-2",)
+    needs = ("delete_certificate",)  # its fault shows only after a deletion by hand
 
     def on_event(self, e, before, sb):
         blocked = self.state.setdefault("blocked", set())
@@ -495,6 +544,7 @@ class LateRevocation(MockWrapper):
 
     fault = "revocation shows up one event late"
     breaks = ("CONTRACT", "WIN-SCEP-RR-1")
+    late = True  # realistic variant: a revocation that misses the settle window, killed naming the wait
 
     def apply(self, event):
         pending = self.state.pop("pending", set())
@@ -544,6 +594,7 @@ class ReissueOneCheckInLate(MockWrapper):
 
     fault = "reissue after manual deletion comes one check-in late"
     breaks = ("GEN-MANUAL-2",)
+    needs = ("delete_certificate",)  # its fault shows only after a deletion by hand
 
     def on_event(self, e, before, sb):
         late = self.state.setdefault("late", {})
@@ -669,7 +720,7 @@ class UnrevokesOnCheckIn(MockWrapper):
 
     def on_event(self, e, before, sb):
         if e["type"] == "check_in":
-            self.hide_revoked |= {r["serial"] for r in self.inner.observe()
+            self.hide_revoked |= {r["serial"] for r in self.view()
                                   if r["device"] == e["device"] and r["revoked"] and not r["installed"]}
 
 
@@ -994,7 +1045,7 @@ class KnoxScepDirectoryAlwaysRevokes(MockWrapper):
     def on_event(self, e, before, sb):
         if e["type"] not in ("delete_user", "delete_group"):
             return
-        for r in self.inner.observe():
+        for r in self.view():
             if not (r["installed"] and r["kind"] == "scep" and self.issued_by_mdm(r)):
                 continue
             d = sb.devices.get(r["device"])
@@ -1040,7 +1091,7 @@ class WindowsPkcsRemovedWhenDeletionUntargets(MockWrapper):
     def on_event(self, e, before, sb):
         if e["type"] not in ("delete_user", "delete_group"):
             return
-        for r in self.inner.observe():
+        for r in self.view():
             if r["installed"] and r["kind"] == "pkcs" and self.on_platform(r, "windows") \
                     and sb.targets(r["profile"], r["device"]) and not self.shadow.targets(r["profile"], r["device"]):
                 self.take_off(r)
@@ -1070,7 +1121,7 @@ class RemovesRootWhenUntargeted(MockWrapper):
     def on_event(self, e, before, sb):
         if e["type"] not in ("remove_member", "unassign_profile", "delete_user", "delete_group"):
             return
-        for r in self.inner.observe():
+        for r in self.view():
             if r["installed"] and r["kind"] in self.kinds and not self.on_platform(r, "android_legacy") \
                     and sb.targets(r["profile"], r["device"]) and not self.shadow.targets(r["profile"], r["device"]):
                 self.take_off(r)
@@ -1187,6 +1238,46 @@ class SecondDeviceActionInvalid(SecondDeviceActionRefused):
     error = ValueError
 
 
+# ============================================================================ realistic-only mutants
+# Faults in *when* revocations land, meaningful only against an implementation that declares
+# settle_s (the realistic mock): they exist only in the `realistic` namespace below. A revocation
+# that lands within settle_s is not a fault at all (the realistic mock itself does that: its delay
+# is below its declared settle_s, and realistic.PassThrough must pass).
+class RevocationNeverLands(MockWrapper):
+    """Realistic only: retire and wipe file their revocations but the CA connector never picks
+    them up: the records stay `"revocation": "pending"`, not revoked, for ever."""
+
+    fault = "retire/wipe revocations stay pending for ever"
+    breaks = ("WIN-SCEP-RR-2", "WIN-PKCS-RR-2", "IOS-SCEP-RR-2", "IOS-PKCS-RR-2", "KNOX-SCEP-RV-1")
+    late = True
+
+    def on_event(self, e, before, sb):
+        if e["type"] in ("retire", "wipe"):
+            self.state.setdefault("stuck", set()).update(r["serial"] for r in self.newly_revoked(before))
+
+    def post_observe(self, records):
+        stuck = self.state.get("stuck", set())
+        return [dict(r, revoked=False, revocation="pending") if r["serial"] in stuck else r for r in records]
+
+
+class RevocationPastSettle(MockWrapper):
+    """Realistic only: every revocation lands three times the declared settle_s after the event
+    that asked for it (a connector polling too rarely): late by the declared window."""
+
+    fault = "revocations land after 3 x settle_s"
+    breaks = ("CONTRACT", "WIN-SCEP-RR-1")
+    late = True
+
+    def on_event(self, e, before, sb):
+        due = time.monotonic() + 3 * self.inner.capabilities()["settle_s"]
+        for r in self.newly_revoked(before):
+            self.state.setdefault("due", {}).setdefault(r["serial"], due)
+
+    def post_observe(self, records):
+        due, now = self.state.get("due", {}), time.monotonic()
+        return [dict(r, revoked=False, revocation="pending") if due.get(r["serial"], 0) > now else r for r in records]
+
+
 MUTANTS = [  # killed by default: a document or contract check fails
     WindowsWipeNeverRevokes, IosRetireKeepsRoot, KnoxPkcsRemovedOnLicenceLoss, IosPkcsRevokedOnUpdate,
     WindowsScepKeptOnUnassign, KnoxRetireNoScepRevocation, MacScepNotRevokedWhenLeavingGroup,
@@ -1213,11 +1304,39 @@ LEGIT = [  # pass both ways: differ only where the document is silent or contrad
 ]
 
 
+REALISTIC_ONLY = [RevocationNeverLands, RevocationPastSettle]  # mutants of timing (settle_s)
+
+
+class realistic:
+    """The catalogue rebuilt around the realistic mock: `pytest --mdm tests.mutants:realistic.NAME`.
+    Every mutant (and the PassThrough wrapper) wraps MockMDM(realistic=True) with small delays
+    (MockWrapper.REVOCATION_DELAY / REMOVAL_DELAY), so the run uses its capabilities: settle
+    polling, a device pool, delete_certificate not performable. Built below from MUTANTS,
+    REALISTIC_ONLY and PassThrough (same fault, same hooks)."""
+
+
+REALISTIC_OF: dict[str, type] = {}  # catalogue class name -> its realistic variant
+for _cls in MUTANTS + REALISTIC_ONLY + [PassThrough]:
+    _variant = type(_cls.__name__, (_cls,), {"realistic": True, "__doc__": _cls.__doc__,
+                                            "__qualname__": f"realistic.{_cls.__name__}", "__module__": __name__})
+    setattr(realistic, _cls.__name__, _variant)
+    REALISTIC_OF[_cls.__name__] = _variant
+del _cls, _variant
+
+
+def realistic_events() -> frozenset[str]:
+    """The event types the realistic mock declares it can perform (its capabilities 'events')."""
+    from certconform.mdm.mock import MockMDM
+
+    return frozenset(MockMDM(realistic=True).capabilities()["events"])
+
+
 # ============================================================================ running the catalogue
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 BUDGET_ENV = "CERTCONFORM_CATALOGUE_BUDGET"  # "kill" | "pass:N" (set by run_one, read below)
 PASS_EXAMPLES = 100  # stateful examples for runs that must pass (half the ci profile)
 STRICT_PASS_EXAMPLES = 50  # ... for the second, --strict-readings pass of HONEST and LEGIT entries
+REALISTIC_PASS_EXAMPLES = 30  # ... for passing runs around the realistic mock (each event settles)
 
 
 def pytest_configure(config):
@@ -1250,6 +1369,10 @@ class Entry:
     breaks: list[str]
     expected: int  # expected exit code of the default run: 1 for mutants, 0 otherwise
     expected_strict: int | None  # expected exit code under --strict-readings; None: not run
+    mode: str = "sync"  # sync: around the bundled mock | realistic: around MockMDM(realistic=True)
+    wait: bool = False  # the kill must name the settle wait ("after waiting ... s"): a timing fault
+    needs: list[str] = field(default_factory=list)  # group "unkillable": the events its fault needs,
+    # which the implementation cannot perform; the run must pass with `breaks` statements not-supported
 
 
 @dataclass
@@ -1267,6 +1390,8 @@ class Run:
     message: str  # first line of the failure message
     seconds: float
     tail: str  # last lines of output when the result is unexpected
+    waited: str | None = None  # the failure's "after waiting X s, the declared settle_s Y s", if any
+    verdicts: dict = field(default_factory=dict)  # results.json verdict of each statement the entry breaks
 
 
 @dataclass
@@ -1319,6 +1444,23 @@ def catalogue() -> list[Entry]:
     out += [entry(c, "strict", 0, 1) for c in STRICT]
     out += [entry(c, "honest", 0, 0) for c in HONEST]
     out += [entry(c, "legit", 0, 0 if getattr(c, "check_strict", True) else None) for c in LEGIT]
+    return out + realistic_catalogue()
+
+
+def realistic_catalogue() -> list[Entry]:
+    """The realistic entries (names `realistic.NAME`): every mutant, the timing-only mutants and
+    the PassThrough wrapper around the realistic mock. A mutant whose fault needs an event the
+    realistic mock cannot perform (its `needs`) is group "unkillable": honestly not killable under
+    these capabilities, its run must pass with the statements it breaks reported not-supported."""
+    performable = realistic_events()
+    out = []
+    for c in MUTANTS + REALISTIC_ONLY + [PassThrough]:
+        needs = [e for e in getattr(c, "needs", ()) if e not in performable]
+        honest = c is PassThrough
+        group = "honest" if honest else "unkillable" if needs else "mutant"
+        out.append(Entry(f"realistic.{c.__name__}", group, getattr(c, "fault", "") or _doc(c), list(c.breaks),
+                         0 if honest or needs else 1, None, mode="realistic",
+                         wait=bool(getattr(c, "late", False)) and not needs, needs=needs))
     return out
 
 
@@ -1326,6 +1468,7 @@ _FAILED = re.compile(r"^FAILED (\S+?(?:\[[^\]]*\])?)(?: - .*)?$", re.M)
 _ID = re.compile(r"\b(CONTRACT|[A-Z][A-Z0-9]*(?:-[A-Z0-9]+)+)\b")
 _INVARIANT = re.compile(r"\[invariant ([a-z0-9-]+):|invariants violated: ([a-z0-9, -]+)")
 _EXCEPTION = re.compile(r"^E\s+((?:[A-Za-z_]\w*\.)*[A-Z]\w*)(?::|$)", re.M)
+_WAITED = re.compile(r"after waiting [0-9.]+ s, the declared settle_s [0-9.]+ s")  # steps/driver.py
 
 
 def is_crash(exception: str | None) -> bool:
@@ -1370,13 +1513,29 @@ def explain_failure(output: str) -> dict:
     for single, listed in _INVARIANT.findall(text):
         invariants += [single] if single else [n.strip() for n in listed.split(",") if n.strip()]
     message = next((line for line in error_lines if line), "")
+    waited = _WAITED.search(" ".join(text.split()))
     return {"caught_by": caught, "exception": exc.group(1).rsplit(".", 1)[-1] if exc else None,
-            "cited": cited, "invariants": list(dict.fromkeys(invariants)), "message": message[:300]}
+            "cited": cited, "invariants": list(dict.fromkeys(invariants)), "message": message[:300],
+            "waited": waited.group(0) if waited else None}
+
+
+def _verdicts(report_dir: str, statements) -> dict:
+    """results.json's verdict of each of `statements` that the run's report names."""
+    try:
+        data = json.loads((Path(report_dir) / "results.json").read_text())
+    except (OSError, ValueError):
+        return {}
+    by_id = data.get("statements", {})
+    if isinstance(by_id, list):
+        by_id = {s.get("id"): s for s in by_id}
+    return {sid: by_id[sid].get("verdict") for sid in statements if sid in by_id}
 
 
 def run_suite(name: str, expected: int, strict: bool = False, timeout: float = 900,
-              pass_examples: int = PASS_EXAMPLES) -> Run:
-    """Run the conformance suite once against catalogue entry `name` in a subprocess."""
+              pass_examples: int = PASS_EXAMPLES, wait: bool = False, breaks=(), needs=()) -> Run:
+    """Run the conformance suite once against catalogue entry `name` in a subprocess. `wait`: a
+    kill counts only when the failure names the settle wait. `needs` (an unkillable entry): the
+    run must pass with every statement of `breaks` reported not-supported."""
     with tempfile.TemporaryDirectory(prefix="certconform-mutant-") as tmp:
         # --tb=short: the full "E   Type: message" lines explain_failure reads (by default the
         # suite prints a failing check's message alone)
@@ -1399,25 +1558,37 @@ def run_suite(name: str, expected: int, strict: bool = False, timeout: float = 9
         except subprocess.TimeoutExpired as exc:
             code, output = -1, f"timeout after {timeout}s\n{exc.stdout or ''}"
         seconds = time.monotonic() - start
+        verdicts = _verdicts(tmp, breaks) if needs else {}
     info = explain_failure(output) if code == 1 else {"caught_by": None, "exception": None, "cited": [],
-                                                      "invariants": [], "message": ""}
+                                                      "invariants": [], "message": "", "waited": None}
     ok = code == expected
     if ok and code == 1 and (is_crash(info["exception"]) or _ADAPTER_ERROR.search(info["message"])):
         ok = False  # the adapter crashed or hung (verdict error): that is not the suite catching a fault
+    if ok and code == 1 and wait and not info["waited"]:
+        ok = False  # a timing fault must be caught by the settle wait running out, not by chance
+    if ok and needs and (not verdicts or any(v != "not-supported" for v in verdicts.values())):
+        ok = False  # not killable only if what it breaks was ruled out by the capabilities
     tail = "" if ok else "\n".join(output.strip().splitlines()[-40:])
     return Run(strict, expected, code, ok, info["caught_by"], info["cited"], info["invariants"], info["exception"],
-               info["message"], round(seconds, 2), tail)
+               info["message"], round(seconds, 2), tail, info["waited"], verdicts)
 
 
 def run_one(entry: Entry, timeout: float = 900, pass_examples: int = PASS_EXAMPLES) -> Outcome:
     """Run the conformance suite against one catalogue entry: by default, and (for STRICT, HONEST
     and LEGIT entries) again with --strict-readings."""
-    default = run_suite(entry.name, entry.expected, False, timeout, pass_examples)
+    default = run_suite(entry.name, entry.expected, False, timeout, _examples(entry, pass_examples),
+                        entry.wait, entry.breaks, entry.needs)
     strict = None
     if entry.expected_strict is not None:
         examples = min(pass_examples, STRICT_PASS_EXAMPLES) if entry.group in ("honest", "legit") else pass_examples
         strict = run_suite(entry.name, entry.expected_strict, True, timeout, examples)
     return Outcome(entry.name, entry.group, entry.fault, entry.breaks, default, strict)
+
+
+def _examples(entry: Entry, pass_examples: int) -> int:
+    """Stateful examples of a passing run: fewer around the realistic mock, where every event
+    waits for its effects (or a quiet period) to settle."""
+    return min(pass_examples, REALISTIC_PASS_EXAMPLES) if entry.mode == "realistic" else pass_examples
 
 
 def _runs(entries: list[Entry]) -> list[tuple[Entry, bool]]:
@@ -1436,8 +1607,12 @@ def run_catalogue(entries: list[Entry] | None = None, workers: int = 2, pass_exa
 
     def one(job):
         e, strict = job
-        examples = min(pass_examples, STRICT_PASS_EXAMPLES) if strict and e.group in ("honest", "legit") else pass_examples
-        run = run_suite(e.name, e.expected_strict if strict else e.expected, strict, pass_examples=examples)
+        if strict:
+            examples = min(pass_examples, STRICT_PASS_EXAMPLES) if e.group in ("honest", "legit") else pass_examples
+            run = run_suite(e.name, e.expected_strict, True, pass_examples=examples)
+        else:
+            run = run_suite(e.name, e.expected, False, pass_examples=_examples(e, pass_examples), wait=e.wait,
+                            breaks=e.breaks, needs=e.needs)
         if on_run is not None:
             with lock:
                 finished[0] += 1
@@ -1455,11 +1630,17 @@ def summary(outcomes: list[Outcome]) -> dict:
     strict = [o for o in outcomes if o.group == "strict"]
     passing = [o for o in outcomes if o.group in ("honest", "legit")]
     killed = [o for o in mutants if o.ok]
+    realistic_names = {e.name for e in realistic_catalogue()}
+    unkillable = [o for o in outcomes if o.group == "unkillable"]
     return {
         "mutants": len(mutants),
         "killed": len(killed),
         "kill_rate": round(len(killed) / len(mutants), 4) if mutants else None,
         "survivors": [o.name for o in mutants if not o.ok],
+        "realistic_mutants": sum(1 for o in mutants if o.name in realistic_names),
+        "realistic_killed": sum(1 for o in killed if o.name in realistic_names),
+        "realistic_not_killable": [o.name for o in unkillable if o.ok],
+        "realistic_unkillable_wrong": [o.name for o in unkillable if not o.ok],
         "strict": len(strict),
         "strict_caught": sum(1 for o in strict if o.strict is not None and o.strict.ok),
         "strict_passed_by_default": sum(1 for o in strict if o.default.ok),
@@ -1480,12 +1661,18 @@ def write_report(outcomes: list[Outcome], path: Path | None = None, wall_seconds
     return path
 
 
-def _verdict(run: Run | None) -> str:
+def _verdict(run: Run | None, group: str = "") -> str:
     if run is None:
         return "-"
+    if group == "unkillable":
+        if run.ok:
+            return "not killable: " + ", ".join(f"{k} {v}" for k, v in run.verdicts.items())
+        return f"UNEXPECTED (exit {run.exit_code}; {', '.join(f'{k} {v}' for k, v in run.verdicts.items()) or 'no verdicts'})"
     if run.ok:
         return "killed" if run.expected == 1 else "passed"
     if run.expected == 1:
+        if run.exit_code == 1 and run.caught_by and not run.waited and not is_crash(run.exception):
+            return "KILLED WITHOUT NAMING THE WAIT"
         if run.exit_code == 1:
             return f"CRASHED ({run.exception})"
         return "SURVIVED" if run.exit_code == 0 else f"ERROR (exit {run.exit_code})"
@@ -1496,7 +1683,7 @@ def progress_line(done: int, total: int, entry: Entry, run: Run) -> str:
     """One line per finished run: '[ 3/76] WindowsWipeNeverRevokes (mutant): killed in 4.2s'."""
     flag = " --strict-readings" if run.strict else ""
     width = len(str(total))
-    return f"[{done:>{width}}/{total}] {entry.name} ({entry.group}){flag}: {_verdict(run)} in {run.seconds:.1f}s"
+    return f"[{done:>{width}}/{total}] {entry.name} ({entry.group}){flag}: {_verdict(run, entry.group)} in {run.seconds:.1f}s"
 
 
 def format_table(outcomes: list[Outcome]) -> str:
@@ -1510,8 +1697,8 @@ def format_table(outcomes: list[Outcome]) -> str:
         caught = run.caught_by or "-"
         if len(caught) > 60:
             caught = caught[:57] + "..."
-        rows.append((o.name, o.group, o.fault[:60], _verdict(o.default), _verdict(o.strict), caught, cites(run),
-                     f"{o.seconds:.1f}"))
+        rows.append((o.name, o.group, o.fault[:60], _verdict(o.default, o.group), _verdict(o.strict), caught,
+                     cites(run), f"{o.seconds:.1f}"))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
@@ -1522,7 +1709,37 @@ def format_table(outcomes: list[Outcome]) -> str:
     lines.append(f"deviations caught under --strict: {s['strict_caught']}/{s['strict']} STRICT entries "
                  f"(passing by default: {s['strict_passed_by_default']}/{s['strict']})"
                  + (f"; wrong: {', '.join(s['strict_wrong'])}" if s["strict_wrong"] else ""))
+    if s["realistic_mutants"] or s["realistic_not_killable"] or s["realistic_unkillable_wrong"]:
+        lines.append(f"around the realistic mock: {s['realistic_killed']}/{s['realistic_mutants']} killed; not killable "
+                     f"under its capabilities (checks not-supported): {len(s['realistic_not_killable'])}"
+                     + (f"; wrong: {', '.join(s['realistic_unkillable_wrong'])}" if s["realistic_unkillable_wrong"] else ""))
     lines.append(f"honest wrappers and legitimate variants passing (default and --strict): "
                  f"{s['honest_and_legit_passed']}/{s['honest_and_legit']}"
                  + (f"; wrongly failed: {', '.join(s['wrongly_failed'])}" if s["wrongly_failed"] else ""))
+    return "\n".join(lines)
+
+
+def format_kill_table(outcomes: list[Outcome]) -> str:
+    """Synchronous vs realistic, one row per mutant: how each run ended and what caught it (the
+    statement ids cited; "+ wait" when the failure named the settle wait)."""
+    by_name = {o.name: o for o in outcomes}
+
+    def cell(o: Outcome | None) -> tuple[str, str]:
+        if o is None:
+            return "-", ""
+        run = o.default
+        cites = ", ".join(run.cited[:2]) or ("-" if not run.verdicts else "")
+        if o.group == "unkillable" and run.ok:
+            return "NOT KILLABLE", ", ".join(f"{k} {v}" for k, v in run.verdicts.items())
+        return _verdict(run, o.group), cites + (" + wait" if run.waited else "")
+
+    rows = [("mutant", "synchronous", "caught (cites)", "realistic", "caught (cites)")]
+    for cls in MUTANTS + REALISTIC_ONLY:
+        sync, real = by_name.get(cls.__name__), by_name.get(f"realistic.{cls.__name__}")
+        if sync is None and real is None:
+            continue
+        rows.append((cls.__name__, *cell(sync), *cell(real)))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)

@@ -89,3 +89,43 @@ def running_mock_server(token: str | None = None, host: str = "127.0.0.1",
             process.stdout.close()
         if token_dir is not None:
             token_dir.cleanup()
+
+
+@contextlib.contextmanager
+def running_graph_emulator(*extra_args: str, token: str = "graph-selftest",
+                           startup_timeout: float = 30.0) -> Iterator[str]:
+    """Run `certconform serve --graph` on a free loopback port; yield its base URL. The readiness
+    probe is one authenticated GET (it counts towards --throttle-every)."""
+    port = free_port()
+    command = [sys.executable, "-m", "certconform.cli", "serve", "--graph", "--port", str(port),
+               "--token", token, *extra_args]
+    env = dict(os.environ)
+    env.pop("CERTCONFORM_TOKEN", None)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), env.get("PYTHONPATH")]))
+    process = subprocess.Popen(command, cwd=PROJECT_ROOT, env=env, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True)
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + startup_timeout
+        while True:
+            if process.poll() is not None:
+                output = process.stdout.read() if process.stdout else ""
+                raise RuntimeError(f"graph emulator exited with {process.returncode}: {output.strip()[-500:]}")
+            try:
+                httpx.get(f"{base_url}/v1.0/devices?$top=1", headers={"Authorization": f"Bearer {token}"},
+                          timeout=1.0)
+                break
+            except httpx.HTTPError:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"graph emulator on {base_url} not ready after {startup_timeout:.0f}s")
+                time.sleep(0.05)  # polling for readiness, not a timing assertion
+        yield base_url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        if process.stdout:
+            process.stdout.close()

@@ -45,7 +45,7 @@ def catalogue_results(tmp_path_factory, pytestconfig) -> dict[str, mutants.Outco
             data_file.write_text(json.dumps({"results": [o.to_dict() for o in outcomes]}))
     if started is not None:
         path = mutants.write_report(outcomes, wall_seconds=time.monotonic() - started)
-        table = mutants.format_table(outcomes)
+        table = mutants.format_table(outcomes) + "\n\n" + mutants.format_kill_table(outcomes)
         text = f"\nmutant catalogue ({time.monotonic() - started:.0f}s, {WORKERS} workers; {path}):\n{table}\n"
         reporter = pytestconfig.pluginmanager.get_plugin("terminalreporter")
         if reporter is not None:
@@ -76,9 +76,27 @@ def test_mutant_is_killed(entry, catalogue_results):
     if run.exit_code == 0:
         pytest.fail(f"mutant {o.name} SURVIVED ({o.fault}; should break {', '.join(o.breaks)}): the suite passed it. "
                     f"Survivors: {', '.join(survivors)}")
+    if entry.wait and run.exit_code == 1 and not run.waited:
+        pytest.fail(f"mutant {o.name} ({o.fault}) makes a revocation miss the declared settle window, so the "
+                    f"failure must name the wait ('after waiting ... s'); it said: {run.message}{_why(run, o.name)}")
     assert run.ok, (f"mutant {o.name} was not killed by a failed check: exit code {run.exit_code}, "
                     f"first failure {run.exception} in {run.caught_by}{_why(run, o.name)}")
     assert run.caught_by, f"mutant {o.name}: exit code 1 but no failing test found in the output{_why(run, o.name)}"
+
+
+@pytest.mark.parametrize("entry", [e for e in ENTRIES if e.group == "unkillable"], ids=lambda e: e.name)
+def test_unkillable_entry_is_ruled_out_by_the_capabilities(entry, catalogue_results):
+    """A realistic mutant whose fault needs an event the realistic mock cannot perform (a deletion
+    by hand): honestly not killable there. Its run passes, every statement it breaks is reported
+    not-supported (not passed), and its synchronous twin is killed."""
+    o = catalogue_results[entry.name]
+    assert entry.needs and not set(entry.needs) & mutants.realistic_events()
+    assert o.default.exit_code == 0, (f"{o.name}: expected a passing run with {', '.join(o.breaks)} not-supported, got "
+                                      f"exit {o.default.exit_code}: {o.default.caught_by} -- {o.default.message}"
+                                      f"{_why(o.default, o.name)}")
+    assert o.default.verdicts and set(o.default.verdicts.values()) == {"not-supported"}, o.default.verdicts
+    twin = catalogue_results[entry.name.removeprefix("realistic.")]
+    assert twin.group == "mutant" and twin.ok, f"the synchronous {twin.name} must stay killed"
 
 
 @pytest.mark.parametrize("entry", [e for e in ENTRIES if e.group == "strict"], ids=lambda e: e.name)
@@ -130,4 +148,22 @@ def test_catalogue_covers_the_brief():
     for platform in ("Windows", "Ios", "Knox", "Mac"):
         assert platform in names
     every = mutant_classes + mutants.STRICT + mutants.HONEST + mutants.LEGIT
-    assert len({c.__name__ for c in every}) == len(every) == len(ENTRIES)
+    realistic = mutants.realistic_catalogue()
+    assert len({c.__name__ for c in every}) == len(every) == len(ENTRIES) - len(realistic)
+
+
+def test_every_mutant_has_a_realistic_twin():
+    """The catalogue rebuilt around the realistic mock: every mutant, and the timing-only mutants,
+    wrap MockMDM(realistic=True) (so the run uses its capabilities); a timing mutant must be killed
+    naming the wait; only a fault that needs an event outside the realistic capabilities is
+    unkillable there; the PassThrough wrapper around it must pass."""
+    realistic = {e.name: e for e in mutants.realistic_catalogue()}
+    for cls in mutants.MUTANTS + mutants.REALISTIC_ONLY:
+        e = realistic[f"realistic.{cls.__name__}"]
+        variant = getattr(mutants.realistic, cls.__name__)
+        assert issubclass(variant, cls) and variant().inner.realistic, cls.__name__
+        assert e.group == ("unkillable" if getattr(cls, "needs", ()) else "mutant"), e
+        assert e.wait == bool(getattr(cls, "late", False)), e
+    assert realistic["realistic.PassThrough"].group == "honest"
+    assert {e.name for e in realistic.values() if e.group == "unkillable"} == \
+        {"realistic.NoReissueAfterManualDelete", "realistic.ReissueOneCheckInLate"}

@@ -85,7 +85,8 @@ def test_wheel_ships_the_suite_under_one_import_name(installed):
     for needed in ("certconform/features/windows.feature", "certconform/model/behaviour.yaml",
                    "certconform/model/behaviour.schema.json", "certconform/conformance/test_features.py",
                    "certconform/conformance/test_stateful.py", "certconform/templates/index.html.j2",
-                   "certconform/mdm/mock/service.py", "certconform/steps/scenario_steps.py"):
+                   "certconform/mdm/mock/service.py", "certconform/steps/scenario_steps.py",
+                   "certconform/mdm/graph_emulator/app.py"):
         assert needed in names, needed
     assert any(n.startswith("certconform/features/regressions/") and n.endswith(".feature") for n in names)
     entry_points = next(n for n in names if n.endswith(".dist-info/entry_points.txt"))

@@ -79,8 +79,9 @@ def stateful_run(*args: str, cli: bool = False) -> subprocess.CompletedProcess:
 def test_stateful_test_prints_progress_while_it_runs(tmp_path, cli):
     proc = stateful_run("-q", f"--report-dir={tmp_path}", cli=cli)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
-    # (under -q a shard's first line follows the previous shard's "." on the same line)
-    lines = [line.lstrip(".") for line in proc.stdout.splitlines() if line.lstrip(".").startswith("certconform stateful: ")]
+    # under -q each shard's first line starts a line of its own, after the previous tests' "."
+    assert ".certconform stateful" not in proc.stdout
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("certconform stateful: ")]
     # the ci budget (20 here) is split over the stateful shards (conformance/shards.py), one line each
     starts = [line for line in lines if "up to" in line]
     assert starts[0].startswith("certconform stateful: shard-1-of-4: up to 5 sequences of up to 30 steps; derandomized")

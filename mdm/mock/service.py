@@ -106,6 +106,18 @@ class MockMDM:
                     self._store.uninstall(cert)
 
     # -- extras for reviewers and the HTTP server ----------------------------------------------
+    def eventual(self) -> list[dict]:
+        """The inventory as it will be once every pending revocation and removal has landed
+        (realistic mode; the same as observe() otherwise). Not part of the adapter contract: the
+        mutant catalogue's wrappers (tests/mutants.py) use it to see what an event set in motion."""
+        records = self.observe()
+        for r in records:
+            if r.pop("revocation", None) == "pending":
+                r["revoked"] = True
+            if r["serial"] in self._pending_removals:
+                r["installed"] = False
+        return records
+
     def ca_pem(self) -> str:
         """PEM of the issuing CA then the tenant root (verifies the CRL and the leaves)."""
         return self._pki.chain_pem()
