@@ -99,6 +99,10 @@ def pytest_addoption(parser):
     group.addoption("--quiet-period", type=float, default=None, metavar="S",
                     help="with a declared settle_s > 0: seconds to wait before judging an event that requires no "
                          "change (default min(settle_s, 0.5))")
+    group.addoption("--stateful-shards", type=int, default=None, metavar="N",
+                    help="split a derandomized stateful run (profiles ci, kill) into N items with their own seeds "
+                         "(default 4); with -n, as many as workers: a run against a product that settles "
+                         "(mock-realistic) sleeps more than it computes, so -n 8 --stateful-shards 8 pays even on 2 cores")
 
 
 @pytest.hookimpl(tryfirst=True)  # before junitxml / pytest-bdd read their output paths
@@ -116,7 +120,8 @@ def pytest_configure(config):
     # Usage errors are raised here, before junitxml's and pytest-bdd's writers are set up (this
     # hook runs first), so a refused run leaves an existing report directory as it was.
     for option, problem in (("--hypothesis-profile", profile_problem(config.getoption("hypothesis_profile", None))),
-                            ("--document", document_problem(config.getoption("document")))):
+                            ("--document", document_problem(config.getoption("document"))),
+                            ("--stateful-shards", shards_problem(config.getoption("stateful_shards")))):
         if problem:
             raise pytest.UsageError(f"{option}: {problem}")
     spec = str(config.getoption("mdm") or "")
@@ -295,6 +300,13 @@ def pytest_bdd_after_step(request, feature, scenario, step, step_func, step_func
 
 def pytest_bdd_step_error(request, feature, scenario, step, step_func, step_func_args, exception):
     cucumber.record_step_end(request.node, failed=True)
+
+
+def shards_problem(count: int | None) -> str | None:
+    """What is wrong with a --stateful-shards value (None: nothing)."""
+    if count is not None and not 1 <= count <= 1000:
+        return f"the number of shards must be from 1 to 1000, got {count}"
+    return None
 
 
 def spread_stateful(items: list) -> None:

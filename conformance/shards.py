@@ -19,6 +19,10 @@ from dataclasses import dataclass
 from hypothesis import settings
 
 SHARDS = 4  # items of a derandomized run: enough for -n 2 to balance against the feature scenarios
+# `--stateful-shards N` sets another count (certconform/plugin.py): a run against a product that
+# settles (a realistic run sleeps far more than it computes) gains from more xdist workers than
+# cores, and from as many shards as workers. Another count explores other sequences (each shard's
+# seed names the count), so the default stays fixed: a run is only comparable with runs of the same count.
 
 
 @dataclass(frozen=True)
@@ -41,6 +45,7 @@ class Shard:
         return settings(current, max_examples=max(1, math.ceil(current.max_examples / self.count)))
 
 
-def shards_for(current: settings) -> list[Shard]:
-    count = SHARDS if current.derandomize else 1
+def shards_for(current: settings, count: int | None = None) -> list[Shard]:
+    """The shards of a run under `current`: `count` (default SHARDS) when derandomized, else one."""
+    count = (count or SHARDS) if current.derandomize else 1
     return [Shard(i, count) for i in range(1, count + 1)]

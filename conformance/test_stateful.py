@@ -599,7 +599,7 @@ def build_machine(adapter, log: list[dict], strict: bool = False, progress: Prog
 def pytest_generate_tests(metafunc):
     """One item per shard of the exploration (conformance/shards.py), so `pytest -n` can spread it."""
     if "shard" in metafunc.fixturenames:
-        metafunc.parametrize("shard", shards_for(settings()), ids=str)
+        metafunc.parametrize("shard", shards_for(settings(), metafunc.config.getoption("stateful_shards", None)), ids=str)
 
 
 @pytest.mark.stateful

@@ -1,0 +1,16 @@
+"""The mock in its realistic mode with small delays, for self-tests (--mdm tests.adapters_realistic:fast).
+
+What this module knows: how to build MockMDM(realistic=True) with other delays than the spec
+`mock-realistic` (0.05 s): 0.02 s, so a whole realistic run fits a self-test's budget while
+every revocation and removal still lands after apply() has returned. What it does not know: how
+the suite judges it (tests/test_realistic_runs.py).
+"""
+from __future__ import annotations
+
+from certconform.mdm.mock import MockMDM
+
+DELAY = 0.02  # seconds until a revocation / removal lands (capabilities: settle_s = DELAY + 0.05)
+
+
+def fast() -> MockMDM:
+    return MockMDM(realistic=True, revocation_delay=DELAY, removal_delay=DELAY)
