@@ -106,6 +106,21 @@ def pytest_addoption(parser):
 
 
 @pytest.hookimpl(tryfirst=True)  # before junitxml / pytest-bdd read their output paths
+def misread_path_option(config) -> str | None:
+    """pytest picks its rootdir (and so pyproject.toml's testpaths) from every argument that names
+    an existing path, before any plugin runs: `--report-dir /tmp/r` (two words) with /tmp/r present
+    makes /tmp/r the rootdir, and a run with no path then collects the whole current directory
+    (self-tests included) instead of the conformance suite. Say so in one line."""
+    if config.inipath is not None or config.args_source != pytest.Config.ArgsSource.INVOCATION_DIR:
+        return None
+    for i, arg in enumerate(config.invocation_params.args[:-1]):
+        value = config.invocation_params.args[i + 1]
+        if str(arg).startswith("--") and "=" not in str(arg) and Path(config.invocation_params.dir, str(value)).resolve() == config.rootpath:
+            return (f"{arg} {value}: pytest took the existing path {value} for a test path and ran without the "
+                    f"project's settings (rootdir {config.rootpath}); write {arg}={value}")
+    return None
+
+
 def pytest_configure(config):
     for name, text in MARKERS.items():
         config.addinivalue_line("markers", f"{name}: {text}")
@@ -124,6 +139,9 @@ def pytest_configure(config):
                             ("--stateful-shards", shards_problem(config.getoption("stateful_shards")))):
         if problem:
             raise pytest.UsageError(f"{option}: {problem}")
+    misread = misread_path_option(config)
+    if misread:
+        raise pytest.UsageError(misread)
     spec = str(config.getoption("mdm") or "")
     if spec.startswith(("http://", "https://")) and config.getoption("numprocesses", None):
         raise pytest.UsageError(f"--mdm {spec}: -n runs several workers, which would share (and reset) one "

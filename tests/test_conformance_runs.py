@@ -146,3 +146,17 @@ def test_a_departure_from_a_reading_deviates_and_fails_only_under_strict(tmp_pat
     assert 'name="deviates" value="I-OUTSIDERS-NEVER-REVOKED"' in junit
     if strict:
         assert 'name="tier" value="reading"' in junit
+
+
+def test_an_existing_report_dir_given_as_two_words_is_a_one_line_error_not_a_run_of_everything(tmp_path):
+    """`--report-dir /some/existing/dir` makes pytest take that directory for its rootdir (before any
+    plugin runs), so the run would lose pyproject's testpaths and collect the self-tests too."""
+    existing = tmp_path / "reports"
+    existing.mkdir()
+    r = run("--mdm=mock", "--report-dir", str(existing), "-q", "-m", "not stateful")
+    assert r.returncode == 4, r.stdout[-2000:]
+    line = (r.stdout + r.stderr).strip().splitlines()[-1]
+    assert f"write --report-dir={existing}" in line and "Traceback" not in r.stdout + r.stderr
+    assert list(existing.iterdir()) == []  # nothing written, nothing collected
+    ok = run("--mdm=mock", f"--report-dir={existing}", "-q", "-m", "not stateful", "-k", "wipe")
+    assert ok.returncode == 0 and "tests/" not in ok.stdout, ok.stdout[-2000:]

@@ -49,7 +49,7 @@ def _skips_and_counts(junit: Path):
 
 def _run_suite(base_url: str, report_dir: Path, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--mdm", "intune",
-                           "--allow-destructive", "--report-dir", str(report_dir), "-q", *args],
+                           "--allow-destructive", f"--report-dir={report_dir}", "-q", *args],
                           cwd=PROJECT_ROOT, env=intune_env(base_url), capture_output=True, text=True, timeout=900)
 
 
