@@ -7,6 +7,7 @@ subprocess too, configured only through CERTCONFORM_INTUNE_* like an administrat
 """
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -139,3 +140,18 @@ def test_the_faulty_emulator_that_never_revokes_on_retire_is_seen_as_such():
                                 "--fault", "revocation-never-issued-on-retire", token=TOKEN) as base_url:
         seen = _scep_retired(base_url, wait_s=1.5)
     assert seen[0] and not any(r[0]["revoked"] or r[0].get("revocation") for r in seen), seen
+
+
+def test_the_suite_fails_the_faulty_emulator_naming_the_retire_statements_and_the_wait(tmp_path):
+    """Issue 12 point 6: the emulator's faulty mode (the CA is never asked to revoke on retire) is
+    killed by the suite itself, through the adapter, with the statement and the settle wait named."""
+    with running_graph_emulator("--page-size", "3", "--fault", "revocation-never-issued-on-retire",
+                                token=TOKEN) as base_url:
+        result = _run_suite(base_url, tmp_path / "r", "-m", "not stateful", "-k", "retire and scep",
+                            "--quiet-period", "0.2")
+    assert result.returncode == 1, result.stdout[-3000:] + result.stderr[-2000:]
+    statements = json.loads((tmp_path / "r" / "results.json").read_text())["statements"]
+    failed = {sid for sid, s in statements.items() if s["verdict"] == "fail"}
+    assert {"IOS-SCEP-RR-3", "WIN-SCEP-RR-3"} & failed, failed
+    assert "after waiting" in result.stdout and "settle_s" in result.stdout, result.stdout[-3000:]
+    _no_secret(tmp_path / "r", result.stdout, result.stderr)
