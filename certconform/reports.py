@@ -292,7 +292,8 @@ def statement_results(tests: list[TestRecord], behaviour) -> dict[str, dict]:
             note = ("no test that checks it was collected (deselected?)" if not scenarios and not stateful
                     else "its tests were skipped: " + "; ".join(sorted({t.message or "" for t in skipped})))
         elif verdict == "not-supported":
-            note = "; ".join(sorted({t.message or "" for t in skipped}))
+            # the verdict already says "not supported": the note gives only the reasons
+            note = "; ".join(sorted({re.sub(r"^not supported:\s*", "", t.message or "") for t in skipped}))
         elif verdict == "deviates":
             ids = sorted({i["id"] for d in deviations for i in d["interpretations"]})
             note = (f"what the document requires held, but the implementation departs from our reading"
