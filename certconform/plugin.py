@@ -121,6 +121,7 @@ def misread_path_option(config) -> str | None:
     return None
 
 
+@pytest.hookimpl(tryfirst=True)  # before Hypothesis' own, which would crash on an unknown profile
 def pytest_configure(config):
     for name, text in MARKERS.items():
         config.addinivalue_line("markers", f"{name}: {text}")
