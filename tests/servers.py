@@ -46,6 +46,18 @@ def _wait_until_ready(process: subprocess.Popen, base_url: str, token: str | Non
     raise RuntimeError(f"mock server on {base_url} not ready after {timeout:.0f}s")
 
 
+def _stop(process: subprocess.Popen) -> None:
+    """Stop a server started by one of the context managers below (kill it if it will not stop)."""
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+    if process.stdout:
+        process.stdout.close()
+
+
 @contextlib.contextmanager
 def running_mock_server(token: str | None = None, host: str = "127.0.0.1",
                         startup_timeout: float = 30.0, token_via: str = "arg",
@@ -79,14 +91,7 @@ def running_mock_server(token: str | None = None, host: str = "127.0.0.1",
         _wait_until_ready(process, base_url, token, startup_timeout)
         yield base_url
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        if process.stdout:
-            process.stdout.close()
+        _stop(process)
         if token_dir is not None:
             token_dir.cleanup()
 
@@ -121,11 +126,4 @@ def running_graph_emulator(*extra_args: str, token: str = "graph-selftest",
                 time.sleep(0.05)  # polling for readiness, not a timing assertion
         yield base_url
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        if process.stdout:
-            process.stdout.close()
+        _stop(process)
