@@ -96,7 +96,7 @@ def main(argv: list[str]) -> int:
     # The self-tests are independent of each other (own ports, own temporary report dirs; the mutant
     # catalogue runs once under a file lock), so they run on every core unless told otherwise.
     parallel = [] if any(a == "-n" or a.startswith(("-n", "--numprocesses")) or a == "no:xdist" for a in rest) \
-        else ["-n", "auto", "--dist", "loadgroup"]  # the mutant catalogue's tests stay on one worker
+        else ["-n", "auto", "--dist", "loadfile", "--no-loadscope-reorder"]  # longest files first: tests/conftest.py
     rc = subprocess.call([str(PY), "-m", "pytest", "tests", "-p", "no:cacheprovider", *parallel, *rest], cwd=ROOT)
     if rc == 5:
         fail("pytest collected no test: that is a failure, not a pass", 1)

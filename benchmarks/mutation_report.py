@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Mutation report: run the conformance suite against every entry of the mutant catalogue.
 
-    python benchmarks/mutation_report.py [--workers 2] [--only NAME ...] [--mode sync|realistic]
+    python benchmarks/mutation_report.py [--workers 2] [--realistic-workers 6] [--only NAME ...] [--mode sync|realistic]
                                          [--json PATH] [--no-json]
 
 It prints a line as each run finishes ([done/total] entry: verdict in seconds); then, for each
@@ -36,7 +36,10 @@ from tests import mutants  # noqa: E402
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[1])
-    ap.add_argument("--workers", type=int, default=2, help="suite runs in parallel (default 2)")
+    ap.add_argument("--workers", type=int, default=2, help="synchronous suite runs in parallel (default 2)")
+    ap.add_argument("--realistic-workers", type=int, default=mutants.REALISTIC_WORKERS,
+                    help=f"runs around the realistic mock in parallel, beside those (default {mutants.REALISTIC_WORKERS}; "
+                         "they mostly wait for settle windows)")
     ap.add_argument("--only", nargs="*", default=None, help="run only these catalogue entries")
     ap.add_argument("--json", default=str(ROOT / "reports" / "mutants.json"), help="where to write the table")
     ap.add_argument("--no-json", action="store_true", help="do not write the JSON report")
@@ -56,14 +59,14 @@ def main(argv: list[str] | None = None) -> int:
         entries = [e for e in entries if e.mode == args.mode]
     runs = sum(1 + (e.expected_strict is not None) for e in entries)
     print(f"running the conformance suite against {len(entries)} catalogue entries ({runs} runs), "
-          f"{args.workers} at a time ...", flush=True)
+          f"{args.workers} synchronous and {args.realistic_workers} realistic at a time ...", flush=True)
     start = time.monotonic()
     outcomes = mutants.run_catalogue(entries, workers=args.workers, pass_examples=args.pass_examples,
-                                     on_run=lambda *a: print(mutants.progress_line(*a), flush=True))
+                                     realistic_workers=args.realistic_workers, on_run=lambda *a: print(mutants.progress_line(*a), flush=True))
     elapsed = time.monotonic() - start
     print(mutants.format_table(outcomes))
     print("\nsynchronous vs realistic:\n" + mutants.format_kill_table(outcomes))
-    print(f"wall time: {elapsed:.0f}s ({args.workers} workers; {runs} runs, {sum(o.seconds for o in outcomes):.0f}s in all)")
+    print(f"wall time: {elapsed:.0f}s ({args.workers} + {args.realistic_workers} workers; {runs} runs, {sum(o.seconds for o in outcomes):.0f}s in all)")
     for o in outcomes:
         for run in (o.default, o.strict):
             if run is not None and not run.ok:

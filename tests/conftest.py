@@ -25,13 +25,18 @@ def mock_server_with_token():
         yield base_url, MOCK_TOKEN
 
 
+# The self-tests that take longest, first (dev.py selftest runs `-n auto --dist loadfile`: one file
+# is one unit of work, so each of these starts early on a worker of its own while the other workers
+# take the many short files). The mutant catalogue runs the conformance suite dozens of times (see
+# tests/test_mutants.py); its tests stay in one file so that one worker runs it once and nobody waits
+# behind its file lock. (Not `--dist loadgroup`: with pytest 9.2 xdist 3.8 no longer applies
+# `xdist_group` marks, pytest-dev/pytest-xdist#1386.)
+LONGEST_FIRST = ("tests/test_mutants.py", "tests/test_intune_e2e.py", "tests/test_realistic_runs.py",
+                 "tests/test_realistic_proof.py", "tests/test_conformance_runs.py", "tests/test_reports_run.py")
+
+
 def pytest_collection_modifyitems(config, items):
-    """The mutant catalogue first, and as one xdist group: it is the longest part of the
-    self-tests (it runs the whole conformance suite per entry, see tests/test_mutants.py). Under
-    `-n --dist loadgroup` (dev.py selftest) one worker takes all of its tests at the start and runs
-    the catalogue while the other workers take everything else. (Spread over several workers,
-    each would wait for the one catalogue run behind its file lock.)"""
-    items.sort(key=lambda item: 0 if item.nodeid.startswith("tests/test_mutants.py") else 1)
-    for item in items:
-        if item.nodeid.startswith("tests/test_mutants.py"):
-            item.add_marker(pytest.mark.xdist_group("mutant-catalogue"))
+    """Order the files so that the longest start first (see LONGEST_FIRST); the order of the tests
+    within a file is kept."""
+    rank = {path: i for i, path in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.nodeid.split("::", 1)[0], len(rank)))
