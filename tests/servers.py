@@ -30,20 +30,24 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _wait_until_ready(process: subprocess.Popen, base_url: str, token: str | None, timeout: float) -> None:
+def _wait_until_ready(process: subprocess.Popen, url: str, token: str | None, timeout: float, what: str,
+                      any_answer: bool = False) -> None:
+    """Poll `url` (with the bearer token, if any) until it answers 200 (with `any_answer`, until it
+    answers at all: a throttled 429 is an emulator that is up); a server that exits first or is not
+    ready within `timeout` is a RuntimeError naming `what` and its last output."""
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
             output = process.stdout.read() if process.stdout else ""
-            raise RuntimeError(f"mock server exited with {process.returncode}: {output.strip()[-500:]}")
+            raise RuntimeError(f"{what} exited with {process.returncode}: {output.strip()[-500:]}")
         try:
-            if httpx.get(f"{base_url}/capabilities", headers=headers, timeout=1.0).status_code == 200:
+            if httpx.get(url, headers=headers, timeout=1.0).status_code == 200 or any_answer:
                 return
         except httpx.HTTPError:
             pass
         time.sleep(0.05)  # polling for readiness, not a timing assertion
-    raise RuntimeError(f"mock server on {base_url} not ready after {timeout:.0f}s")
+    raise RuntimeError(f"{what} at {url} not ready after {timeout:.0f}s")
 
 
 def _stop(process: subprocess.Popen) -> None:
@@ -88,7 +92,7 @@ def running_mock_server(token: str | None = None, host: str = "127.0.0.1",
                                stderr=subprocess.STDOUT, text=True)
     base_url = f"http://{host}:{port}"
     try:
-        _wait_until_ready(process, base_url, token, startup_timeout)
+        _wait_until_ready(process, f"{base_url}/capabilities", token, startup_timeout, "mock server")
         yield base_url
     finally:
         _stop(process)
@@ -111,19 +115,8 @@ def running_graph_emulator(*extra_args: str, token: str = "graph-selftest",
                                stderr=subprocess.STDOUT, text=True)
     base_url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + startup_timeout
-        while True:
-            if process.poll() is not None:
-                output = process.stdout.read() if process.stdout else ""
-                raise RuntimeError(f"graph emulator exited with {process.returncode}: {output.strip()[-500:]}")
-            try:
-                httpx.get(f"{base_url}/v1.0/devices?$top=1", headers={"Authorization": f"Bearer {token}"},
-                          timeout=1.0)
-                break
-            except httpx.HTTPError:
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"graph emulator on {base_url} not ready after {startup_timeout:.0f}s")
-                time.sleep(0.05)  # polling for readiness, not a timing assertion
+        _wait_until_ready(process, f"{base_url}/v1.0/devices?$top=1", token, startup_timeout, "graph emulator",
+                          any_answer=True)
         yield base_url
     finally:
         _stop(process)

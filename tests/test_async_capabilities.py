@@ -10,13 +10,10 @@ from certconform.mdm import capabilities
 from certconform.mdm.mock import MockMDM
 from certconform.steps.driver import Driver
 
-SETUP = [{"type": "create_user", "user": "u"}, {"type": "create_group", "group": "g"},
-         {"type": "enroll", "device": "d", "platform": "windows", "user": "u"},
-         {"type": "add_member", "group": "g", "member": "d"},
-         {"type": "create_profile", "profile": "r", "kind": "trusted_root"},
-         {"type": "create_profile", "profile": "p", "kind": "scep", "root": "r", "ca": "intune"},
-         {"type": "assign_profile", "profile": "r", "group": "g"},
-         {"type": "assign_profile", "profile": "p", "group": "g"}, {"type": "check_in", "device": "d"}]
+try:
+    from tests.adapters_realistic import WINDOWS_SCEP_SETUP as SETUP
+except ImportError:  # tests/ on sys.path (rootdir-relative import mode)
+    from adapters_realistic import WINDOWS_SCEP_SETUP as SETUP
 
 
 def test_parse_defaults_and_bad_values():

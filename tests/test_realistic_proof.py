@@ -31,6 +31,11 @@ from certconform.model.oracle import _change, describe, flags
 from certconform.reports import _observed
 from certconform.steps.driver import Driver
 
+try:
+    from tests.adapters_realistic import WINDOWS_SCEP_SETUP as SETUP
+except ImportError:  # tests/ on sys.path (rootdir-relative import mode)
+    from adapters_realistic import WINDOWS_SCEP_SETUP as SETUP
+
 ROOT = Path(__file__).resolve().parent.parent
 WAIT = re.compile(r"after waiting [0-9.]+ s, the declared settle_s [0-9.]+ s")
 RETIRE_OR_WIPE = re.compile(r"\b(WIN|IOS|KNOX|MAC)-(SCEP|PKCS)-R[RV]-\d+\b")
@@ -78,13 +83,6 @@ def test_a_pending_revocation_is_rendered_pending():
 
 
 # ----------------------------------------------------------------------------- settling on a loaded machine
-SETUP = [{"type": "create_user", "user": "u"}, {"type": "create_group", "group": "g"},
-         {"type": "enroll", "device": "d", "platform": "windows", "user": "u"},
-         {"type": "add_member", "group": "g", "member": "d"},
-         {"type": "create_profile", "profile": "r", "kind": "trusted_root"},
-         {"type": "create_profile", "profile": "p", "kind": "scep", "root": "r", "ca": "intune"},
-         {"type": "assign_profile", "profile": "r", "group": "g"},
-         {"type": "assign_profile", "profile": "p", "group": "g"}, {"type": "check_in", "device": "d"}]
 
 
 class DescheduledAfterObserve:
