@@ -274,7 +274,8 @@ class IntuneAdapter:
         self.profiles[e["profile"]] = profile
 
     def _settings(self, family: str, kind: str, ca: str | None) -> dict:
-        """The type-specific properties a real tenant needs (documented in each type's page)."""
+        """The type-specific properties a real tenant needs (documented in each type's page; every
+        body is checked against msgraph-beta-sdk's models by tests/test_intune_bodies.py)."""
         if kind == "trusted_root":
             return {"trustedRootCertificate": _ROOT_DER_B64, "certFileName": "certconform-root.cer"}
         if kind == "scep":
@@ -286,6 +287,8 @@ class IntuneAdapter:
             return {"certificationAuthority": self.cfg.pkcs_ca, "certificationAuthorityName": self.cfg.pkcs_ca_name,
                     "certificateTemplateName": "certconform", "renewalThresholdPercentage": 20,
                     "certificateValidityPeriodScale": "years", "certificateValidityPeriodValue": 1}
+        if family == "ios":  # iosImportedPFXCertificateProfile has no renewal threshold (its doc page, the SDK's model)
+            return {"intendedPurpose": "unassigned"}
         return {"intendedPurpose": "unassigned", "renewalThresholdPercentage": 20}
 
     def _assign_all(self, profile_name: str) -> None:
