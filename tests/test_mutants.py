@@ -2,8 +2,9 @@
 entry only under --strict-readings, and passes every honest wrapper and legitimate variant.
 
 The whole catalogue runs once (the conformance suite in a subprocess per run, two synchronous and
-six realistic ones at a time, see tests.mutants.run_catalogue); each entry is then its own test id. A run is killed only by exit
-code 1 with a failed check (a usage error, an internal error or an adapter crash is not a kill).
+six realistic ones at a time, see tests.mutants.run_catalogue); each entry is then its own test
+id. A run is killed only by exit code 1 with a failed check (a usage error, an internal error or
+an adapter crash is not a kill).
   MUTANTS  killed by the default run (a document or contract check)
   STRICT   the default run passes (exit 0); the --strict-readings run is killed, citing a reading
   HONEST / LEGIT  both runs pass (exit 0)
@@ -46,7 +47,8 @@ def catalogue_results(tmp_path_factory, pytestconfig) -> dict[str, mutants.Outco
     if started is not None:
         path = mutants.write_report(outcomes, wall_seconds=time.monotonic() - started)
         table = mutants.format_table(outcomes) + "\n\n" + mutants.format_kill_table(outcomes)
-        text = f"\nmutant catalogue ({time.monotonic() - started:.0f}s, {WORKERS} synchronous + {mutants.REALISTIC_WORKERS} realistic workers; {path}):\n{table}\n"
+        text = (f"\nmutant catalogue ({time.monotonic() - started:.0f}s, {WORKERS} synchronous + "
+                f"{mutants.REALISTIC_WORKERS} realistic workers; {path}):\n{table}\n")
         reporter = pytestconfig.pluginmanager.get_plugin("terminalreporter")
         if reporter is not None:
             reporter.write_line(text)
