@@ -16,13 +16,17 @@ def fast() -> MockMDM:
     return MockMDM(realistic=True, revocation_delay=DELAY, removal_delay=DELAY)
 
 
-# A Windows device of user u in group g with trusted root r and SCEP profile p assigned and delivered
-# (one check-in): the set-up of the self-tests that then watch a revocation settle.
-WINDOWS_SCEP_SETUP = [
-    {"type": "create_user", "user": "u"}, {"type": "create_group", "group": "g"},
-    {"type": "enroll", "device": "d", "platform": "windows", "user": "u"},
-    {"type": "add_member", "group": "g", "member": "d"},
-    {"type": "create_profile", "profile": "r", "kind": "trusted_root"},
-    {"type": "create_profile", "profile": "p", "kind": "scep", "root": "r", "ca": "intune"},
-    {"type": "assign_profile", "profile": "r", "group": "g"},
-    {"type": "assign_profile", "profile": "p", "group": "g"}, {"type": "check_in", "device": "d"}]
+def scep_setup(platform: str = "windows", member: str = "d") -> list[dict]:
+    """Device d (`platform`) of user u; `member` (the device, or the user u) in group g; trusted
+    root r and SCEP profile p assigned to g and delivered by one check-in: the set-up of the
+    self-tests that then watch a revocation or a removal settle."""
+    return [{"type": "create_user", "user": "u"}, {"type": "create_group", "group": "g"},
+            {"type": "enroll", "device": "d", "platform": platform, "user": "u"},
+            {"type": "add_member", "group": "g", "member": member},
+            {"type": "create_profile", "profile": "r", "kind": "trusted_root"},
+            {"type": "create_profile", "profile": "p", "kind": "scep", "root": "r", "ca": "intune"},
+            {"type": "assign_profile", "profile": "r", "group": "g"},
+            {"type": "assign_profile", "profile": "p", "group": "g"}, {"type": "check_in", "device": "d"}]
+
+
+WINDOWS_SCEP_SETUP = scep_setup()

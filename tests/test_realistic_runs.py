@@ -27,8 +27,10 @@ from certconform.mdm.mock import MockMDM
 from certconform.steps.driver import Driver
 
 try:
+    from tests.adapters_realistic import scep_setup
     from tests.servers import running_mock_server
 except ImportError:  # run from tests/ itself
+    from adapters_realistic import scep_setup
     from servers import running_mock_server
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -122,13 +124,7 @@ def test_a_bad_shard_count_is_one_line(tmp_path):
     assert not (tmp_path / "results.json").exists()
 
 
-ANDROID_WORK = [{"type": "create_user", "user": "u"}, {"type": "create_group", "group": "g"},
-                {"type": "enroll", "device": "d", "platform": "android_work", "user": "u"},
-                {"type": "add_member", "group": "g", "member": "u"},
-                {"type": "create_profile", "profile": "r", "kind": "trusted_root"},
-                {"type": "create_profile", "profile": "p", "kind": "scep", "root": "r", "ca": "intune"},
-                {"type": "assign_profile", "profile": "r", "group": "g"},
-                {"type": "assign_profile", "profile": "p", "group": "g"}, {"type": "check_in", "device": "d"}]
+ANDROID_WORK = scep_setup("android_work", member="u")
 
 
 def test_a_late_change_on_a_platform_not_validated_lands_within_its_own_event():
