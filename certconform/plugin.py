@@ -110,12 +110,17 @@ def misread_path_option(config) -> str | None:
     """pytest picks its rootdir (and so pyproject.toml's testpaths) from every argument that names
     an existing path, before any plugin runs: `--report-dir /tmp/r` (two words) with /tmp/r present
     makes /tmp/r the rootdir, and a run with no path then collects the whole current directory
-    (self-tests included) instead of the conformance suite. Say so in one line."""
+    (self-tests included) instead of the conformance suite. The rootdir is then that path or, when
+    the current directory shares an ancestor with it (a checkout under /tmp, and /tmp/r), that
+    ancestor. Say so in one line."""
     if config.inipath is not None or config.args_source != pytest.Config.ArgsSource.INVOCATION_DIR:
         return None
     for i, arg in enumerate(config.invocation_params.args[:-1]):
         value = config.invocation_params.args[i + 1]
-        if str(arg).startswith("--") and "=" not in str(arg) and Path(config.invocation_params.dir, str(value)).resolve() == config.rootpath:
+        if not str(arg).startswith("--") or "=" in str(arg):
+            continue
+        path = Path(config.invocation_params.dir, str(value)).resolve()
+        if path.exists() and (path == config.rootpath or config.rootpath in path.parents):
             return (f"{arg} {value}: pytest took the existing path {value} for a test path and ran without the "
                     f"project's settings (rootdir {config.rootpath}); write {arg}={value}")
     return None

@@ -160,3 +160,19 @@ def test_an_existing_report_dir_given_as_two_words_is_a_one_line_error_not_a_run
     assert list(existing.iterdir()) == []  # nothing written, nothing collected
     ok = run("--mdm=mock", f"--report-dir={existing}", "-q", "-m", "not stateful", "-k", "wipe")
     assert ok.returncode == 0 and "tests/" not in ok.stdout, ok.stdout[-2000:]
+
+
+def test_a_two_word_report_dir_that_shares_an_ancestor_with_the_current_directory_is_refused_too(tmp_path):
+    """When the current directory and the report directory share an ancestor (a checkout under
+    /tmp and a report directory under /tmp), pytest makes that ancestor the rootdir rather than the
+    report directory itself. A fresh clone in /tmp/x ran the whole self-test suite again from inside
+    the test above, which recursed. Here the current directory is a sibling of the report directory
+    (it has no project settings, so nothing to collect if the check missed it)."""
+    existing, cwd = tmp_path / "reports", tmp_path / "checkout"
+    existing.mkdir()
+    cwd.mkdir()
+    r = run("--mdm=mock", "--report-dir", str(existing), "-q", cwd=cwd, timeout=120)
+    assert r.returncode == 4, r.stdout[-2000:] + r.stderr[-2000:]
+    line = (r.stdout + r.stderr).strip().splitlines()[-1]
+    assert f"write --report-dir={existing}" in line and f"(rootdir {tmp_path})" in line, line
+    assert list(existing.iterdir()) == []
