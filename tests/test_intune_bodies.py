@@ -30,10 +30,10 @@ from msgraph_beta.generated.users.item.assign_license.assign_license_post_reques
 from certconform.mdm.intune import load, mapping
 
 try:
-    from tests.fake_graph import TOKEN, FakeGraph
+    from tests.fake_graph import FakeGraph
     from tests.test_intune_adapter import env
 except ImportError:  # tests/ on sys.path rather than the project root
-    from fake_graph import TOKEN, FakeGraph
+    from fake_graph import FakeGraph
     from test_intune_adapter import env
 
 PLATFORMS = ("windows", "ios", "macos", "android_knox", "android_legacy", "android_work")
@@ -170,4 +170,3 @@ def test_the_check_catches_what_graph_would_refuse():
     assignment = {"assignments": [{"target": {"@odata.type": "#microsoft.graph.groupAssignmentTarget",
                                               "groupId": "g", "groupName": "n"}}]}
     assert any("groupName" in p for p in misfits(_parse(AssignPostRequestBody, assignment), assignment))
-    assert TOKEN  # the fake's token is what env() configures
