@@ -105,7 +105,6 @@ def pytest_addoption(parser):
                          "(mock-realistic) sleeps more than it computes, so -n 8 --stateful-shards 8 pays even on 2 cores")
 
 
-@pytest.hookimpl(tryfirst=True)  # before junitxml / pytest-bdd read their output paths
 def misread_path_option(config) -> str | None:
     """pytest picks its rootdir (and so pyproject.toml's testpaths) from every argument that names
     an existing path, before any plugin runs: `--report-dir /tmp/r` (two words) with /tmp/r present
@@ -126,7 +125,9 @@ def misread_path_option(config) -> str | None:
     return None
 
 
-@pytest.hookimpl(tryfirst=True)  # before Hypothesis' own, which would crash on an unknown profile
+# first: before junitxml and pytest-bdd read their output paths, and before Hypothesis' own
+# pytest_configure, which would crash on an unknown profile
+@pytest.hookimpl(tryfirst=True)
 def pytest_configure(config):
     for name, text in MARKERS.items():
         config.addinivalue_line("markers", f"{name}: {text}")
