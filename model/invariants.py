@@ -83,10 +83,6 @@ def invariant(name: str):
 
 
 # --------------------------------------------------------------------------- helpers
-def _pairs(step: Step) -> list[tuple[dict, dict]]:
-    return step.pairs
-
-
 def _applied(step: Step, *types: str) -> bool:
     return step.outcome == "applied" and step.event.get("type") in types
 
@@ -103,7 +99,7 @@ def _doc_ids(req) -> tuple[str, ...]:
 
 def _situated(step: Step):
     """(old, new, device, profile, situation) for every record the event concerns."""
-    for old, new in _pairs(step):
+    for old, new in step.pairs:
         situation = step.situations.get(old["serial"])
         dev, profile = step.world.devices.get(old["device"]), step.world.profiles.get(old["profile"])
         if situation and dev is not None and profile is not None and _judged(step, dev.name):
@@ -135,7 +131,7 @@ def roots_removed(step: Step) -> list[Violation]:
         return []
     return [Violation(_doc_ids(req), f"{step.event['type']} left trusted root {old['serial']} installed on {dev.name} "
                       f"({dev.platform})", old["serial"])
-            for old, new in _pairs(step) if old["device"] == dev.name and old["kind"] == "trusted_root"
+            for old, new in step.pairs if old["device"] == dev.name and old["kind"] == "trusted_root"
             and old["installed"] and new["installed"]]
 
 
@@ -147,7 +143,7 @@ def device_actions_revoke_and_remove(step: Step) -> list[Violation]:
     if dev is None:
         return []
     out = []
-    for old, new in _pairs(step):
+    for old, new in step.pairs:
         profile = step.world.profiles.get(old["profile"])
         if old["device"] != dev.name or old["kind"] not in ("scep", "pkcs") or not old["installed"] or profile is None:
             continue
@@ -190,7 +186,7 @@ def imported_removed(step: Step) -> list[Violation]:
         return []
     return [Violation(_doc_ids(req), f"{step.event['type']} left imported {old['serial']} on {dev.name} ({dev.platform})",
                       old["serial"])
-            for old, new in _pairs(step) if old["device"] == dev.name and old["kind"] == "pkcs_imported"
+            for old, new in step.pairs if old["device"] == dev.name and old["kind"] == "pkcs_imported"
             and old["installed"] and new["installed"]]
 
 
@@ -199,7 +195,7 @@ def never_revoked(step: Step) -> list[Violation]:
     """The MDM does not revoke at a third-party CA (GEN-3P-1 for SCEP; our reading I-3P-PKCS for
     PKCS), nor trusted roots and imported PKCS certificates (our reading I-OUTSIDERS-NEVER-REVOKED)."""
     out = []
-    for old, new in _pairs(step):
+    for old, new in step.pairs:
         profile = step.world.profiles.get(old["profile"])
         if profile is None or not _judged(step, old["device"]) or old["revoked"] or not new["revoked"]:
             continue
@@ -237,7 +233,7 @@ def other_devices_untouched(step: Step) -> list[Violation]:
     target = step.event.get("device")
     return [Violation(("I-SCOPE-TARGETING",), f"{step.event['type']} on {target} changed {old['kind']} {old['serial']} "
                       f"on {old['device']}", old["serial"], READING)
-            for old, new in _pairs(step)
+            for old, new in step.pairs
             if old["device"] != target and _judged(step, old["device"]) and _state(old) != _state(new)]
 
 
@@ -301,7 +297,7 @@ def revocation_permanent(step: Step) -> list[Violation]:
     I-REVOCATION-PERMANENT)."""
     return [Violation(("I-REVOCATION-PERMANENT",), f"{old['serial']} was revoked and is now reported not revoked",
                       old["serial"], READING)
-            for old, new in _pairs(step) if old["revoked"] and not new["revoked"] and _judged(step, old["device"])]
+            for old, new in step.pairs if old["revoked"] and not new["revoked"] and _judged(step, old["device"])]
 
 
 @invariant("removed-certificates-are-never-reinstalled")
@@ -310,7 +306,7 @@ def never_reinstalled(step: Step) -> list[Violation]:
     reading I-NO-REINSTALL)."""
     return [Violation(("I-NO-REINSTALL",), f"{old['serial']} on {old['device']} was removed and is installed again",
                       old["serial"], READING)
-            for old, new in _pairs(step) if not old["installed"] and new["installed"] and _judged(step, old["device"])]
+            for old, new in step.pairs if not old["installed"] and new["installed"] and _judged(step, old["device"])]
 
 
 @invariant("serials-are-unique")
