@@ -14,26 +14,32 @@ from certconform.mdm.mock import MockMDM
 PLATFORMS = ["windows", "ios", "macos", "android_knox", "android_work", "android_legacy"]
 
 
-@pytest.fixture(scope="module")
-def fleet() -> MockMDM:
-    """Several devices with every kind of certificate, some revoked, some removed."""
+PROFILES = {"root": {"kind": "trusted_root"}, "scep": {"kind": "scep", "root": "root", "ca": "intune"},
+            "pkcs": {"kind": "pkcs", "root": "root", "ca": "intune"},
+            "scep3": {"kind": "scep", "root": "root", "ca": "third_party"}, "imp": {"kind": "pkcs_imported"}}
+
+
+def build_fleet(profiles=tuple(PROFILES), then: tuple[dict, ...] = ()) -> MockMDM:
+    """A mock with one device per platform of user u, in group g, holding a certificate of each
+    of `profiles` (names of PROFILES, all assigned to g); then the events `then`."""
     mdm = MockMDM()
-    events = [{"type": "create_user", "user": "u"}, {"type": "create_group", "group": "g"},
-              {"type": "create_profile", "profile": "root", "kind": "trusted_root"},
-              {"type": "create_profile", "profile": "scep", "kind": "scep", "root": "root", "ca": "intune"},
-              {"type": "create_profile", "profile": "pkcs", "kind": "pkcs", "root": "root", "ca": "intune"},
-              {"type": "create_profile", "profile": "scep3", "kind": "scep", "root": "root", "ca": "third_party"},
-              {"type": "create_profile", "profile": "imp", "kind": "pkcs_imported"}]
-    events += [{"type": "assign_profile", "profile": p, "group": "g"} for p in ("root", "scep", "pkcs", "scep3", "imp")]
+    events = [{"type": "create_user", "user": "u"}, {"type": "create_group", "group": "g"}]
+    events += [{"type": "create_profile", "profile": p, **PROFILES[p]} for p in profiles]
+    events += [{"type": "assign_profile", "profile": p, "group": "g"} for p in profiles]
     for i, platform in enumerate(PLATFORMS):
         events += [{"type": "enroll", "device": f"d{i}", "platform": platform, "user": "u"},
                    {"type": "add_member", "group": "g", "member": f"d{i}"},
                    {"type": "check_in", "device": f"d{i}"}]
-    events += [{"type": "retire", "device": "d0"}, {"type": "unenroll", "device": "d3"},
-               {"type": "update_profile", "profile": "scep"}, {"type": "check_in", "device": "d1"}]
-    for e in events:
+    for e in [*events, *then]:
         mdm.apply(e)
     return mdm
+
+
+@pytest.fixture(scope="module")
+def fleet() -> MockMDM:
+    """Several devices with every kind of certificate, some revoked, some removed."""
+    return build_fleet(then=({"type": "retire", "device": "d0"}, {"type": "unenroll", "device": "d3"},
+                             {"type": "update_profile", "profile": "scep"}, {"type": "check_in", "device": "d1"}))
 
 
 def chain(mdm: MockMDM) -> tuple[x509.Certificate, x509.Certificate]:

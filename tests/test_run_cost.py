@@ -26,7 +26,7 @@ from certconform.conformance import test_stateful
 from certconform.mdm.guarded import AdapterCrash, CallTimeout, GuardedAdapter, alarm_kept
 from certconform.mdm.mock import MockMDM
 from certconform.model.reference import ReferenceMDM
-from tests.test_mock_certificates import PLATFORMS
+from tests.test_mock_certificates import build_fleet
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -53,20 +53,7 @@ def test_the_state_machine_runs_inside_fewer_gc_passes(monkeypatch):
 
 
 def _fleet_with_revocations() -> MockMDM:
-    mdm = MockMDM()
-    events = [{"type": "create_user", "user": "u"}, {"type": "create_group", "group": "g"},
-              {"type": "create_profile", "profile": "root", "kind": "trusted_root"},
-              {"type": "create_profile", "profile": "scep", "kind": "scep", "root": "root", "ca": "intune"},
-              {"type": "create_profile", "profile": "scep3", "kind": "scep", "root": "root", "ca": "third_party"},
-              {"type": "create_profile", "profile": "imp", "kind": "pkcs_imported"}]
-    events += [{"type": "assign_profile", "profile": p, "group": "g"} for p in ("root", "scep", "scep3", "imp")]
-    for i, platform in enumerate(PLATFORMS):
-        events += [{"type": "enroll", "device": f"d{i}", "platform": platform, "user": "u"},
-                   {"type": "add_member", "group": "g", "member": f"d{i}"},
-                   {"type": "check_in", "device": f"d{i}"}]
-    for e in events:
-        mdm.apply(e)
-    return mdm
+    return build_fleet(("root", "scep", "scep3", "imp"))
 
 
 def test_observe_reads_each_crl_once_and_gives_what_each_record_says(monkeypatch):
