@@ -1305,6 +1305,7 @@ LEGIT = [  # pass both ways: differ only where the document is silent or contrad
 
 
 REALISTIC_ONLY = [RevocationNeverLands, RevocationPastSettle]  # mutants of timing (settle_s)
+REALISTIC_BASES = MUTANTS + REALISTIC_ONLY + [PassThrough]  # what the `realistic` namespace rebuilds
 
 
 class realistic:
@@ -1316,7 +1317,7 @@ class realistic:
 
 
 REALISTIC_OF: dict[str, type] = {}  # catalogue class name -> its realistic variant
-for _cls in MUTANTS + REALISTIC_ONLY + [PassThrough]:
+for _cls in REALISTIC_BASES:
     _variant = type(_cls.__name__, (_cls,), {"realistic": True, "__doc__": _cls.__doc__,
                                             "__qualname__": f"realistic.{_cls.__name__}", "__module__": __name__})
     setattr(realistic, _cls.__name__, _variant)
@@ -1454,7 +1455,7 @@ def realistic_catalogue() -> list[Entry]:
     these capabilities, its run must pass with the statements it breaks reported not-supported."""
     performable = realistic_events()
     out = []
-    for c in MUTANTS + REALISTIC_ONLY + [PassThrough]:
+    for c in REALISTIC_BASES:
         needs = [e for e in getattr(c, "needs", ()) if e not in performable]
         honest = c is PassThrough
         group = "honest" if honest else "unkillable" if needs else "mutant"
