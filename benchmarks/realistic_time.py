@@ -37,14 +37,11 @@ import tempfile
 import time
 from pathlib import Path
 
+from suite_time import python_of  # the checkout's own interpreter (benchmarks/ is this script's sys.path[0])
+
 HERE = Path(__file__).resolve().parent.parent
 SETUPS = {"serial": [], "-n 4": ["-n", "4"], "-n 8 --stateful-shards 8": ["-n", "8", "--stateful-shards", "8"]}
 PARTS = {"features": ["-m", "not stateful"], "stateful": ["conformance/test_stateful.py"], "whole": []}
-
-
-def python_of(root: Path) -> str:
-    venv = root / ".venv" / "bin" / "python"
-    return str(venv) if venv.exists() else sys.executable
 
 
 def timed_run(root: Path, spec: str, part: str, setup: str, examples: int | None, delay: float) -> dict:
