@@ -32,9 +32,9 @@ from certconform.reports import _observed
 from certconform.steps.driver import Driver
 
 try:
-    from tests.adapters_realistic import WINDOWS_SCEP_SETUP as SETUP
+    from tests.adapters_realistic import WINDOWS_SCEP_SETUP as SETUP, fast
 except ImportError:  # tests/ on sys.path (rootdir-relative import mode)
-    from adapters_realistic import WINDOWS_SCEP_SETUP as SETUP
+    from adapters_realistic import WINDOWS_SCEP_SETUP as SETUP, fast
 
 ROOT = Path(__file__).resolve().parent.parent
 WAIT = re.compile(r"after waiting [0-9.]+ s, the declared settle_s [0-9.]+ s")
@@ -83,15 +83,13 @@ def test_a_pending_revocation_is_rendered_pending():
 
 
 # ----------------------------------------------------------------------------- settling on a loaded machine
-
-
 class DescheduledAfterObserve:
     """The realistic mock, but the first observe() after a retire hands its inventory back only
     `lag` seconds after reading it: what a loaded machine does when it deschedules the suite
     between reading the inventory and looking at the clock."""
 
     def __init__(self, lag: float):
-        self.inner, self.lag, self.slow = MockMDM(realistic=True, revocation_delay=0.02, removal_delay=0.02), lag, False
+        self.inner, self.lag, self.slow = fast(), lag, False
 
     def capabilities(self):
         return self.inner.capabilities()
