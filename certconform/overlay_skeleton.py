@@ -25,7 +25,7 @@ LIST_SUFFIX = {"revoked-and-removed": "RR", "revoked": "RV", "removed": "RM", "r
 PLATFORM_PREFIX = (("windows", "WIN", "windows"), ("ios", "IOS", "ios"), ("knox", "KNOX", "android_knox"),
                    ("macos", "MAC", "macos"))
 TODO = "TODO"
-HUMAN_FIELDS = ("review", "role", "status", "platforms", "kinds", "event", "outcome", "says")
+HUMAN_FIELDS = ("review", "role", "status", "platforms", "kinds", "chain", "event", "outcome", "jointly", "says")
 
 
 def _platform(section: str) -> tuple[str, str | None]:
@@ -71,6 +71,8 @@ def _guess(unit: Unit) -> dict:
         out["role"] = "note"
     out["platforms"] = [platform] if platform else [TODO]
     out["kinds"] = ["trusted_root"] if unit.list == "root-removed" else [kind] if kind else [TODO]
+    if unit.list == "root-removed":  # a root list speaks about its own section's roots
+        out["chain"] = kind or TODO
     out["event"] = TODO
     out["outcome"] = unit.list if unit.list in LIST_SUFFIX else TODO
     out["says"] = "TODO: what the bullet requires, in our own words"

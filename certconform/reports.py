@@ -29,8 +29,10 @@ Verdicts per statement (worst first):
     pass            every test that checks it passed
     not-enabled     the document says the platform is not enabled (ANDROID-LEGACY-1); its checks passed
     not-validated   the document does not validate the platform (ANDROID-WORK-1); never counted as passed
-    unspecified     (matrix cells only) the document leaves the outcome open; what the
-                    implementation was observed doing is shown for information
+    unspecified     the document leaves the outcome open: a matrix cell no statement decides
+                    (what the implementation was observed doing is shown for information), or an
+                    informative statement that requires nothing by itself (GEN-INTRO-1: "can be
+                    removed")
 """
 from __future__ import annotations
 
@@ -272,6 +274,8 @@ def statement_results(tests: list[TestRecord], behaviour) -> dict[str, dict]:
             verdict = "fail"
         elif errors:
             verdict = "error"
+        elif st.status == "informative" and not (ran and behaviour.wholly_in_conflict(st.id)):
+            verdict = "unspecified"  # it requires nothing by itself (its outcome is open)
         elif st.status == "not-validated" and (ran or skipped):
             verdict = "not-validated"
         elif not ran and skipped and all(is_not_supported(t.message) for t in skipped):
@@ -282,7 +286,7 @@ def statement_results(tests: list[TestRecord], behaviour) -> dict[str, dict]:
             verdict = "deviates"
         elif st.status == "not-enabled":
             verdict = "not-enabled"
-        elif behaviour.conflict_of(st.id):
+        elif behaviour.wholly_in_conflict(st.id):
             verdict = "conflict"
         else:
             verdict = "pass"
@@ -294,6 +298,9 @@ def statement_results(tests: list[TestRecord], behaviour) -> dict[str, dict]:
         elif verdict == "not-supported":
             # the verdict already says "not supported": the note gives only the reasons
             note = "; ".join(sorted({re.sub(r"^not supported:\s*", "", t.message or "") for t in skipped}))
+        elif verdict == "unspecified":
+            note = (f"requires nothing by itself ({behaviour.outcomes[st.outcome]['says']}); what it speaks "
+                    "about is judged by the statements that decide it")
         elif verdict == "deviates":
             ids = sorted({i["id"] for d in deviations for i in d["interpretations"]})
             note = (f"what the document requires held, but the implementation departs from our reading"
@@ -466,7 +473,7 @@ def build_results(tests: list[TestRecord], meta: dict, behaviour=None, rules=Non
             "behaviour": {"id": b.edition, "title": b.document["title"], "edition": b.document["edition"]},
             "document": document,
         },
-        "totals": {"statements": len(statements), **{v: totals.get(v, 0) for v in VERDICTS if v != "unspecified"},
+        "totals": {"statements": len(statements), **{v: totals.get(v, 0) for v in VERDICTS},
                    "unspecified_cells": unspecified,
                    "tests": len(tests), "tests_failed": sum(1 for t in tests if t.outcome == "failed"),
                    "tests_error": sum(1 for t in tests if t.outcome == "error")},
@@ -517,7 +524,7 @@ def write_reports(collector: Collector, out_dir: Path, meta: dict) -> str:
     (out_dir / "results.json").write_text(json.dumps(results, indent=2, default=str) + "\n", encoding="utf-8")
     (out_dir / "index.html").write_text(render_html(results), encoding="utf-8")
     t = results["totals"]
-    counts = ", ".join(f"{t[v]} {v}" for v in VERDICTS if v != "unspecified" and t.get(v))
+    counts = ", ".join(f"{t[v]} {v}" for v in VERDICTS if t.get(v))
     readings = [i["id"] for i in results["interpretations"] if i["verdict"] == "deviates"]
     tail = (f"; deviates from our readings {', '.join(readings)}"
             + (" (--strict: these fail)" if results["strict"] else " (pass --strict to fail on them)")) if readings else ""

@@ -57,6 +57,7 @@ def build(scenarios: dict[str, list[str]], doc_path: str | Path | None = None,
                 **s.as_json(),
                 "status": b.status(s.id),
                 "conflict": (b.conflict_of(s.id).id if b.conflict_of(s.id) else None),
+                "conflicts": [c.id for c in b.conflicts_of(s.id)],  # wholly ("status": conflict) or partly
                 "scenarios": sorted(set(scenarios.get(s.id, []))),
             }
             for s in b.statements

@@ -6,69 +6,8 @@ Feature: Statements that apply across platforms
   authorities. A scenario runs on the platforms it names and says where the platforms' own
   lists decide instead.
 
-  @GEN-INTRO-1 @scep @I-INTRO-CAN-BE
-  Scenario Outline: GEN-INTRO-1 Any platform: wiping a device can take its SCEP and PKCS certificates off it. Checked for SCEP on Windows, iOS and Android KNOX, where the platform's list requires the removal too (I-INTRO-CAN-BE). Not checked here: on macOS the event is refused (MAC-WIPE-1).
-    Given a licensed user "alice" who has enrolled the <platform> device "dev1"
-    And a trusted root profile "root-scep" and a SCEP profile "scep" chained to it, from the Intune CA
-    And every profile is assigned to the device group "fleet", which contains "dev1"
-    And "dev1" has checked in and holds a certificate from every profile
-    When an administrator wipes "dev1"
-    Then the SCEP certificate on "dev1" is removed
-
-    Examples:
-      | platform |
-      | Windows |
-      | iOS |
-      | Android KNOX |
-
-  @GEN-INTRO-1 @pkcs @I-INTRO-CAN-BE
-  Scenario Outline: GEN-INTRO-1 Any platform: wiping a device can take its SCEP and PKCS certificates off it. Checked for PKCS on Windows, iOS and Android KNOX, where the platform's list requires the removal too (I-INTRO-CAN-BE). Not checked here: on macOS the event is refused (MAC-WIPE-1).
-    Given a licensed user "alice" who has enrolled the <platform> device "dev1"
-    And a trusted root profile "root-pkcs" and a PKCS profile "pkcs" chained to it, from the Intune CA
-    And every profile is assigned to the device group "fleet", which contains "dev1"
-    And "dev1" has checked in and holds a certificate from every profile
-    When an administrator wipes "dev1"
-    Then the PKCS certificate on "dev1" is removed
-
-    Examples:
-      | platform |
-      | Windows |
-      | iOS |
-      | Android KNOX |
-
-  @GEN-INTRO-2 @scep @I-INTRO-CAN-BE
-  Scenario Outline: GEN-INTRO-2 Any platform: retiring a device can take its SCEP and PKCS certificates off it. Checked for SCEP on Windows, iOS and macOS, where the platform's list requires the removal too (I-INTRO-CAN-BE). Not checked here: on Android KNOX, KNOX-SCEP-RV-1 decides.
-    Given a licensed user "alice" who has enrolled the <platform> device "dev1"
-    And a trusted root profile "root-scep" and a SCEP profile "scep" chained to it, from the Intune CA
-    And every profile is assigned to the device group "fleet", which contains "dev1"
-    And "dev1" has checked in and holds a certificate from every profile
-    When an administrator retires "dev1"
-    Then the SCEP certificate on "dev1" is removed
-
-    Examples:
-      | platform |
-      | Windows |
-      | iOS |
-      | macOS |
-
-  @GEN-INTRO-2 @pkcs @I-INTRO-CAN-BE
-  Scenario Outline: GEN-INTRO-2 Any platform: retiring a device can take its SCEP and PKCS certificates off it. Checked for PKCS on Windows, iOS, Android KNOX and macOS, where the platform's list requires the removal too (I-INTRO-CAN-BE).
-    Given a licensed user "alice" who has enrolled the <platform> device "dev1"
-    And a trusted root profile "root-pkcs" and a PKCS profile "pkcs" chained to it, from the Intune CA
-    And every profile is assigned to the device group "fleet", which contains "dev1"
-    And "dev1" has checked in and holds a certificate from every profile
-    When an administrator retires "dev1"
-    Then the PKCS certificate on "dev1" is removed
-
-    Examples:
-      | platform |
-      | Windows |
-      | iOS |
-      | Android KNOX |
-      | macOS |
-
   @GEN-INTRO-3 @scep @I-PLATFORM-LIST-WINS
-  Scenario Outline: GEN-INTRO-3 Any platform: once the profile that delivered a certificate stops targeting the device or its user, the certificate is taken off the device. Checked where no platform list speaks (I-PLATFORM-LIST-WINS): SCEP on Windows, iOS, Android KNOX and macOS, for the events below; elsewhere the platform's lists decide.
+  Scenario Outline: GEN-INTRO-3 Any platform: once the profile that delivered a certificate stops targeting the device or its user, the certificate is taken off the device. Checked where no platform list speaks (I-PLATFORM-LIST-WINS) and the platform's section does not make a group or assignment change revoke-only or a stay (I-INTRO-YIELDS): SCEP on Windows, iOS and macOS, for the events below; elsewhere the platform's lists decide.
     Given a licensed user "alice" who has enrolled the <platform> device "dev1"
     And a trusted root profile "root-scep" and a SCEP profile "scep" chained to it, from the Intune CA
     And every profile is assigned to the user group "staff", which contains "alice"
@@ -80,12 +19,11 @@ Feature: Statements that apply across platforms
       | platform |
       | Windows |
       | iOS |
-      | Android KNOX |
       | macOS |
 
   @GEN-INTRO-3 @pkcs @I-PLATFORM-LIST-WINS
-  Scenario Outline: GEN-INTRO-3 Any platform: once the profile that delivered a certificate stops targeting the device or its user, the certificate is taken off the device. Checked where no platform list speaks (I-PLATFORM-LIST-WINS): PKCS on iOS, Android KNOX and macOS, for the events below; elsewhere the platform's lists decide.
-    Given a licensed user "alice" who has enrolled the <platform> device "dev1"
+  Scenario Outline: GEN-INTRO-3 Any platform: once the profile that delivered a certificate stops targeting the device or its user, the certificate is taken off the device. Checked where no platform list speaks (I-PLATFORM-LIST-WINS) and the platform's section does not make a group or assignment change revoke-only or a stay (I-INTRO-YIELDS): PKCS on iOS, for the events below; elsewhere the platform's lists decide.
+    Given a licensed user "alice" who has enrolled the iOS device "dev1"
     And a trusted root profile "root-pkcs" and a PKCS profile "pkcs" chained to it, from the Intune CA
     And every profile is assigned to <targeting>
     And "dev1" has checked in and holds a certificate from every profile
@@ -93,13 +31,9 @@ Feature: Statements that apply across platforms
     Then the PKCS certificate on "dev1" is removed
 
     Examples:
-      | platform | targeting | event |
-      | iOS | the device group "fleet", which contains "dev1" | "dev1" is removed from the group "fleet" |
-      | iOS | the user group "staff", which contains "alice" | "alice" is removed from the group "staff" |
-      | Android KNOX | the device group "fleet", which contains "dev1" | "dev1" is removed from the group "fleet" |
-      | Android KNOX | the user group "staff", which contains "alice" | "alice" is removed from the group "staff" |
-      | macOS | the device group "fleet", which contains "dev1" | "dev1" is removed from the group "fleet" |
-      | macOS | the user group "staff", which contains "alice" | "alice" is removed from the group "staff" |
+      | targeting | event |
+      | the device group "fleet", which contains "dev1" | "dev1" is removed from the group "fleet" |
+      | the user group "staff", which contains "alice" | "alice" is removed from the group "staff" |
 
   @GEN-ORDER-1 @GEN-ORDER-2 @scep
   Scenario Outline: GEN-ORDER-1, GEN-ORDER-2 Offboarding a user: first wipe or retire the user's device, so its certificates are revoked and removed while the MDM still manages it. Offboarding a user, second step: only then delete the user from the directory; the certificates stay revoked and removed. Where the platform's list requires less, the check follows it: Android KNOX retire: is revoked (KNOX-SCEP-RV-1).
@@ -229,7 +163,7 @@ Feature: Statements that apply across platforms
       | Android legacy |
 
   @GEN-3P-1 @scep
-  Scenario Outline: GEN-3P-1 SCEP certificates from a third-party certification authority are removed where the lists say so, but the MDM never revokes them. Checked where the lists require a revocation: on Windows, iOS, Android KNOX and macOS. Not checked here: Android for Work is not validated (ANDROID-WORK-1); on Android legacy the MDM never removes (ANDROID-LEGACY-1).
+  Scenario Outline: GEN-3P-1 SCEP certificates from a third-party certification authority are removed where the lists say so, but the MDM never revokes them. Checked on Windows, iOS, Android KNOX and macOS, for the events after which the lists revoke an Intune-issued SCEP certificate; where the lists keep it, the third-party one stays the same way. Not checked here: Android for Work is not validated (ANDROID-WORK-1); on Android legacy the MDM never removes (ANDROID-LEGACY-1).
     Given a licensed user "alice" who has enrolled the <platform> device "dev1"
     And a trusted root profile "root-scep" and a SCEP profile "scep" chained to it, from the third-party CA
     And every profile is assigned to the device group "fleet", which contains "dev1"
@@ -262,47 +196,3 @@ Feature: Statements that apply across platforms
       | macOS | an administrator updates the profile "scep" | is not revoked |
       | macOS | "dev1" is removed from the group "fleet" | is removed but not revoked |
       | macOS | the assignment of profile "scep" to the group "fleet" is removed | is removed but not revoked |
-
-  @GEN-3P-1 @pkcs @I-3P-REVOCATION-OPEN
-  Scenario Outline: GEN-3P-1 extended to PKCS by I-3P-REVOCATION-OPEN: For a PKCS certificate from a third-party certification authority, whether the MDM revokes it is open, whatever the platform lists say about PKCS revocation. Checked where the lists require a revocation: on Windows, iOS, Android KNOX and macOS. Not checked here: Android for Work is not validated (ANDROID-WORK-1); on Android legacy the MDM never removes (ANDROID-LEGACY-1).
-    Given a licensed user "alice" who has enrolled the <platform> device "dev1"
-    And a trusted root profile "root-pkcs" and a PKCS profile "pkcs" chained to it, from the third-party CA
-    And every profile is assigned to the device group "fleet", which contains "dev1"
-    And "dev1" has checked in and holds a certificate from every profile
-    When <event>
-    Then the PKCS certificate on "dev1" <outcome>
-
-    Examples:
-      | platform | event | outcome |
-      | Windows | the user unenrolls "dev1" | is removed |
-      | Windows | an administrator wipes "dev1" | is removed |
-      | Windows | an administrator retires "dev1" | is removed |
-      | Windows | an administrator updates the profile "pkcs" | is not removed |
-      | Windows | "alice" loses the Intune licence | is not removed |
-      | Windows | an administrator withdraws the Intune licence of "alice" | is not removed |
-      | Windows | an administrator deletes the user "alice" from the directory | is not removed |
-      | iOS | the user unenrolls "dev1" | is removed |
-      | iOS | an administrator wipes "dev1" | is removed |
-      | iOS | an administrator retires "dev1" | is removed |
-      | iOS | an administrator updates the profile "pkcs" | is not removed |
-      | iOS | "alice" loses the Intune licence | is not removed |
-      | iOS | an administrator withdraws the Intune licence of "alice" | is not removed |
-      | iOS | an administrator deletes the user "alice" from the directory | is not removed |
-      | iOS | an administrator deletes the group "fleet" from the directory | is not removed |
-      | Android KNOX | the user unenrolls "dev1" | is removed |
-      | Android KNOX | an administrator wipes "dev1" | is removed |
-      | Android KNOX | an administrator retires "dev1" | is removed |
-      | Android KNOX | an administrator updates the profile "pkcs" | is not removed |
-      | Android KNOX | the assignment of profile "pkcs" to the group "fleet" is removed | is not removed |
-      | Android KNOX | "alice" loses the Intune licence | is not removed |
-      | Android KNOX | an administrator withdraws the Intune licence of "alice" | is not removed |
-      | Android KNOX | an administrator deletes the user "alice" from the directory | is not removed |
-      | Android KNOX | an administrator deletes the group "fleet" from the directory | is not removed |
-      | macOS | the user unenrolls "dev1" | is removed |
-      | macOS | an administrator retires "dev1" | is removed |
-      | macOS | an administrator updates the profile "pkcs" | is not removed |
-      | macOS | the assignment of profile "pkcs" to the group "fleet" is removed | is not removed |
-      | macOS | "alice" loses the Intune licence | is not removed |
-      | macOS | an administrator withdraws the Intune licence of "alice" | is not removed |
-      | macOS | an administrator deletes the user "alice" from the directory | is not removed |
-      | macOS | an administrator deletes the group "fleet" from the directory | is not removed |

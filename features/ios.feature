@@ -240,3 +240,72 @@ Feature: iOS: what each event does to SCEP and PKCS certificates
     And "dev1" has checked in and holds a certificate from every profile
     When an administrator updates the profile "pkcs"
     Then the PKCS certificate on "dev1" stays, neither revoked nor removed
+
+  @IOS-PKCS-RR-1 @pkcs @I-PKCS-LISTS-EVERY-CA
+  Scenario: IOS-PKCS-RR-1 iOS: when the user unenrolls the device, the PKCS certificate is revoked and taken off the device. By I-PKCS-LISTS-EVERY-CA: The PKCS lists hold whatever certification authority issued the certificate, a third-party one included (only third-party SCEP certificates are never revoked: GEN-3P-1).
+    Given a trusted root profile "root-pkcs" and a PKCS profile "pkcs" chained to it, from the third-party CA
+    And every profile is assigned to the device group "fleet", which contains "dev1"
+    And "dev1" has checked in and holds a certificate from every profile
+    When the user unenrolls "dev1"
+    Then the PKCS certificate on "dev1" is revoked and removed
+
+  @IOS-PKCS-RR-2 @pkcs @I-PKCS-LISTS-EVERY-CA
+  Scenario: IOS-PKCS-RR-2 iOS: when an administrator wipes the device, the PKCS certificate is revoked and taken off the device. By I-PKCS-LISTS-EVERY-CA: The PKCS lists hold whatever certification authority issued the certificate, a third-party one included (only third-party SCEP certificates are never revoked: GEN-3P-1).
+    Given a trusted root profile "root-pkcs" and a PKCS profile "pkcs" chained to it, from the third-party CA
+    And every profile is assigned to the device group "fleet", which contains "dev1"
+    And "dev1" has checked in and holds a certificate from every profile
+    When an administrator wipes "dev1"
+    Then the PKCS certificate on "dev1" is revoked and removed
+
+  @IOS-PKCS-RR-3 @pkcs @I-PKCS-LISTS-EVERY-CA
+  Scenario: IOS-PKCS-RR-3 iOS: when an administrator retires the device, the PKCS certificate is revoked and taken off the device. By I-PKCS-LISTS-EVERY-CA: The PKCS lists hold whatever certification authority issued the certificate, a third-party one included (only third-party SCEP certificates are never revoked: GEN-3P-1).
+    Given a trusted root profile "root-pkcs" and a PKCS profile "pkcs" chained to it, from the third-party CA
+    And every profile is assigned to the device group "fleet", which contains "dev1"
+    And "dev1" has checked in and holds a certificate from every profile
+    When an administrator retires "dev1"
+    Then the PKCS certificate on "dev1" is revoked and removed
+
+  @IOS-PKCS-RM-1 @pkcs @I-PKCS-LISTS-EVERY-CA
+  Scenario: IOS-PKCS-RM-1 iOS: when the profile's assignment to the group is removed, the PKCS certificate is taken off the device (the list says nothing about revocation). By I-PKCS-LISTS-EVERY-CA: The PKCS lists hold whatever certification authority issued the certificate, a third-party one included (only third-party SCEP certificates are never revoked: GEN-3P-1).
+    Given a trusted root profile "root-pkcs" and a PKCS profile "pkcs" chained to it, from the third-party CA
+    And every profile is assigned to the device group "fleet", which contains "dev1"
+    And "dev1" has checked in and holds a certificate from every profile
+    When the assignment of profile "pkcs" to the group "fleet" is removed
+    Then the PKCS certificate on "dev1" is removed
+
+  @IOS-PKCS-STAY-1 @pkcs @I-PKCS-LISTS-EVERY-CA
+  Scenario: IOS-PKCS-STAY-1 iOS: when the user loses the Intune licence, the PKCS certificate is neither revoked nor removed. By I-PKCS-LISTS-EVERY-CA: The PKCS lists hold whatever certification authority issued the certificate, a third-party one included (only third-party SCEP certificates are never revoked: GEN-3P-1).
+    Given a trusted root profile "root-pkcs" and a PKCS profile "pkcs" chained to it, from the third-party CA
+    And every profile is assigned to the device group "fleet", which contains "dev1"
+    And "dev1" has checked in and holds a certificate from every profile
+    When "alice" loses the Intune licence
+    Then the PKCS certificate on "dev1" stays, neither revoked nor removed
+
+  @IOS-PKCS-STAY-2 @pkcs @I-PKCS-LISTS-EVERY-CA
+  Scenario: IOS-PKCS-STAY-2 iOS: when an administrator withdraws the user's Intune licence, the PKCS certificate is neither revoked nor removed. By I-PKCS-LISTS-EVERY-CA: The PKCS lists hold whatever certification authority issued the certificate, a third-party one included (only third-party SCEP certificates are never revoked: GEN-3P-1).
+    Given a trusted root profile "root-pkcs" and a PKCS profile "pkcs" chained to it, from the third-party CA
+    And every profile is assigned to the device group "fleet", which contains "dev1"
+    And "dev1" has checked in and holds a certificate from every profile
+    When an administrator withdraws the Intune licence of "alice"
+    Then the PKCS certificate on "dev1" stays, neither revoked nor removed
+
+  @IOS-PKCS-STAY-3 @pkcs @I-PKCS-LISTS-EVERY-CA
+  Scenario Outline: IOS-PKCS-STAY-3 iOS: when an administrator deletes the user or the group from the directory, the PKCS certificate is neither revoked nor removed. By I-PKCS-LISTS-EVERY-CA: The PKCS lists hold whatever certification authority issued the certificate, a third-party one included (only third-party SCEP certificates are never revoked: GEN-3P-1).
+    Given a trusted root profile "root-pkcs" and a PKCS profile "pkcs" chained to it, from the third-party CA
+    And every profile is assigned to the device group "fleet", which contains "dev1"
+    And "dev1" has checked in and holds a certificate from every profile
+    When <event>
+    Then the PKCS certificate on "dev1" stays, neither revoked nor removed
+
+    Examples:
+      | event |
+      | an administrator deletes the user "alice" from the directory |
+      | an administrator deletes the group "fleet" from the directory |
+
+  @IOS-PKCS-STAY-4 @pkcs @I-PKCS-LISTS-EVERY-CA
+  Scenario: IOS-PKCS-STAY-4 iOS: when an administrator edits the profile, the PKCS certificate is neither revoked nor removed. By I-PKCS-LISTS-EVERY-CA: The PKCS lists hold whatever certification authority issued the certificate, a third-party one included (only third-party SCEP certificates are never revoked: GEN-3P-1).
+    Given a trusted root profile "root-pkcs" and a PKCS profile "pkcs" chained to it, from the third-party CA
+    And every profile is assigned to the device group "fleet", which contains "dev1"
+    And "dev1" has checked in and holds a certificate from every profile
+    When an administrator updates the profile "pkcs"
+    Then the PKCS certificate on "dev1" stays, neither revoked nor removed

@@ -86,19 +86,6 @@ Feature: Windows: what each event does to SCEP and PKCS certificates
     When an administrator retires "dev1"
     Then the trusted root certificate of "root-scep" on "dev1" is removed
 
-  @WIN-SCEP-ROOT-4 @trusted_root @edition-2024
-  Scenario Outline: WIN-SCEP-ROOT-4 Windows: when the assignment of a SCEP profile to a group is removed and the profile stops targeting the device, the trusted root certificate that profile chains to is taken off the device (which profile is meant: I-ROOT-WITH-ITS-SCEP-PROFILE).
-    Given a trusted root profile "root-scep" and a SCEP profile "scep" chained to it, from the Intune CA
-    And every profile is assigned to <targeting>
-    And "dev1" has checked in and holds a certificate from every profile
-    When <event>
-    Then the trusted root certificate of "root-scep" on "dev1" is removed
-
-    Examples:
-      | targeting | event |
-      | the device group "fleet", which contains "dev1" | the assignment of profile "scep" to the group "fleet" is removed |
-      | the user group "staff", which contains "alice" | the assignment of profile "scep" to the group "staff" is removed |
-
   @WIN-SCEP-STAY-1 @scep
   Scenario Outline: WIN-SCEP-STAY-1 Windows: when the user loses the Intune licence, the SCEP certificate is neither revoked nor removed.
     Given a trusted root profile "root-scep" and a SCEP profile "scep" chained to it, from the Intune CA
@@ -266,3 +253,94 @@ Feature: Windows: what each event does to SCEP and PKCS certificates
     And "dev1" has checked in and holds a certificate from every profile
     When an administrator updates the profile "pkcs"
     Then the PKCS certificate on "dev1" stays, neither revoked nor removed
+
+  @WIN-PKCS-RR-1 @pkcs @I-PKCS-LISTS-EVERY-CA
+  Scenario: WIN-PKCS-RR-1 Windows: when the user unenrolls the device, the PKCS certificate is revoked and taken off the device. By I-PKCS-LISTS-EVERY-CA: The PKCS lists hold whatever certification authority issued the certificate, a third-party one included (only third-party SCEP certificates are never revoked: GEN-3P-1).
+    Given a trusted root profile "root-pkcs" and a PKCS profile "pkcs" chained to it, from the third-party CA
+    And every profile is assigned to the device group "fleet", which contains "dev1"
+    And "dev1" has checked in and holds a certificate from every profile
+    When the user unenrolls "dev1"
+    Then the PKCS certificate on "dev1" is revoked and removed
+
+  @WIN-PKCS-RR-2 @pkcs @I-PKCS-LISTS-EVERY-CA
+  Scenario: WIN-PKCS-RR-2 Windows: when an administrator wipes the device, the PKCS certificate is revoked and taken off the device. By I-PKCS-LISTS-EVERY-CA: The PKCS lists hold whatever certification authority issued the certificate, a third-party one included (only third-party SCEP certificates are never revoked: GEN-3P-1).
+    Given a trusted root profile "root-pkcs" and a PKCS profile "pkcs" chained to it, from the third-party CA
+    And every profile is assigned to the device group "fleet", which contains "dev1"
+    And "dev1" has checked in and holds a certificate from every profile
+    When an administrator wipes "dev1"
+    Then the PKCS certificate on "dev1" is revoked and removed
+
+  @WIN-PKCS-RR-3 @pkcs @I-PKCS-LISTS-EVERY-CA
+  Scenario: WIN-PKCS-RR-3 Windows: when an administrator retires the device, the PKCS certificate is revoked and taken off the device. By I-PKCS-LISTS-EVERY-CA: The PKCS lists hold whatever certification authority issued the certificate, a third-party one included (only third-party SCEP certificates are never revoked: GEN-3P-1).
+    Given a trusted root profile "root-pkcs" and a PKCS profile "pkcs" chained to it, from the third-party CA
+    And every profile is assigned to the device group "fleet", which contains "dev1"
+    And "dev1" has checked in and holds a certificate from every profile
+    When an administrator retires "dev1"
+    Then the PKCS certificate on "dev1" is revoked and removed
+
+  @WIN-PKCS-RM-1 @pkcs @I-PKCS-LISTS-EVERY-CA
+  Scenario Outline: WIN-PKCS-RM-1 Windows: when the profile stops targeting the device or its user, the PKCS certificate is taken off the device (the list says nothing about revocation). By I-PKCS-LISTS-EVERY-CA: The PKCS lists hold whatever certification authority issued the certificate, a third-party one included (only third-party SCEP certificates are never revoked: GEN-3P-1). The cases where the document contradicts itself (C-WIN-PKCS-UNTARGETED-DELETION) have their own scenario.
+    Given a trusted root profile "root-pkcs" and a PKCS profile "pkcs" chained to it, from the third-party CA
+    And every profile is assigned to the device group "fleet", which contains "dev1"
+    And "dev1" has checked in and holds a certificate from every profile
+    When <event>
+    Then the PKCS certificate on "dev1" is removed
+
+    Examples:
+      | event |
+      | "dev1" is removed from the group "fleet" |
+      | the assignment of profile "pkcs" to the group "fleet" is removed |
+
+  @WIN-PKCS-RM-1 @WIN-PKCS-STAY-3 @pkcs
+  Scenario: WIN-PKCS-RM-1 and WIN-PKCS-STAY-3 contradict each other (C-WIN-PKCS-UNTARGETED-DELETION): Windows PKCS is removed once the profile stops targeting the device or user, yet stays when the user or group is deleted from the directory; a deletion that ends the targeting falls under both. Either reading passes: is removed, or stays, neither revoked nor removed. Checked with a profile of a third-party CA (I-PKCS-LISTS-EVERY-CA).
+    Given a trusted root profile "root-pkcs" and a PKCS profile "pkcs" chained to it, from the third-party CA
+    And every profile is assigned to the device group "fleet", which contains "dev1"
+    And "dev1" has checked in and holds a certificate from every profile
+    When an administrator deletes the group "fleet" from the directory
+    Then the PKCS certificate on "dev1" is removed, or else stays, neither revoked nor removed (the document contradicts itself)
+
+  @WIN-PKCS-STAY-1 @pkcs @I-PKCS-LISTS-EVERY-CA
+  Scenario: WIN-PKCS-STAY-1 Windows: when the user loses the Intune licence, the PKCS certificate is neither revoked nor removed. By I-PKCS-LISTS-EVERY-CA: The PKCS lists hold whatever certification authority issued the certificate, a third-party one included (only third-party SCEP certificates are never revoked: GEN-3P-1).
+    Given a trusted root profile "root-pkcs" and a PKCS profile "pkcs" chained to it, from the third-party CA
+    And every profile is assigned to the device group "fleet", which contains "dev1"
+    And "dev1" has checked in and holds a certificate from every profile
+    When "alice" loses the Intune licence
+    Then the PKCS certificate on "dev1" stays, neither revoked nor removed
+
+  @WIN-PKCS-STAY-2 @pkcs @I-PKCS-LISTS-EVERY-CA
+  Scenario: WIN-PKCS-STAY-2 Windows: when an administrator withdraws the user's Intune licence, the PKCS certificate is neither revoked nor removed. By I-PKCS-LISTS-EVERY-CA: The PKCS lists hold whatever certification authority issued the certificate, a third-party one included (only third-party SCEP certificates are never revoked: GEN-3P-1).
+    Given a trusted root profile "root-pkcs" and a PKCS profile "pkcs" chained to it, from the third-party CA
+    And every profile is assigned to the device group "fleet", which contains "dev1"
+    And "dev1" has checked in and holds a certificate from every profile
+    When an administrator withdraws the Intune licence of "alice"
+    Then the PKCS certificate on "dev1" stays, neither revoked nor removed
+
+  @WIN-PKCS-STAY-3 @pkcs @I-PKCS-LISTS-EVERY-CA
+  Scenario: WIN-PKCS-STAY-3 Windows: when an administrator deletes the user or the group from the directory, the PKCS certificate is neither revoked nor removed. By I-PKCS-LISTS-EVERY-CA: The PKCS lists hold whatever certification authority issued the certificate, a third-party one included (only third-party SCEP certificates are never revoked: GEN-3P-1). The cases where the document contradicts itself (C-WIN-PKCS-UNTARGETED-DELETION) have their own scenario.
+    Given a trusted root profile "root-pkcs" and a PKCS profile "pkcs" chained to it, from the third-party CA
+    And every profile is assigned to the device group "fleet", which contains "dev1"
+    And "dev1" has checked in and holds a certificate from every profile
+    When an administrator deletes the user "alice" from the directory
+    Then the PKCS certificate on "dev1" stays, neither revoked nor removed
+
+  @WIN-PKCS-STAY-4 @pkcs @I-PKCS-LISTS-EVERY-CA
+  Scenario: WIN-PKCS-STAY-4 Windows: when an administrator edits the profile, the PKCS certificate is neither revoked nor removed. By I-PKCS-LISTS-EVERY-CA: The PKCS lists hold whatever certification authority issued the certificate, a third-party one included (only third-party SCEP certificates are never revoked: GEN-3P-1).
+    Given a trusted root profile "root-pkcs" and a PKCS profile "pkcs" chained to it, from the third-party CA
+    And every profile is assigned to the device group "fleet", which contains "dev1"
+    And "dev1" has checked in and holds a certificate from every profile
+    When an administrator updates the profile "pkcs"
+    Then the PKCS certificate on "dev1" stays, neither revoked nor removed
+
+  @WIN-SCEP-ROOT-4 @trusted_root @I-ROOT-4-EITHER-PROFILE @edition-2024
+  Scenario Outline: WIN-SCEP-ROOT-4 Windows: removing a certificate profile from its group assignment takes the trusted root off the device. Which profile is meant, the SCEP profile the root chains to or the root's own profile, the bullet does not say (I-ROOT-4-EITHER-PROFILE): once the SCEP profile's assignment and then the root profile's assignment are removed, the root is gone; which of the two removed it is open at tier document (our reading: I-ROOT-WITH-ITS-SCEP-PROFILE).
+    Given a trusted root profile "root-scep" and a SCEP profile "scep" chained to it, from the Intune CA
+    And every profile is assigned to <targeting>
+    And "dev1" has checked in and holds a certificate from every profile
+    When <event>
+    And <event 2>
+    Then the trusted root certificate of "root-scep" on "dev1" is removed
+
+    Examples:
+      | targeting | event | event 2 |
+      | the device group "fleet", which contains "dev1" | the assignment of profile "scep" to the group "fleet" is removed | the assignment of profile "root-scep" to the group "fleet" is removed |
+      | the user group "staff", which contains "alice" | the assignment of profile "scep" to the group "staff" is removed | the assignment of profile "root-scep" to the group "staff" is removed |

@@ -65,13 +65,22 @@ class Statement:
     source: Source
     situations: tuple[str, ...]  # resolved from the events table
     replaces: str | None = None  # the id of the statement of an earlier edition this one changes
+    chain: str | None = None  # a section's root statement: the kind (scep | pkcs) whose profiles' roots it speaks about
+    jointly: dict | None = None  # {situations: [...], outcome}: what holds once all of its (each alone open) situations happened
+
+    def covers_chain(self, chain) -> bool:
+        """Does this statement speak about a trusted root chained to profiles of the kinds in
+        `chain` (a root list is about the roots of its own section's certificates)? Statements
+        that are not a section's root statement cover every root."""
+        return self.chain is None or self.chain in chain
 
     def as_json(self) -> dict:
         """The statement as the reports write it (traceability.json, results.json)."""
         return {**({"replaces": self.replaces} if self.replaces else {}),
             "id": self.id, "says": self.says, "role": self.role, "status": self.status,
             "platforms": list(self.platforms), "kinds": list(self.kinds), "event": self.event,
-            "outcome": self.outcome,
+            "outcome": self.outcome, **({"chain": self.chain} if self.chain else {}),
+            **({"jointly": dict(self.jointly)} if self.jointly else {}),
             "source": {"section": self.source.section, "list": self.source.list, "line": self.source.line,
                        "sha256_8": self.source.sha256_8},
         }
@@ -119,11 +128,27 @@ class Behaviour:
         return next((i for i in self.interpretations if i.id == iid), None)
 
     def conflict_of(self, sid: str) -> Conflict | None:
+        """The first conflict naming `sid` (conflicts_of gives them all)."""
         return next((c for c in self.conflicts if sid in c.statements), None)
 
+    def conflicts_of(self, sid: str) -> list[Conflict]:
+        return [c for c in self.conflicts if sid in c.statements]
+
+    def wholly_in_conflict(self, sid: str) -> bool:
+        """Every platform x kind x situation the statement speaks about lies inside one of its
+        conflicts: the statement itself is what the document contradicts (KNOX-SCEP-RV-4). A
+        statement only partly inside (WIN-PKCS-RM-1, contradicted for deletions that end the
+        targeting) keeps its own status; its conflicts are reported beside it."""
+        st, conflicts = self.by_id[sid], self.conflicts_of(sid)
+        return bool(conflicts) and all(
+            any(p in c.platforms and k in c.kinds and sit in c.situations for c in conflicts)
+            for p in st.platforms for k in st.kinds for sit in st.situations)
+
     def status(self, sid: str) -> str:
-        """Traceability status: conflict, not-validated, not-enabled, untestable or tested."""
-        if self.conflict_of(sid):
+        """Traceability status: conflict (wholly inside a conflict), not-validated, not-enabled,
+        untestable, informative (the statement requires nothing by itself, e.g. "can be removed")
+        or tested."""
+        if self.wholly_in_conflict(sid):
             return "conflict"
         return self.by_id[sid].status
 
@@ -214,7 +239,7 @@ def apply_overlay(base: dict, edition: str) -> dict:
         base = apply_overlay(base, ov["base"])
     raw = dict(base)
     raw["document"] = {"title": ov["title"], "edition": ov["date"], "default_path": ov["default_path"]}
-    for key in ("situations", "events"):
+    for key in ("situations", "events", "outcomes"):
         raw[key] = {**base[key], **ov.get(key, {})}
     for entry in ov.get("added", []) + ov.get("changed", []):
         if entry.get("review", "done") != "done":
@@ -316,8 +341,18 @@ def _build(raw: dict) -> Behaviour:
             raise BehaviourError(f"behaviour.yaml: statement {sid}: field 'event': unknown event {entry['event']!r}")
         if entry["outcome"] not in raw["outcomes"]:
             raise BehaviourError(f"behaviour.yaml: statement {sid}: field 'outcome': unknown outcome {entry['outcome']!r}")
+        jointly = entry.get("jointly")
+        if jointly and (jointly["outcome"] not in raw["outcomes"]
+                        or not set(jointly["situations"]) <= set(raw["events"][entry["event"]]["situations"])):
+            raise BehaviourError(f"behaviour.yaml: statement {sid}: field 'jointly': its outcome must be known and its "
+                                 "situations those of the statement's event")
+        if entry.get("role", "platform") == "platform" and entry["kinds"] == ["trusted_root"] and "chain" not in entry:
+            raise BehaviourError(f"behaviour.yaml: statement {sid}: field 'chain': a section's root statement names the "
+                                 "kind of its section (scep or pkcs), whose profiles' roots its list speaks about")
         st = Statement(
             replaces=entry.get("replaces"),
+            chain=entry.get("chain"),
+            jointly=entry.get("jointly"),
             id=sid,
             role=entry.get("role", "platform"),
             status=entry.get("status", "tested"),
@@ -345,8 +380,11 @@ def _build(raw: dict) -> Behaviour:
         applies = i.get("applies")
         if applies and "outcome" in applies and applies["outcome"] not in raw["outcomes"]:
             raise BehaviourError(f"behaviour.yaml: interpretation {i['id']}: field 'applies.outcome': unknown outcome")
-        if applies and applies.get("same_as", situations and next(iter(situations))) not in situations:
-            raise BehaviourError(f"behaviour.yaml: interpretation {i['id']}: field 'applies.same_as': unknown situation")
+        same = (applies or {}).get("same_as")
+        for target in (same.values() if isinstance(same, dict) else [same] if same else []):
+            if target not in situations:
+                raise BehaviourError(f"behaviour.yaml: interpretation {i['id']}: field 'applies.same_as': "
+                                     f"unknown situation {target!r}")
         for s in (applies or {}).get("situations", []):
             if s not in situations:
                 raise BehaviourError(f"behaviour.yaml: interpretation {i['id']}: field 'applies.situations': "

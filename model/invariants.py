@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-from certconform.model.oracle import DOCUMENT, INTERFACE, READING, flags
+from certconform.model.oracle import DOCUMENT, INTERFACE, READING, flags, requirement_of
 from certconform.model.rules import FORBIDDEN, REQUIRED, default_rules
 from certconform.model.world import DEVICE_ACTIONS, World
 
@@ -119,20 +119,27 @@ def _state(r: dict) -> tuple:
 
 
 # --------------------------------------------------------------------------- invariants
+def _acted_on(step: Step, dev, kind: str):
+    """(old, new, requirement) for the installed `kind` certificates on the acted-on device."""
+    for old, new in step.pairs:
+        situation = step.situations.get(old["serial"])
+        if old["device"] == dev.name and old["kind"] == kind and old["installed"] and situation \
+                and old["profile"] in step.world.profiles:
+            yield old, new, requirement_of(default_rules(), step.world, old, situation)
+
+
 @invariant("device-actions-remove-roots")
 def roots_removed(step: Step) -> list[Violation]:
-    """Where a platform's root list names the device action (e.g. a wipe on Windows or iOS), it
-    takes every trusted root certificate off the device."""
+    """Where a section's root list names the device action (e.g. a wipe on Windows or iOS), it
+    takes off the device every trusted root chained to a profile of that section's kind that
+    targets the device (a root list speaks about its own section's roots)."""
     dev = _acted_device(step)
     if dev is None:
         return []
-    req = default_rules().requirement(dev.platform, "trusted_root", step.event["type"])
-    if not all(r.remove == REQUIRED for r in req.readings):
-        return []
     return [Violation(_doc_ids(req), f"{step.event['type']} left trusted root {old['serial']} installed on {dev.name} "
                       f"({dev.platform})", old["serial"])
-            for old, new in step.pairs if old["device"] == dev.name and old["kind"] == "trusted_root"
-            and old["installed"] and new["installed"]]
+            for old, new, req in _acted_on(step, dev, "trusted_root")
+            if new["installed"] and all(r.remove == REQUIRED for r in req.readings)]
 
 
 @invariant("device-actions-revoke-and-remove-intune-certificates")
@@ -143,14 +150,11 @@ def device_actions_revoke_and_remove(step: Step) -> list[Violation]:
     if dev is None:
         return []
     out = []
-    for old, new in step.pairs:
-        profile = step.world.profiles.get(old["profile"])
-        if old["device"] != dev.name or old["kind"] not in ("scep", "pkcs") or not old["installed"] or profile is None:
-            continue
-        req = default_rules().requirement(dev.platform, old["kind"], step.event["type"], profile.ca)
-        if [(r.revoke, r.remove) for r in req.readings] == [(REQUIRED, REQUIRED)] and (not new["revoked"] or new["installed"]):
-            out.append(Violation(_doc_ids(req), f"{step.event['type']} on {dev.platform}: {old['kind']} {old['serial']} "
-                                 f"must be revoked and removed, observed {flags(new)}", old["serial"]))
+    for kind in ("scep", "pkcs"):
+        for old, new, req in _acted_on(step, dev, kind):
+            if [(r.revoke, r.remove) for r in req.readings] == [(REQUIRED, REQUIRED)] and (not new["revoked"] or new["installed"]):
+                out.append(Violation(_doc_ids(req), f"{step.event['type']} on {dev.platform}: {old['kind']} {old['serial']} "
+                                     f"must be revoked and removed, observed {flags(new)}", old["serial"]))
     return out
 
 
@@ -161,7 +165,7 @@ def stays(step: Step) -> list[Violation]:
     reading where only our interpretation does (e.g. I-LICENCE-NOTHING for roots)."""
     out = []
     for old, new, dev, profile, situation in _situated(step):
-        req = default_rules().requirement(dev.platform, old["kind"], situation, profile.ca)
+        req = requirement_of(default_rules(), step.world, old, situation)
         if _state(old) == _state(new):
             continue
         if all((r.revoke, r.remove) == (FORBIDDEN, FORBIDDEN) for r in req.readings):
@@ -181,19 +185,17 @@ def imported_removed(step: Step) -> list[Violation]:
     dev = _acted_device(step)
     if dev is None:
         return []
-    req = default_rules().requirement(dev.platform, "pkcs_imported", step.event["type"], None)
-    if not all(r.remove == REQUIRED for r in req.readings):
-        return []
     return [Violation(_doc_ids(req), f"{step.event['type']} left imported {old['serial']} on {dev.name} ({dev.platform})",
                       old["serial"])
-            for old, new in step.pairs if old["device"] == dev.name and old["kind"] == "pkcs_imported"
-            and old["installed"] and new["installed"]]
+            for old, new, req in _acted_on(step, dev, "pkcs_imported")
+            if new["installed"] and all(r.remove == REQUIRED for r in req.readings)]
 
 
 @invariant("outsiders-are-never-revoked")
 def never_revoked(step: Step) -> list[Violation]:
-    """The MDM does not revoke at a third-party CA (GEN-3P-1 for SCEP; our reading I-3P-PKCS for
-    PKCS), nor trusted roots and imported PKCS certificates (our reading I-OUTSIDERS-NEVER-REVOKED)."""
+    """The MDM does not revoke a SCEP certificate from a third-party CA (GEN-3P-1; the PKCS lists
+    hold for every CA, I-PKCS-LISTS-EVERY-CA), nor trusted roots and imported PKCS certificates
+    (our reading I-OUTSIDERS-NEVER-REVOKED)."""
     out = []
     for old, new in step.pairs:
         profile = step.world.profiles.get(old["profile"])
@@ -202,11 +204,9 @@ def never_revoked(step: Step) -> list[Violation]:
         if old["kind"] in ("trusted_root", "pkcs_imported"):
             out.append(Violation(("I-OUTSIDERS-NEVER-REVOKED",), f"{old['kind']} {old['serial']} was revoked",
                                  old["serial"], READING))
-        elif profile.ca == "third_party":
-            doc = old["kind"] == "scep"
-            out.append(Violation(("GEN-3P-1",) if doc else ("I-3P-PKCS",),
-                                 f"third-party {old['kind']} {old['serial']} was revoked", old["serial"],
-                                 DOCUMENT if doc else READING))
+        elif profile.ca == "third_party" and old["kind"] == "scep":
+            out.append(Violation(("GEN-3P-1",), f"third-party {old['kind']} {old['serial']} was revoked", old["serial"],
+                                 DOCUMENT))
     return out
 
 
@@ -216,7 +216,7 @@ def legacy_never_removed(step: Step) -> list[Violation]:
     except where it leaves removal open (a wipe) or contradicts itself (imported PKCS)."""
     out = []
     for old, new, dev, profile, situation in _situated(step):
-        req = default_rules().requirement(dev.platform, old["kind"], situation, profile.ca)
+        req = requirement_of(default_rules(), step.world, old, situation)
         if req.status == "not-enabled" and all(r.remove == FORBIDDEN for r in req.readings) \
                 and old["installed"] and not new["installed"]:
             out.append(Violation(_doc_ids(req), f"{step.event['type']} removed {old['kind']} {old['serial']} from "
@@ -240,7 +240,8 @@ def other_devices_untouched(step: Step) -> list[Violation]:
 @invariant("check-in-restores-targeted-certificates")
 def check_in_restores(step: Step) -> list[Violation]:
     """After a check-in, every profile that targets the enrolled device (of a licensed user) has an
-    installed certificate there: the contract's check-in, and GEN-MANUAL-2 where one was removed."""
+    installed certificate there: the contract's check-in, and GEN-MANUAL-2 where someone deleted a
+    SCEP or PKCS certificate of it by hand since the device's last check-in."""
     if not _applied(step, "check_in") or not _judged(step, step.event["device"]):
         return []
     name = step.event["device"]
@@ -251,7 +252,7 @@ def check_in_restores(step: Step) -> list[Violation]:
     for p in step.world.targeting_profiles(name):
         if p.name in held or p.kind not in step.world.observes:  # delivered unseen ('observes')
             continue
-        reissue = any(r["device"] == name and r["profile"] == p.name for r in step.before)
+        reissue = (name, p.name) in step.world.manually_deleted and p.kind in ("scep", "pkcs")
         out.append(Violation(("GEN-MANUAL-2",) if reissue else ("CONTRACT",),
                              f"after check-in, profile {p.name} targets {name} but no certificate of it is installed",
                              None, DOCUMENT if reissue else INTERFACE))

@@ -86,6 +86,15 @@ class StepResult:
         return [f for f in self.findings if f.tier == READING]
 
 
+def requirement_of(rules: Rules, world: World, record: dict, situation: str) -> Requirement:
+    """What `situation` requires of `record` in `world` (the world before the event): the
+    platform of its device, the CA of its profile and, for a trusted root, the sections whose
+    profiles chain to it there (World.root_chain)."""
+    device, profile = world.devices[record["device"]], world.profiles[record["profile"]]
+    chain = world.root_chain(record) if record["kind"] == "trusted_root" else None
+    return rules.requirement(device.platform, record["kind"], situation, profile.ca, chain)
+
+
 def cite(statements: tuple[str, ...] | list[str]) -> str:
     """'WIN-SCEP-RR-2 line 64 c5fd30ff' for each statement; interpretations and CONTRACT as is."""
     b = default()
@@ -275,7 +284,7 @@ def check_event(world: World, event: dict, outcome: str, before: list[dict], aft
             req = rules.untouched(device.platform, old["kind"], profile.ca, installed=old["installed"])
             _judge(result, req, old, new, what, f"is outside this event's reach, yet it was {_change(old, new)}")
             continue
-        req = rules.requirement(device.platform, old["kind"], situation, profile.ca)
+        req = requirement_of(rules, world, old, situation)
         tier_verdict, reading = _judge(result, req, old, new, what, None)
         result.checks.append(Check(req.statements, tier_verdict != "fail", reading.label if reading else None,
                                    req.conflict, situation, device.platform, old["kind"], event["type"], old["serial"],
@@ -292,12 +301,12 @@ def _judge(result: StepResult, req: Requirement, old: dict, new: dict, what: str
     """Judge one record against one requirement; add a document or reading finding if it departs."""
     verdict, reading = req.judge(old, new)
     if verdict == "fail":
-        wants = " or ".join(f"{r.describe()} ({r.label})" for r in req.readings)
+        wants = " or ".join(f"{r.describe(old['kind'])} ({r.label})" for r in req.readings)
         result.findings.append(Finding(req.statements or ("I-SCOPE-TARGETING",),
                                        f"{what}: {describe(old)} {text or wants + '; observed: ' + _change(old, new)}",
                                        old["serial"], DOCUMENT))
     elif verdict == "deviates":
-        wants = " or ".join(r.describe() for r in req.strict_readings)
+        wants = " or ".join(r.describe(old["kind"]) for r in req.strict_readings)
         because = ", ".join(req.interpretations)
         result.findings.append(Finding(req.interpretations + tuple(s for s in req.statements if s not in req.interpretations),
                                        f"{what}: {describe(old)} "
@@ -355,11 +364,13 @@ def _check_deliveries(world: World, event: dict, before: list[dict], new: list[d
             add(Finding(("I-DELIVERY-AT-CHECK-IN",), f"{what}: profile {profile} delivered {n} certificates at one "
                         "check-in", None, READING))
         elif n == 0 and required:
-            removed_by_hand = any(r["device"] == device.name and r["profile"] == profile and not r["installed"]
-                                  for r in before)
+            # GEN-MANUAL-2 is about the reissue after a manual deletion of a SCEP/PKCS certificate;
+            # any other delivery due is the contract's check-in rule
+            removed_by_hand = (device.name, profile) in world.manually_deleted \
+                and world.profiles[profile].kind in ("scep", "pkcs")
             add(Finding(("GEN-MANUAL-2",) if removed_by_hand else (CONTRACT,),
                         f"{what}: profile {profile} targets {device.name} and has no installed certificate there, "
-                        f"but the check-in delivered none" + (" (a removed certificate must be reissued)" if removed_by_hand else ""),
+                        f"but the check-in delivered none" + (" (a certificate deleted by hand must be reissued, GEN-MANUAL-2)" if removed_by_hand else ""),
                         None, DOCUMENT if removed_by_hand else INTERFACE))
 
 

@@ -10,7 +10,7 @@ What it does not know: real X.509 (serials are counters); that is the mock's job
 """
 from __future__ import annotations
 
-from certconform.model.oracle import expected_outcome
+from certconform.model.oracle import expected_outcome, requirement_of
 from certconform.model.rules import REQUIRED, Rules, default_rules
 from certconform.model.world import World
 
@@ -42,7 +42,7 @@ class ReferenceMDM:
             cert = next(r for r in self.certs if r["serial"] == serial)
             device = self.world.devices[cert["device"]]
             profile = self.world.profiles[cert["profile"]]
-            reading = self.rules.requirement(device.platform, cert["kind"], situation, profile.ca).strict_readings[0]
+            reading = requirement_of(self.rules, self.world, cert, situation).strict_readings[0]
             if reading.revoke == REQUIRED:
                 cert["revoked"] = True
             if reading.remove == REQUIRED:

@@ -5,9 +5,19 @@ lists first, the intro's general statements where the platform lists are silent;
 statements become alternative readings (either passes); then the notes' modifiers (a third-party
 SCEP certificate is never revoked, Android legacy never removes except on wipe, Android for Work
 is not validated, a refused macOS wipe performed anyway has open effects). Tier "reading": the
-reading-tier interpretations with `applies` (I-LICENCE-NOTHING, I-3P-PKCS, I-USER-LEAVES-GROUP,
+reading-tier interpretations with `applies` (I-LICENCE-NOTHING, I-USER-LEAVES-GROUP,
 I-OUTSIDERS-NEVER-REVOKED, ...) narrow the document's readings into `strict` ones; a change the
 document allows but `strict` does not is a deviation.
+
+Three rules of reading that are not rows of the table:
+- A section's root list speaks about the roots of that section's certificates: a trusted root is
+  judged by the root lists of the sections whose kind (scep, pkcs) has a profile that names it
+  and targets the device (`chain`); a root no such profile chains to is open.
+- The intro yields (I-INTRO-YIELDS): where a platform's section makes a group or assignment
+  change revoke-only or a stay for a kind, the intro's removal on loss of targeting does not hold
+  for that platform and kind, in any group or assignment change.
+- An exception (role `exception`, the offboarding note's other order) stands beside the platform
+  lists it contradicts: a recorded conflict, either reading passes.
 What it does not know: any platform, kind or event by name beyond those modifier hooks; every
 per-platform fact is a row of behaviour.yaml. Where is the rule for KNOX retire? In the YAML,
 statement KNOX-SCEP-RV-1 / KNOX-PKCS-RR-3 / KNOX-SCEP-ROOT-3; this file only looks it up.
@@ -25,6 +35,12 @@ from certconform.model.behaviour import Behaviour, BehaviourError, default
 from certconform.model.world import KINDS
 
 REQUIRED, FORBIDDEN, OPEN = "required", "forbidden", "open"
+BOTH_SECTIONS = frozenset({"scep", "pkcs"})  # a root's chain when the caller does not know it
+CHAINS = (frozenset(), frozenset({"scep"}), frozenset({"pkcs"}), BOTH_SECTIONS)  # every chain a root can have
+# Losses of targeting through a group or an assignment (I-INTRO-YIELDS): the device's own
+# situations decide whether a section treats the mechanism as revoke-only or a stay.
+GROUP_OR_ASSIGNMENT = ("leaves_group", "unassigned")
+TARGETING_CHANGES = ("leaves_group", "user_leaves_group", "unassigned")
 
 
 @dataclass(frozen=True)
@@ -41,9 +57,13 @@ class Reading:
             self.remove, before["installed"], after["installed"], False
         )
 
-    def describe(self) -> str:
+    def describe(self, kind: str | None = None) -> str:
+        """'must be revoked and may or may not be removed'. For a kind the MDM never revokes (a
+        trusted root), only what the check is about: its removal."""
         parts = []
         for verb, tri in (("revoked", self.revoke), ("removed", self.remove)):
+            if verb == "revoked" and kind == "trusted_root" and tri == OPEN:
+                continue
             parts.append({REQUIRED: f"must be {verb}", FORBIDDEN: f"must not be {verb}", OPEN: f"may or may not be {verb}"}[tri])
         return " and ".join(parts)
 
@@ -147,12 +167,21 @@ class Rules:
             raise BehaviourError(f"behaviour.yaml: interpretation {iid} is used by model/rules.py but not defined")
         return iid
 
-    def matching(self, role: str, platform: str, kind: str, situation: str):
+    def matching(self, role: str, platform: str, kind: str, situation: str, chain=BOTH_SECTIONS):
+        """Statements of `role` that speak about the combination; for a trusted root, only the root
+        lists of the sections its `chain` reaches."""
         return [
             s
             for s in self.b.statements
             if s.role == role and platform in s.platforms and kind in s.kinds and situation in s.situations
+            and (kind != "trusted_root" or s.covers_chain(chain))
         ]
+
+    def intro_yields(self, platform: str, kind: str) -> bool:
+        """I-INTRO-YIELDS: the platform's section makes a group or assignment change revoke-only or
+        a stay for `kind`, so the intro's removal on loss of targeting does not hold for it."""
+        return any(self._outcome(s.outcome)["remove"] != REQUIRED
+                   for sit in GROUP_OR_ASSIGNMENT for s in self.matching("platform", platform, kind, sit))
 
     def not_validated(self, platform: str) -> str | None:
         """The statement saying the document does not validate `platform` (ANDROID-WORK-1), if any."""
@@ -162,10 +191,15 @@ class Rules:
         """The statement saying `platform` does not support `event_type` (MAC-WIPE-1), if any."""
         return next((s for s in self._refused if platform in s.platforms and event_type in s.situations), None)
 
-    def requirement(self, platform: str, kind: str, situation: str, ca: str | None = None) -> Requirement:
-        key = (platform, kind, situation, ca)
+    def requirement(self, platform: str, kind: str, situation: str, ca: str | None = None,
+                    chain: frozenset[str] | None = None) -> Requirement:
+        """What `situation` requires of a `kind` certificate on `platform` (issued via `ca`). For a
+        trusted root, `chain` is the kinds of the profiles that name it and target the device
+        (World.root_chain); None means both sections' lists (for callers that do not know it)."""
+        chain = (BOTH_SECTIONS if chain is None else frozenset(chain)) if kind == "trusted_root" else None
+        key = (platform, kind, situation, ca, chain)
         if key not in self._cache:
-            self._cache[key] = self._compute(platform, kind, situation, ca)
+            self._cache[key] = self._compute(platform, kind, situation, ca, chain)
         return self._cache[key]
 
     def untouched(self, platform: str, kind: str, ca: str | None, installed: bool) -> Requirement:
@@ -195,17 +229,27 @@ class Rules:
             self._cache[key] = Requirement((doc,), statements, strict=(strict,), interpretations=tuple(interps))
         return self._cache[key]
 
-    def _compute(self, platform: str, kind: str, situation: str, ca: str | None) -> Requirement:
+    def _compute(self, platform: str, kind: str, situation: str, ca: str | None, chain) -> Requirement:
         # 0. An event the platform refuses (MAC-WIPE-1) that was performed anyway: effects are open.
         refused = self.refusal(platform, situation)
         if refused is not None:
             return Requirement((UNSPECIFIED,), (refused.id,))
         # 1. The platform's own lists decide where they speak (I-PLATFORM-LIST-WINS); 2. else the
-        # general statements (intro, imported, manual) that require something.
-        found = self.matching("platform", platform, kind, situation)
+        # general statements (intro, imported, manual) that require something, unless the intro
+        # yields to the section's own treatment of group and assignment changes (I-INTRO-YIELDS).
+        found = self.matching("platform", platform, kind, situation, chain)
+        cited: list[str] = []
         if not found:
-            found = [s for s in self.matching("general", platform, kind, situation)
-                     if self._outcome(s.outcome)["revoke"] != OPEN or self._outcome(s.outcome)["remove"] != OPEN]
+            general = [s for s in self.matching("general", platform, kind, situation)
+                       if self._outcome(s.outcome)["revoke"] != OPEN or self._outcome(s.outcome)["remove"] != OPEN]
+            if situation in TARGETING_CHANGES and self.intro_yields(platform, kind):
+                yielding = [s for s in general if set(TARGETING_CHANGES) & set(s.situations)]
+                if yielding:
+                    general = [s for s in general if s not in yielding]
+                    cited = [s.id for s in yielding] + [self._interp("I-INTRO-YIELDS")]
+            found = general
+        # 3. An exception beside the lists (GEN-ORDER-3): a recorded conflict, either reading passes.
+        found = found + self.matching("exception", platform, kind, situation)
         by_outcome: dict[str, list[str]] = {}
         for s in found:
             by_outcome.setdefault(s.outcome, []).append(s.id)
@@ -213,7 +257,7 @@ class Rules:
         conflict = None
         if len(by_outcome) > 1:
             conflict = self._recorded_conflict(platform, kind, situation, [s.id for s in found])
-        statements = [sid for r in readings for sid in r.statements]
+        statements = [sid for r in readings for sid in r.statements] + cited
         status = "tested"
 
         def modify(revoke=None, remove=None, cite=None):
@@ -234,7 +278,7 @@ class Rules:
         elif platform in self._never_removed:
             legacy = self._never_removed[platform]
             status = "not-enabled"
-            if situation == "wipe":
+            if situation in self.b.events["wipe"]["situations"]:  # the device was erased, whenever
                 modify(remove=OPEN, cite=self._interp("I-LEGACY-WIPE-OPEN"))
                 statements.append(legacy)
             elif any(r.remove == REQUIRED for r in readings):
@@ -246,8 +290,8 @@ class Rules:
                 modify(remove=FORBIDDEN, cite=legacy)
         if ca == "third_party" and kind in self._third_party:
             modify(revoke=FORBIDDEN, cite=self._third_party[kind])
-        elif ca == "third_party":
-            modify(revoke=OPEN, cite=self._interp("I-3P-REVOCATION-OPEN"))
+        elif ca == "third_party" and kind == "pkcs":
+            statements.append(self._interp("I-PKCS-LISTS-EVERY-CA"))  # the PKCS lists hold as they are
         readings_t = _unique(readings)
         if len(readings_t) == 1:
             conflict = None
@@ -258,6 +302,8 @@ class Rules:
             a = interp.applies
             if "situations" in a and situation not in a["situations"]:
                 continue
+            if "platforms" in a and platform not in a["platforms"]:
+                continue
             if "kinds" in a and kind not in a["kinds"]:
                 continue
             if "cas" in a and ca not in a["cas"]:
@@ -267,7 +313,8 @@ class Rules:
             elif a.get("modifier") == "never-revoked":
                 extra = [Reading(FORBIDDEN, OPEN, (interp.id,), "never-revoked")]
             elif "same_as" in a:
-                extra = list(self.requirement(platform, kind, a["same_as"], ca).strict_readings)
+                same = a["same_as"][situation] if isinstance(a["same_as"], dict) else a["same_as"]
+                extra = list(self.requirement(platform, kind, same, ca, chain).strict_readings)
             else:  # pragma: no cover - the schema allows nothing else
                 continue
             met = _unique(meet(r, e) for r in strict for e in extra)
@@ -294,9 +341,10 @@ class Rules:
             for kind in KINDS:
                 for situation in self.b.situations:
                     for ca in (None, "intune", "third_party"):
-                        r = self.requirement(platform, kind, situation, ca)
-                        if r.conflict:
-                            hit.add(r.conflict)
+                        for chain in CHAINS if kind == "trusted_root" else (None,):
+                            r = self.requirement(platform, kind, situation, ca, chain)
+                            if r.conflict:
+                                hit.add(r.conflict)
         return sorted(hit)
 
 

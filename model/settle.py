@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from certconform.model.oracle import describe
+from certconform.model.oracle import describe, requirement_of
 from certconform.model.rules import Rules, default_rules
 from certconform.model.world import World
 
@@ -64,7 +64,7 @@ def settle_state(world: World, event: dict, before: list[dict], after: list[dict
             state.reach = state.may_change = True
             continue
         state.reach = True
-        req = rules.requirement(device.platform, old["kind"], situation, profile.ca)
+        req = requirement_of(rules, world, old, situation)
         sets = (req.readings, req.strict_readings)
         futures = _futures(new)
         if not all(any(r.allows(old, old) for r in s) for s in sets):
@@ -75,7 +75,7 @@ def settle_state(world: World, event: dict, before: list[dict], after: list[dict
                 waiting = True
         if waiting:
             state.pending.append(old["serial"])
-            wants = " or ".join(r.describe() for r in req.strict_readings)
+            wants = " or ".join(r.describe(old["kind"]) for r in req.strict_readings)
             state.messages.append(f"{describe(old)}: {wants}")
         elif any(all(any(r.allows(old, f) for r in s) for s in sets) for f in futures):
             state.may_change = True

@@ -74,6 +74,10 @@ class World:
     # the certificate kinds the implementation can observe (capabilities 'observes'): a profile of
     # another kind exists and targets devices, but its certificates never appear in observe()
     observes: frozenset[str] = frozenset(KINDS)
+    # (device, profile) pairs whose certificate someone deleted by hand since the device's last
+    # check-in: the next check-in's delivery for them is GEN-MANUAL-2's reissue, any other a
+    # plain delivery (the contract's check-in rule)
+    manually_deleted: set[tuple[str, str]] = field(default_factory=set)
 
     # ------------------------------------------------------------------ validation
     def validate(self, event: object) -> dict:
@@ -176,7 +180,11 @@ class World:
             del self.groups[event["group"]]
             for profile in self.profiles.values():
                 profile.groups.discard(event["group"])
-        # check_in, update_profile, delete_certificate change no directory state
+        elif t == "delete_certificate":
+            self.manually_deleted.add((event["device"], event["profile"]))
+        elif t == "check_in":
+            self.manually_deleted = {pair for pair in self.manually_deleted if pair[0] != event["device"]}
+        # update_profile changes no directory state
 
     def copy(self) -> "World":
         """An independent copy (what copy.deepcopy gives, field by field: it runs for every
@@ -184,7 +192,7 @@ class World:
         return World(dict(self.users), {g: set(m) for g, m in self.groups.items()},
                      {n: Device(d.name, d.platform, d.user, d.enrolled) for n, d in self.devices.items()},
                      {n: Profile(p.name, p.kind, p.root, p.ca, set(p.groups)) for n, p in self.profiles.items()},
-                     self.observes)
+                     self.observes, set(self.manually_deleted))
 
     # ------------------------------------------------------------------ queries
     def reaches(self, group: str, device: Device) -> bool:
@@ -199,6 +207,16 @@ class World:
     def targeting_profiles(self, device_name: str) -> list[Profile]:
         device = self.devices[device_name]
         return [p for p in self.profiles.values() if self.targets(p, device)]
+
+    def root_chain(self, record: dict) -> frozenset[str]:
+        """For a trusted root certificate: the kinds (scep, pkcs) of the profiles that name its root
+        profile and target its device. A section's root list speaks about the roots of that
+        section's certificates, so it applies to the root as far as this chain reaches."""
+        device = self.devices.get(record["device"])
+        if device is None or record.get("kind") != "trusted_root":
+            return frozenset()
+        return frozenset(p.kind for p in self.profiles.values()
+                         if p.kind in ("scep", "pkcs") and p.root == record["profile"] and self.targets(p, device))
 
     def delivery_required(self, device_name: str) -> bool:
         """False where delivery is open: the device's user lost the licence or was deleted."""
@@ -228,13 +246,21 @@ class World:
             return any(p.root == r["profile"] and self.targets(p, d) and not after.targets(after.profiles[p.name], after.devices[d.name])
                        for p in self.profiles.values() if p.kind in ("scep", "pkcs"))
 
+        def chain_left(r: dict) -> bool:
+            """After the event, a SCEP/PKCS profile naming the root still targets the device."""
+            d = after.devices[r["device"]]
+            return any(p.root == r["profile"] and after.targets(p, d)
+                       for p in after.profiles.values() if p.kind in ("scep", "pkcs"))
+
         acted_on = self.devices.get(event.get("device")) if t in DEVICE_ACTIONS else None
         out: dict[str, str] = {}
         for r in installed:
             dev = self.devices[r["device"]]
             if acted_on is not None:
                 if r["device"] == acted_on.name and acted_on.enrolled:  # a second action concerns nothing
-                    out[r["serial"]] = t
+                    # the offboarding note's other order: the user was deleted before the wipe or retire
+                    late = t in ("wipe", "retire") and acted_on.user is None
+                    out[r["serial"]] = f"{t}_after_user_deleted" if late else t
             elif t in ("remove_member", "unassign_profile") and lost(r):
                 if t == "unassign_profile":
                     out[r["serial"]] = "unassigned"
@@ -253,11 +279,14 @@ class World:
                 out[r["serial"]] = "manual_delete"
             if r["serial"] not in out and after is not None and r["kind"] == "trusted_root" and chain_lost(r):
                 unassigned = self.profiles[event["profile"]] if t == "unassign_profile" else None
-                # the 04/08/2024 edition names this case for Windows SCEP (WIN-SCEP-ROOT-4)
-                scep = unassigned is not None and unassigned.kind == "scep" and unassigned.root == r["profile"]
+                # the 04/08/2024 edition names this case for Windows SCEP (WIN-SCEP-ROOT-4); a root
+                # that another SCEP/PKCS profile still targeting the device chains to is never required gone
+                scep = unassigned is not None and unassigned.kind == "scep" and unassigned.root == r["profile"] \
+                    and not chain_left(r)
                 out[r["serial"]] = "chained_scep_unassigned" if scep else "chained_untargeted"
         return out
 
     def _deleted_group_reached(self, group: str, record: dict, device: Device) -> bool:
-        p = self.profiles.get(record["profile"])
-        return p is not None and group in p.groups and self.reaches(group, device)
+        """The directory-removal bullets speak of deleting a group the device or its user is in,
+        whether or not the profile is assigned to it (I-GROUP-DELETION-IS-DIRECTORY-REMOVAL)."""
+        return record["profile"] in self.profiles and self.reaches(group, device)

@@ -75,9 +75,11 @@ class Profiles:
             out += setup.chained_profiles(e[1], e[2], e[3], self.ca) if e[0] == "chained" else setup.imported_profile(e[1])
         return out
 
-    def givens(self) -> list[str]:
+    def givens(self, ca_text: str | None = None) -> list[str]:
+        """The Given lines; `ca_text` replaces the CA's name (an outline's `<ca>` column)."""
+        ca = ca_text or CA_TEXT[self.ca]
         return [f'a trusted root profile "{e[1]}" and a {WORDS_FOR_KIND[e[2]]} profile "{e[3]}" chained to it, '
-                f'from the {CA_TEXT[self.ca]} CA' if e[0] == "chained" else f'an imported PKCS profile "{e[1]}"'
+                f'from the {ca} CA' if e[0] == "chained" else f'an imported PKCS profile "{e[1]}"'
                 for e in self.entries]
 
 
@@ -249,7 +251,7 @@ def render(block: Block, background_platform: bool) -> list[str]:
     if not background_platform:
         plat = slot("platform", [default().platforms[r.platform] for r in rows])
         lines_given.append(f'a licensed user "{USER}" who has enrolled the {plat} device "{DEVICE}"')
-    lines_given += rows[0].profiles.givens()
+    lines_given += rows[0].profiles.givens(slot("ca", [CA_TEXT[r.profiles.ca] for r in rows]))
     lines_given.append("every profile is assigned to " + slot("targeting", [setup.format_targeting(r.targeting) for r in rows]))
     lines_given.append(f'"{DEVICE}" has checked in and holds a certificate from every profile')
     for i in range(len(rows[0].events)):
@@ -296,18 +298,23 @@ def interpretations_relied(sid: str, row: Row) -> list[str]:
 def conflict_title(block: Block) -> str:
     c = next(c for c in default().conflicts if c.id == block.conflict)
     readings = block.rows[0].phrase[: -len(CONFLICT_SUFFIX)].split(OR_ELSE)
+    ca = block.rows[0].profiles.ca
     return (f"{' and '.join(block.ids)} contradict each other ({c.id}): {c.says} "
-            f"Either reading passes: {', or '.join(readings)}.")
+            f"Either reading passes: {', or '.join(readings)}."
+            + (f" Checked with a profile of a {CA_TEXT[ca]} CA (I-PKCS-LISTS-EVERY-CA)." if ca != "intune" else ""))
 
 
-def statement_blocks(platforms, statements, kind_of, profiles_of, cands_of=None) -> list[Block]:
-    """Blocks for statements whose Then phrase comes from the rules row by row."""
+def statement_blocks(platforms, statements, kind_of, profiles_of, cands_of=None, required=True) -> list[Block]:
+    """Blocks for statements whose Then phrase comes from the rules row by row (`required`: a
+    statement with no row is an error)."""
     b, blocks, conflicts = default(), [], {}
     for st in statements:
         kind = kind_of(st)
         profiles = profiles_of(st)
         rows = [r for r in rows_for(platforms(st), kind, profiles, cands_of(st) if cands_of else None)
                 if r.expected == "applied" and speaks(st.id, r)]
+        if not rows and not required:
+            continue
         if not rows:
             raise GenerationError(f"gen_features: no scenario row for {st.id}")
         plain: dict[tuple, list[Row]] = {}
@@ -362,13 +369,22 @@ def platform_feature(platform: str) -> str:
         "  Background:",
         f'    Given a licensed user "{USER}" who has enrolled the {words} device "{DEVICE}"',
     ]
-    statements = [st for st in b.statements if st.role == "platform" and platform in st.platforms]
+    statements = [st for st in b.statements if st.role == "platform" and platform in st.platforms and not st.jointly]
     def cands_of(st):
         profiles = profiles_for(st.kinds[0], section_kind(st))
         return candidates(profiles.checked) + (chained_candidates(profiles) if st.kinds[0] == "trusted_root" else [])
 
     blocks = statement_blocks(lambda st: [platform], statements, lambda st: st.kinds[0],
                               lambda st: profiles_for(st.kinds[0], section_kind(st)), cands_of)
+    # The PKCS lists hold for a third-party CA too (I-PKCS-LISTS-EVERY-CA): each PKCS statement
+    # is checked again with a third-party PKCS profile, in a scenario of its own that cites it.
+    pkcs = [st for st in statements if st.kinds == ("pkcs",)]
+    blocks += statement_blocks(lambda st: [platform], pkcs, lambda st: "pkcs",
+                               lambda st: profiles_for("pkcs", ca="third_party"),
+                               lambda st: [c for c in candidates("pkcs") if c[0] == BY_DEVICE], required=False)
+    for st in b.statements:
+        if st.jointly and platform in st.platforms:
+            blocks.append(jointly_block(st, platform))
     for st in b.statements:
         if st.outcome == "rejected" and platform in st.platforms:
             row = make_row(platform, "scep", ALL_KINDS, BY_DEVICE, [{"type": st.event, "device": DEVICE}])
@@ -377,6 +393,26 @@ def platform_feature(platform: str) -> str:
     for blk in blocks:
         lines += render(blk, background_platform=True)
     return "\n".join(lines) + "\n"
+
+
+def jointly_block(st, platform: str) -> Block:
+    """A statement that names one of several events without saying which (`jointly`, e.g.
+    WIN-SCEP-ROOT-4): each event alone is open, so one scenario performs the events of every
+    reading in turn, and its Then asserts what holds once all have happened."""
+    b = default()
+    if st.kinds != ("trusted_root",) or st.jointly["situations"] != ["chained_scep_unassigned", "unassigned"]:
+        raise GenerationError(f"gen_features: {st.id}: no scenario shape for its 'jointly' situations")
+    profiles = profiles_for("trusted_root", st.chain)
+    chained = next(e for e in profiles.entries if e[0] == "chained")
+    rows = []
+    for targeting, group in ((BY_DEVICE, DEVICE_GROUP), (BY_USER, USER_GROUP)):
+        events = [{"type": "unassign_profile", "profile": chained[3], "group": group},
+                  {"type": "unassign_profile", "profile": chained[1], "group": group}]
+        rows.append(make_row(platform, "trusted_root", profiles, targeting, events))
+    outcome = b.outcomes[st.jointly["outcome"]]
+    relies = [i.id for i in b.interpretations if i.tier == "document" and st.id in i.statements]
+    return Block([st.id], "trusted_root", f"{st.id} {st.says}", rows, extra_tags=relies,
+                 then=PHRASES[(outcome["revoke"], outcome["remove"])])
 
 
 def platform_list(platforms) -> str:
@@ -429,15 +465,8 @@ def general_feature() -> str:
     removed, rr = PHRASES[("open", "required")], PHRASES[(REQUIRED, REQUIRED)]
     kinds = ("scep", "pkcs")
 
-    # GEN-INTRO-1/2: the intro's own claim (removal), where the platform's list requires it too.
-    for sid, etype in (("GEN-INTRO-1", "wipe"), ("GEN-INTRO-2", "retire")):
-        for kind in kinds:
-            rows = rows_for(st[sid].platforms, kind, profiles_for(kind), [(BY_DEVICE, [{"type": etype, "device": DEVICE}])])
-            kept = [r for r in rows if r.expected == "applied" and r.req and all(x.remove == REQUIRED for x in r.req.readings)]
-            title = (f"{sid} {st[sid].says} Checked for {WORDS_FOR_KIND[kind]} on {platform_list(r.platform for r in kept)}, "
-                     f"where the platform's list requires the removal too (I-INTRO-CAN-BE)."
-                     + not_checked(st[sid], kind, rows, kept))
-            blocks.append(Block([sid], kind, title, kept, extra_tags=["I-INTRO-CAN-BE"], then=removed))
+    # GEN-INTRO-1/2 say a wipe or retire *can* remove: they require nothing (I-INTRO-CAN-BE), so no
+    # scenario asserts them; the platforms' own lists are checked in the platform features.
     # GEN-INTRO-3: only where no platform list speaks (I-PLATFORM-LIST-WINS).
     sid = "GEN-INTRO-3"
     for kind in kinds:
@@ -446,7 +475,8 @@ def general_feature() -> str:
         if not kept:
             continue
         other = [k for k in kinds if k != kind and not any(speaks(sid, r) for r in rows_for(st[sid].platforms, k, profiles_for(k)))]
-        title = (f"{sid} {st[sid].says} Checked where no platform list speaks (I-PLATFORM-LIST-WINS): "
+        title = (f"{sid} {st[sid].says} Checked where no platform list speaks (I-PLATFORM-LIST-WINS) and the platform's "
+                 "section does not make a group or assignment change revoke-only or a stay (I-INTRO-YIELDS): "
                  f"{WORDS_FOR_KIND[kind]} on {platform_list(r.platform for r in kept)}, for the events below; "
                  f"elsewhere the platform's lists decide"
                  + (f", for {' and '.join(WORDS_FOR_KIND[k] for k in other)} everywhere" if other else "") + ".")
@@ -486,23 +516,19 @@ def general_feature() -> str:
                  f"{platform_list(r.platform for r in kept)}." + not_checked(m1, kind, rows, kept))
         blocks.append(Block([m1.id, m2.id], kind, title,
                             kept, then=removed, tail=tail))
-    # GEN-3P-1: a third-party CA never revokes; the PKCS rows rely on I-3P-PKCS.
-    sid = "GEN-3P-1"
-    for kind in kinds:
-        profiles = profiles_for(kind, ca="third_party")
-        cands = [c for c in candidates(profiles.checked) if c[0] == BY_DEVICE]
-        rows = rows_for(VALIDATED_PLATFORMS, kind, profiles, cands)
-        kept = [r for r in rows if r.expected == "applied" and speaks(sid, r, True) and r.req.conflict is None
-                and r.phrase != phrase_for(rules.requirement(r.platform, kind, r.situation, "intune").readings)]
-        relies = [i for i in interpretations_relied(sid, kept[0])] if kept else []
-        where = (f" Checked where the lists require a revocation: on {platform_list(r.platform for r in kept)}."
-                 + not_checked(st[sid], kind, rows_for(st[sid].platforms, kind, profiles, cands), kept))
-        if relies:
-            i = next(x for x in b.interpretations if x.id == relies[0])
-            title = f"{sid} extended to PKCS by {i.id}: {i.says}" + where
-        else:
-            title = f"{sid} {st[sid].says}" + where
-        blocks.append(Block([sid], kind, title, kept, extra_tags=relies))
+    # GEN-3P-1: a SCEP certificate from a third-party CA is never revoked, where the lists would
+    # revoke it. (Third-party PKCS certificates follow the PKCS lists, I-PKCS-LISTS-EVERY-CA: the
+    # platform features check each PKCS statement with a third-party profile too.)
+    sid, kind = "GEN-3P-1", "scep"
+    profiles = profiles_for(kind, ca="third_party")
+    cands = [c for c in candidates(profiles.checked) if c[0] == BY_DEVICE]
+    rows = rows_for(VALIDATED_PLATFORMS, kind, profiles, cands)
+    kept = [r for r in rows if r.expected == "applied" and speaks(sid, r) and r.req.conflict is None
+            and r.phrase != phrase_for(rules.requirement(r.platform, kind, r.situation, "intune").readings)]
+    where = (f" Checked on {platform_list(r.platform for r in kept)}, for the events after which the lists revoke an "
+             "Intune-issued SCEP certificate; where the lists keep it, the third-party one stays the same way."
+             + not_checked(st[sid], kind, rows_for(st[sid].platforms, kind, profiles, cands), kept))
+    blocks.append(Block([sid], kind, f"{sid} {st[sid].says}" + where, kept))
     for blk in blocks:
         lines += render(blk, background_platform=False)
     return "\n".join(lines) + "\n"
@@ -579,7 +605,7 @@ def merge_editions(name: str, texts: dict[str, str]) -> str:
     merged: list[list] = []  # [block text, editions]
     header = None
     for edition, text in texts.items():
-        head, *blocks = text.split("\n\n  @")
+        head, *blocks = text.rstrip("\n").split("\n\n  @")  # the last block without the file's newline
         if header is not None and head != header:
             raise GenerationError(f"gen_features: {name}: the feature header differs in edition {edition}")
         header = head
@@ -598,7 +624,7 @@ def merge_editions(name: str, texts: dict[str, str]) -> str:
             first, _, rest = block.partition("\n")
             block = first + "".join(f" @edition-{e}" for e in eds) + "\n" + rest
         out.append(block)
-    return "\n\n  @".join(out)
+    return "\n\n  @".join(out) + "\n"
 
 
 def main(argv: list[str]) -> int:

@@ -229,7 +229,8 @@ class TenantPKI:
 
     def forget_revocations(self) -> None:
         self.issuing_crl = RevocationList(self.issuing, self._issuing_numbers)
-        # The third-party CA publishes its own CRL; the MDM cannot add to it (doc line 55).
+        # The third-party CA publishes its own CRL; the MDM asks it to revoke PKCS certificates
+        # through its connector, never SCEP ones (doc line 55 names SCEP).
         self.third_party_crl = RevocationList(self.third_party, self._third_party_numbers)
 
     def authority_for(self, ca: str) -> tuple[CertificateAuthority, RevocationList]:

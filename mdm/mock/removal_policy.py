@@ -23,8 +23,10 @@ Triggers:
   license_lost             the user lost the licence or it was withdrawn
 
 Two overlays apply after the table (see `decide`):
-  * a CA the MDM does not run (ca="third_party") cannot be asked to revoke: its certificates are
-    removed where the table says so but never revoked (doc line 55, applied to SCEP and PKCS);
+  * a third-party SCEP CA is not asked to revoke: its SCEP certificates are removed where the
+    table says so but never revoked (doc line 55 names SCEP). Third-party PKCS certificates are
+    revoked through the CA's connector exactly where the table revokes PKCS (the document draws
+    no line between CAs for PKCS);
   * android_legacy devices are not enabled for certificate removal (doc line 217): nothing is ever
     removed from them. Revocation is done at the CA, not on the device, so the mock still revokes
     on legacy devices exactly where it would on a KNOX device (our choice; the document is silent).
@@ -202,9 +204,9 @@ def decide(platform: str, kind: str, ca: str | None, trigger: str) -> Outcome:
             outcome = Outcome(revoke=outcome.revoke, remove=True)
     else:
         outcome = TABLE[platform][kind][trigger]
-    if kind in ("trusted_root", "pkcs_imported") or ca == "third_party":
-        # Roots and imported certificates were not issued by the MDM's CA; a third-party CA is
-        # not run by the MDM (line 55). None of them can be revoked by the MDM.
+    if kind in ("trusted_root", "pkcs_imported") or (ca == "third_party" and kind == "scep"):
+        # Roots and imported certificates were not issued by the MDM's CA; a third-party SCEP CA
+        # is never asked to revoke (line 55). The MDM revokes none of them.
         outcome = Outcome(revoke=False, remove=outcome.remove)
     if platform in NO_REMOVAL_PLATFORMS:
         outcome = Outcome(revoke=outcome.revoke, remove=False)
