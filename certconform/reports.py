@@ -220,8 +220,10 @@ def _interps_of(statements, behaviour) -> list[dict]:
 _DOCUMENT_CITE = re.compile(r"\[document: ([A-Z][A-Z0-9]*(?:-[A-Z0-9]+)+) line")
 
 
-def statement_results(tests: list[TestRecord], behaviour) -> dict[str, dict]:
-    """Verdict and evidence for every statement of the behaviour table."""
+def statement_results(tests: list[TestRecord], behaviour, strict: bool = False) -> dict[str, dict]:
+    """Verdict and evidence for every statement of the behaviour table. Under `strict`
+    (--strict-readings) a deviation fails the run, so its statement's verdict is `fail` (tier
+    reading): the verdicts agree with the exit code."""
     out: dict[str, dict] = {}
     for st in behaviour.statements:
         scenarios = [t for t in tests if st.id in t.statements]
@@ -230,6 +232,9 @@ def statement_results(tests: list[TestRecord], behaviour) -> dict[str, dict]:
         checks = Counter()
         readings = Counter()
         for t in scenarios:
+            if t.outcome == "failed" and is_deviation_message(t.message) and strict:
+                failures.append({"test": t.name, "nodeid": t.nodeid, "message": t.message, "counterexample": None,
+                                 "invariant": None, "tier": "reading"})
             if t.outcome in ("failed", "error") and not is_deviation_message(t.message):
                 item = {"test": t.name, "nodeid": t.nodeid, "message": t.message, "counterexample": None,
                         "invariant": None, "tier": _tier_of(t.message)}
@@ -270,6 +275,8 @@ def statement_results(tests: list[TestRecord], behaviour) -> dict[str, dict]:
         skipped = [t for t in scenarios if t.outcome == "skipped"]
         errors = [f for f in failures if f["tier"] == "contract"]  # adapter errors: nothing was judged
         failures = [f for f in failures if f["tier"] != "contract"]
+        if strict and deviations and not any(f["tier"] == "reading" for f in failures):
+            failures += [{**d, "tier": "reading"} for d in deviations]  # --strict: a deviation fails
         if failures:
             verdict = "fail"
         elif errors:
@@ -301,6 +308,10 @@ def statement_results(tests: list[TestRecord], behaviour) -> dict[str, dict]:
         elif verdict == "unspecified":
             note = (f"requires nothing by itself ({behaviour.outcomes[st.outcome]['says']}); what it speaks "
                     "about is judged by the statements that decide it")
+        elif verdict == "fail" and all(f["tier"] == "reading" for f in failures):
+            ids = sorted({i["id"] for d in deviations for i in d["interpretations"]})
+            note = (f"what the document requires held, but the implementation departs from our reading"
+                    f"{'s' if len(ids) > 1 else ''} {', '.join(ids)}: tier reading, failing because of --strict")
         elif verdict == "deviates":
             ids = sorted({i["id"] for d in deviations for i in d["interpretations"]})
             note = (f"what the document requires held, but the implementation departs from our reading"
@@ -366,15 +377,15 @@ def contract_results(tests: list[TestRecord], behaviour) -> dict:
     return {"verdict": "error" if failures else "pass", "failures": failures}
 
 
-def interpretation_results(tests: list[TestRecord], behaviour) -> list[dict]:
+def interpretation_results(tests: list[TestRecord], behaviour, strict: bool = False) -> list[dict]:
     """Every interpretation with its tier and reason. A reading-tier one is `deviates` when a
-    finding cites it (with up to MAX_OTHER_FINDINGS examples), else `held`; a document-tier one
-    demands nothing beyond the text, so it has no verdict of its own (`n/a`)."""
+    finding cites it (with up to MAX_OTHER_FINDINGS examples), `fail` instead under --strict, else
+    `held`; a document-tier one demands nothing beyond the text, so it has no verdict of its own (`n/a`)."""
     out = []
     for i in behaviour.interpretations:
         found = [(t, e) for t in tests for e in t.log
                  if e.get("type") == "finding" and e.get("tier") == "reading" and _cites(e, i.id)]
-        verdict = "n/a" if i.tier == "document" else ("deviates" if found else "held")
+        verdict = "n/a" if i.tier == "document" else ("fail" if found and strict else "deviates" if found else "held")
         out.append({"id": i.id, "tier": i.tier, "says": i.says, "reason": i.reason, "statements": list(i.statements),
                     "verdict": verdict, "deviations_total": len(found),
                     "deviations": [{"test": t.name, "message": _text(e.get("message", ""))[:MAX_MESSAGE]}
@@ -451,7 +462,8 @@ def build_results(tests: list[TestRecord], meta: dict, behaviour=None, rules=Non
 
     b = behaviour or default()
     r = rules or Rules(b)
-    statements = statement_results(tests, b)
+    strict = bool(meta.get("strict"))
+    statements = statement_results(tests, b, strict)
     mismatched = {m["statement"]: m["found"] for m in (document or {}).get("fingerprint_mismatches", [])}
     for sid, s in statements.items():
         found = bool((document or {}).get("found"))
@@ -479,8 +491,8 @@ def build_results(tests: list[TestRecord], meta: dict, behaviour=None, rules=Non
                    "tests_error": sum(1 for t in tests if t.outcome == "error")},
         "statements": statements,
         "contract": contract_results(tests, b),
-        "interpretations": interpretation_results(tests, b),
-        "strict": bool(meta.get("strict")),
+        "interpretations": interpretation_results(tests, b, strict),
+        "strict": strict,
         "matrix": grid,
         "coverage": coverage,
     }
@@ -525,7 +537,7 @@ def write_reports(collector: Collector, out_dir: Path, meta: dict) -> str:
     (out_dir / "index.html").write_text(render_html(results), encoding="utf-8")
     t = results["totals"]
     counts = ", ".join(f"{t[v]} {v}" for v in VERDICTS if t.get(v))
-    readings = [i["id"] for i in results["interpretations"] if i["verdict"] == "deviates"]
+    readings = [i["id"] for i in results["interpretations"] if i["verdict"] in ("deviates", "fail")]
     tail = (f"; deviates from our readings {', '.join(readings)}"
             + (" (--strict: these fail)" if results["strict"] else " (pass --strict to fail on them)")) if readings else ""
     cut = results["run"].get("cut_short")

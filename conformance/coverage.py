@@ -49,7 +49,7 @@ def specified_transitions() -> list[str]:
             continue
         for kind in KINDS:
             for situation in b.situations:
-                if platform in b.by_id["MAC-WIPE-1"].platforms and situation == "wipe":
+                if platform in b.by_id["MAC-WIPE-1"].platforms and situation in b.by_id["MAC-WIPE-1"].situations:
                     continue
                 if kind not in SITUATION_KINDS.get(situation, KINDS):
                     continue  # no certificate of this kind is ever in that situation

@@ -48,15 +48,19 @@ from certconform.steps.driver import Driver, MalformedInventory, log_entries
 TALLY = Tally()  # checks of run_machine calls given no tally of their own
 COVERAGE, STATEMENTS = TALLY.transitions, TALLY.statements  # (names kept for older callers)
 MINIMIZE_REPLAYS = 300  # replays the delta-debugging pass may spend on one counterexample (a count: deterministic)
-FULL_SET = (("trusted_root", None), ("scep", "intune"), ("pkcs", "intune"), ("scep", "third_party"),
-            ("pkcs", "third_party"), ("pkcs_imported", None))
+# SCEP after PKCS: unassigning the group's profiles in turn then ends with a SCEP profile that is
+# the last of its root's chain (situation chained_scep_unassigned needs no other chain left)
+FULL_SET = (("trusted_root", None), ("pkcs", "intune"), ("scep", "intune"), ("pkcs", "third_party"),
+            ("scep", "third_party"), ("pkcs_imported", None))
 DEVICE_EVENTS = DEVICE_ACTIONS + ("delete_user", "remove_member", "lose_license", "withdraw_license",
                                   "delete_certificate", "nothing")  # one per device in every_platform_then
+# the offboarding note's other order (GEN-ORDER-3): the user is deleted, then the device wiped or retired
+LATE = {"late_wipe": "wipe", "late_retire": "retire"}
 GROUP_EVENTS = ("unassign_profile", "delete_group", "update_profile", "nothing")
 # One sweep of every_platform_then: (device event, does the profile reach the device through its
 # user?). The targeting matters only where the event can end it (the user's deletion, a removal
 # from a group), so only those come in both forms.
-SWEEP = tuple((e, False) for e in DEVICE_EVENTS) + (("delete_user", True), ("remove_member", True))
+SWEEP = tuple((e, False) for e in DEVICE_EVENTS + tuple(LATE)) + (("delete_user", True), ("remove_member", True))
 LOOKALIKES = (str.upper, lambda s: s + " ", lambda s: " " + s, lambda s: s.replace("u", "\u0443"))  # "U1", "u1 ", Cyrillic u
 
 
@@ -282,8 +286,8 @@ def build_machine(adapter, log: list[dict], strict: bool = False, progress: Prog
             name = self.fresh(kind.replace("_", "-") + ("-3p" if kind in ("scep", "pkcs") and ca == "third_party" else "-"))
             ev = {"type": "create_profile", "profile": name, "kind": kind}
             if kind in ("scep", "pkcs"):
-                if root is None:
-                    root = self.roots()[0] if self.roots() else self.make_profile("trusted_root", "intune")
+                if root is None:  # the newest root: the full group's profiles chain to its own root
+                    root = self.roots()[-1] if self.roots() else self.make_profile("trusted_root", "intune")
                 ev.update(root=root, ca=ca)
             self.do(ev)
             return name
@@ -457,7 +461,8 @@ def build_machine(adapter, log: list[dict], strict: bool = False, progress: Prog
             owners = {}  # device -> (user, its event)
             for k, (event_type, via_user) in enumerate(SWEEP):
                 platform = ALL_PLATFORMS[(offset + k) % len(ALL_PLATFORMS)]
-                if not self.can(event_type if event_type != "nothing" else "check_in") or not self.room(platform):
+                needs = {"nothing": ("check_in",), **{k: ("delete_user", v) for k, v in LATE.items()}}
+                if not all(map(self.can, needs.get(event_type, (event_type,)))) or not self.room(platform):
                     continue  # within the capabilities: not performable, or no free device
                 user, device = self.new_user_name("fresh", data), self.fresh(f"{platform}-")
                 owners[device] = (user, event_type)
@@ -467,7 +472,11 @@ def build_machine(adapter, log: list[dict], strict: bool = False, progress: Prog
                     self.do({"type": "add_member", "group": group, "member": user if via_user else device})
                 self.do({"type": "check_in", "device": device})
             for device, (user, event_type) in owners.items():
-                if event_type in DEVICE_ACTIONS:
+                if event_type in LATE:
+                    self.do({"type": "delete_user", "user": user})
+                    self.deleted_users.append(user)
+                    self.do({"type": LATE[event_type], "device": device})
+                elif event_type in DEVICE_ACTIONS:
                     self.do({"type": event_type, "device": device})
                 elif event_type in ("lose_license", "withdraw_license", "delete_user"):
                     self.do({"type": event_type, "user": user})

@@ -242,7 +242,9 @@ def check_event(world: World, event: dict, outcome: str, before: list[dict], aft
         # A wrong answer to an event is an interface failure; only the macOS wipe has a
         # reading-tier preference (I-MACOS-WIPE-REFUSED): performing it deviates.
         tier = READING if verdict == "deviates" else INTERFACE
-        stmts = tuple(s for s in expect.statements if s not in default().by_id) if tier == READING else expect.statements
+        # a reading finding names the interpretation first, then the statement it reads (MAC-WIPE-1)
+        known = default().by_id
+        stmts = tuple(sorted(expect.statements, key=lambda s: s in known)) if tier == READING else expect.statements
         add(Finding(stmts, f"{what}: the implementation {done}{(' (' + detail + ')') if detail else ''}, "
                     f"but {'our reading expects it to' if tier == READING else 'it should'} {verbs[expect.preferred]}"
                     f"{(': ' + expect.why) if expect.why else ''}", tier=tier))

@@ -212,9 +212,11 @@ def certificate_outcome(driver: Driver, request, what: str, named: str | None, d
     check_readings(driver, request, {old["serial"]})
 
 
-@then(parsers.parse('the wipe is refused and no certificate changes'))
+@then(parsers.parse('a refused wipe changes no certificate, and a performed one deviates from our reading I-MACOS-WIPE-REFUSED'))
 def wipe_refused(driver: Driver, request):
-    """MAC-WIPE-1: refusing passes; performing the wipe deviates from I-MACOS-WIPE-REFUSED."""
+    """MAC-WIPE-1: what is checked, as the step says: a refusal must leave the inventory as it was
+    (the contract); a performed wipe is no departure from the document (its effects are open)
+    but deviates from our reading I-MACOS-WIPE-REFUSED (fails only under --strict)."""
     before = driver.end_block()
     if driver.last_outcome == "rejected":
         if driver.observe() != before:

@@ -34,7 +34,8 @@ def test_suite_passes_in_process(spec, tmp_path):
     assert re.search(r"\d+ passed", r.stdout)
     trace = json.loads((tmp_path / "traceability.json").read_text())
     assert trace["document"]["outcome_bullets_cited"] == 87
-    assert all(s["scenarios"] for s in trace["statements"]), "a statement had no scenario that ran"
+    assert all(s["scenarios"] for s in trace["statements"] if s["status"] != "informative"), \
+        "a statement had no scenario that ran"
     assert len(trace["statements"]) >= 95
     coverage = json.loads((tmp_path / "coverage.json").read_text())
     assert coverage["missed"] == [], f"transitions the document specifies but the run missed: {coverage['missed']}"

@@ -133,10 +133,32 @@ def test_certificate_outcome(platform, kind, trigger):
 
 
 @pytest.mark.parametrize("platform", PLATFORMS)
-@pytest.mark.parametrize("kind", ["scep", "pkcs"])
+@pytest.mark.parametrize("trigger", ["unenroll", "wipe", "retire", "left_group", "unassigned", "update"])
+def test_third_party_pkcs_follows_the_pkcs_lists(platform, trigger):
+    """The PKCS lists draw no line between CAs (line 55 names SCEP only): a third-party PKCS
+    certificate is revoked and removed exactly as an Intune-issued one."""
+    results = []
+    for ca in ("intune", "third_party"):
+        mdm = build(platform, "pkcs", ca=ca)
+        mdm.apply({"type": "assign_profile", "profile": "p", "group": "gd"})
+        mdm.apply({"type": "check_in", "device": "d1"})
+        if expected(platform, "pkcs", trigger) == "no":
+            with pytest.raises(EventRejected):
+                mdm.apply(trigger_event(trigger)[0])
+            continue
+        for e in trigger_event(trigger):
+            mdm.apply(e)
+        after = record(mdm, "p")
+        results.append((after["revoked"], after["installed"]))
+    assert len(set(results)) <= 1, results
+
+
+@pytest.mark.parametrize("platform", PLATFORMS)
+@pytest.mark.parametrize("kind", ["scep"])
 @pytest.mark.parametrize("trigger", ["unenroll", "wipe", "retire", "left_group", "unassigned", "update"])
 def test_third_party_ca_is_never_revoked(platform, kind, trigger):
-    """Line 55: the MDM cannot revoke at a CA it does not run; it still removes where it would."""
+    """Line 55: a SCEP certificate from a third-party CA is never revoked; it is still removed
+    where an Intune-issued one would be."""
     mdm = build(platform, kind, ca="third_party")
     mdm.apply({"type": "assign_profile", "profile": "p", "group": "gd"})
     mdm.apply({"type": "check_in", "device": "d1"})

@@ -389,7 +389,7 @@ def platform_feature(platform: str) -> str:
         if st.outcome == "rejected" and platform in st.platforms:
             row = make_row(platform, "scep", ALL_KINDS, BY_DEVICE, [{"type": st.event, "device": DEVICE}])
             blocks.append(Block([st.id], st.kinds, f"{st.id} {st.says}", [row],
-                                then_step="the wipe is refused and no certificate changes"))
+                                then_step="a refused wipe changes no certificate, and a performed one deviates from our reading I-MACOS-WIPE-REFUSED"))
     for blk in blocks:
         lines += render(blk, background_platform=True)
     return "\n".join(lines) + "\n"
