@@ -394,11 +394,18 @@ def interpretation_results(tests: list[TestRecord], behaviour, strict: bool = Fa
 
 
 # ----------------------------------------------------------------------------- matrix
-def matrix(tests: list[TestRecord], behaviour, rules, statements: dict[str, dict]) -> dict:
+def matrix(tests: list[TestRecord], behaviour, rules, statements: dict[str, dict], coverage: dict | None = None,
+           strict: bool = False) -> dict:
     """Rows platform x kind, columns the document's events. A cell lists the statements that
-    speak about it (their own event, or the rule for one of the event's situations) and its
-    verdict; where the rules leave every reading open it is 'unspecified', with what was observed."""
+    speak about it (their own event, or the rule for one of the event's situations), and its
+    verdict is that of the checks made on that platform and kind for the event's situations: a
+    statement that failed elsewhere does not colour this cell. Evidence: the oracle's checks in
+    the tests' logs (every feature check; the stateful test logs its failures, conflicts and
+    deviations) and the stateful test's tally of checks per transition (coverage.json), which
+    counts the checks that passed. With no check here the cell says why (not supported, not
+    run). Where the rules leave every reading open it is 'unspecified', with what was observed."""
     checks = [e for t in tests for e in t.log if e.get("type") == "check"]
+    tallied = ((coverage or {}).get("data") or {}).get("transitions") or {}
     columns = list(behaviour.events)
     kinds = KINDS
     rows = []
@@ -429,18 +436,8 @@ def matrix(tests: list[TestRecord], behaviour, rules, statements: dict[str, dict
                         and e.get("situation") in situations]
                 observed = Counter(_observed(e) for e in here)
                 conflicts = Counter(e.get("reading") for e in here if e.get("conflict") and e.get("reading"))
-                failed_here = any(not e.get("passed") for e in here)
-                if ids:
-                    verdict = _worst(statements[sid]["verdict"] for sid in ids)
-                    # a platform the document does not validate / enable is never shown as passed
-                    if len(statuses) == 1 and statuses != {"tested"} and verdict not in ("fail", "error"):
-                        verdict = statuses.pop()
-                elif failed_here:  # the oracle found a departure (contract or interpretation)
-                    verdict = "fail"
-                elif open_all or not interps:  # the document says nothing here
-                    verdict = "unspecified"
-                else:  # decided by an interpretation only: judged by the oracle's checks
-                    verdict = "pass" if here else "not-run"
+                passed_elsewhere = sum(tallied.get(f"{platform}/{kind}/{sit}", 0) for sit in situations)
+                verdict = _cell_verdict(here, passed_elsewhere, ids, statements, statuses, open_all, interps, strict)
                 cells.append({
                     "event": event,
                     "verdict": verdict,
@@ -448,9 +445,42 @@ def matrix(tests: list[TestRecord], behaviour, rules, statements: dict[str, dict
                     "interpretations": interps,
                     "observed": dict(observed),
                     "readings_followed": dict(conflicts),
+                    "checks": {"logged": len(here), "failed": sum(1 for e in here if not e.get("passed")),
+                               "stateful": passed_elsewhere},
                 })
             rows.append({"platform": platform, "platform_name": platform_name, "kind": kind, "cells": cells})
     return {"columns": [{"event": e, "says": behaviour.events[e].get("says", "")} for e in columns], "rows": rows}
+
+
+def _cell_verdict(here: list[dict], tallied: int, ids: list[str], statements: dict, statuses: set,
+                  open_all: bool, interps: list[str], strict: bool) -> str:
+    """The verdict of one matrix cell from the checks made there (see `matrix`)."""
+    local = set()
+    for e in here:
+        v = e.get("verdict") or ("pass" if e.get("passed") else "fail")
+        if v == "deviates" and strict:
+            v = "fail"
+        if v == "pass" and e.get("conflict"):
+            v = "conflict"
+        local.add(v)
+    if tallied:
+        local.add("pass")
+    if not ids:
+        if "fail" in local:  # the oracle found a departure (an interpretation, a contract rule)
+            return "fail"
+        if open_all or not interps:  # the document says nothing here
+            return "unspecified"
+        return _worst(local) if local else "not-run"  # decided by an interpretation only
+    if not local:  # nothing was checked here: say why (the statements' own reasons)
+        absent = [statements[sid]["verdict"] for sid in ids
+                  if statements[sid]["verdict"] in ("error", "not-supported", "not-run", "not-validated")]
+        verdict = _worst(absent) or "not-run"
+    else:
+        verdict = _worst(local)
+    # a platform the document does not validate / enable is never shown as passed
+    if len(statuses) == 1 and statuses != {"tested"} and verdict not in ("fail", "error"):
+        verdict = next(iter(statuses))
+    return verdict
 
 
 # ----------------------------------------------------------------------------- assembling
@@ -465,19 +495,30 @@ def build_results(tests: list[TestRecord], meta: dict, behaviour=None, rules=Non
     strict = bool(meta.get("strict"))
     statements = statement_results(tests, b, strict)
     mismatched = {m["statement"]: m["found"] for m in (document or {}).get("fingerprint_mismatches", [])}
+    document = dict(document) if document else document
+    quotes = (document or {}).pop("quotes", None) or {}
     for sid, s in statements.items():
         found = bool((document or {}).get("found"))
         s["source"]["fingerprint_checked"] = found
         s["source"]["fingerprint_ok"] = found and sid not in mismatched
+        if sid in quotes:  # read from the user's copy of the article (--document), never shipped
+            s["source"]["quote"] = quotes[sid]
         if sid in mismatched:
             s["source"]["fingerprint_found"] = mismatched[sid]
     stateful_counts = ((coverage or {}).get("data") or {}).get("statements")
     for sid, s in statements.items():
         s["stateful_checks"] = stateful_counts.get(sid, 0) if isinstance(stateful_counts, dict) else None
     totals = Counter(s["verdict"] for s in statements.values())
-    grid = matrix(tests, b, r, statements)
+    grid = matrix(tests, b, r, statements, coverage, strict)
     unspecified = sum(1 for row in grid["rows"] for c in row["cells"] if c["verdict"] == "unspecified")
+    interpretations = interpretation_results(tests, b, strict)
+    contract = contract_results(tests, b)
+    failed = (totals.get("fail") or any(t.outcome == "failed" for t in tests)
+              or any(i["verdict"] == "fail" for i in interpretations))
+    errored = totals.get("error") or any(t.outcome == "error" for t in tests) or contract["verdict"] == "error"
     return {
+        # the run's verdict, as its exit code says it: fail (1), error (an adapter error), pass (0)
+        "verdict": "fail" if failed else "error" if errored else "pass",
         "run": {
             **meta,
             "date": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(meta.get("started", time.time()))),
@@ -490,8 +531,8 @@ def build_results(tests: list[TestRecord], meta: dict, behaviour=None, rules=Non
                    "tests": len(tests), "tests_failed": sum(1 for t in tests if t.outcome == "failed"),
                    "tests_error": sum(1 for t in tests if t.outcome == "error")},
         "statements": statements,
-        "contract": contract_results(tests, b),
-        "interpretations": interpretation_results(tests, b, strict),
+        "contract": contract,
+        "interpretations": interpretations,
         "strict": strict,
         "matrix": grid,
         "coverage": coverage,
@@ -546,5 +587,5 @@ def write_reports(collector: Collector, out_dir: Path, meta: dict) -> str:
     if unsupported * 2 > t["statements"]:
         tail += (f"; MOST STATEMENTS NOT SUPPORTED: the implementation's capabilities rule out {unsupported} of "
                  f"{t['statements']}, so this run says little about its conformance")
-    return (f"results: {out_dir / 'index.html'}: {edition}: {t['statements']} statements: {counts}{tail}"
+    return (f"results: {out_dir / 'index.html'}: {results['verdict'].upper()}: {edition}: {t['statements']} statements: {counts}{tail}"
             + (" (run cut short)" if cut else ""))

@@ -12,6 +12,15 @@ from certconform.document import DocumentError, document_path, fingerprint, pars
 from certconform.model.behaviour import Behaviour, default
 
 
+def _plain(line: str) -> str:
+    """A cited line as a reader wants it quoted: no list dash, no note marker, no link targets."""
+    import re
+
+    text = line.strip().lstrip(">").strip()
+    text = re.sub(r"^[-*]\s+|^\d+\.\s+", "", text)
+    return re.sub(r"\[([^\]]*)\]\([^)]*\)", r"\1", text)
+
+
 def document_check(behaviour: Behaviour, doc_path: str | Path | None = None) -> dict:
     """Compare every statement's cited line with the document. Never raises for a missing file."""
     from certconform.model.behaviour import document_file
@@ -34,6 +43,10 @@ def document_check(behaviour: Behaviour, doc_path: str | Path | None = None) -> 
         if fingerprint(doc.line(s.source.line)) != s.source.sha256_8
     ]
     cited = {s.source.line for s in behaviour.statements if fingerprint(doc.line(s.source.line)) == s.source.sha256_8}
+    # the cited line of every statement whose fingerprint matches, read from the user's own copy:
+    # reports quote it beside the statement (the project itself ships no text of the article)
+    info["quotes"] = {s.id: _plain(doc.line(s.source.line)) for s in behaviour.statements
+                      if fingerprint(doc.line(s.source.line)) == s.source.sha256_8}
     bullets = doc.outcome_bullets()
     uncited = [b.line for b in bullets if b.line not in cited]
     info.update(
@@ -51,7 +64,7 @@ def build(scenarios: dict[str, list[str]], doc_path: str | Path | None = None,
           behaviour: Behaviour | None = None) -> dict:
     b = behaviour or default()
     return {
-        "document": document_check(b, doc_path),
+        "document": {k: v for k, v in document_check(b, doc_path).items() if k != "quotes"},
         "statements": [
             {
                 **s.as_json(),

@@ -24,6 +24,7 @@ items with fixed seeds (conformance/shards.py), so `pytest -n` runs them on seve
 """
 from __future__ import annotations
 
+import unicodedata
 from collections import Counter
 
 import pytest
@@ -61,7 +62,22 @@ GROUP_EVENTS = ("unassign_profile", "delete_group", "update_profile", "nothing")
 # user?). The targeting matters only where the event can end it (the user's deletion, a removal
 # from a group), so only those come in both forms.
 SWEEP = tuple((e, False) for e in DEVICE_EVENTS + tuple(LATE)) + (("delete_user", True), ("remove_member", True))
-LOOKALIKES = (str.upper, lambda s: s + " ", lambda s: " " + s, lambda s: s.replace("u", "\u0443"))  # "U1", "u1 ", Cyrillic u
+def _fullwidth(s: str) -> str:
+    """ASCII letters and digits as their fullwidth forms ("u1" -> "ｕ１"): NFKC folds them back."""
+    return "".join(chr(ord(c) + 0xFEE0) if "!" <= c <= "~" else c for c in s)
+
+
+def _other_normal_form(s: str) -> str:
+    """The same text in the other Unicode normal form ("é" composed <-> "e" + combining accent)."""
+    nfd = unicodedata.normalize("NFD", s)
+    return nfd if nfd != s else unicodedata.normalize("NFC", s)
+
+
+# Names that differ from an existing one only by what a directory service may fold away: case,
+# width, surrounding white space, Unicode normalisation, or one look-alike letter. A product that
+# folds them into one object is caught: the contract makes every name its own object.
+LOOKALIKES = (str.upper, str.title, _fullwidth, lambda s: s + " ", lambda s: " " + s, _other_normal_form,
+              lambda s: s.replace("u", "\u0443").replace("g", "\u0261"))  # Cyrillic u, Latin script g
 
 
 class SequenceFailed(AssertionError):
@@ -175,6 +191,20 @@ def build_machine(adapter, log: list[dict], strict: bool = False, progress: Prog
             self.counter += 1
             return f"{prefix}{self.counter}"
 
+        def lookalike(self, data, existing, taken, fallback: str) -> str:
+            """A name that differs from one of `existing` only by case, width, white space,
+            normal form or a look-alike letter (LOOKALIKES), else a fresh one. Every third fresh
+            name carries an accented letter, so that normal forms have something to differ in."""
+            if existing:
+                base = data.draw(st.sampled_from(sorted(existing)), label="look-alike of")
+                name = data.draw(st.sampled_from(LOOKALIKES), label="look-alike")(base)
+                if name not in taken and name != base:
+                    return name
+            name = self.fresh(fallback)
+            while name in taken:
+                name = self.fresh(fallback)
+            return name + "\u00e9" if self.counter % 3 == 0 and name + "\u00e9" not in taken else name
+
         def can(self, event_type: str) -> bool:
             return caps.performs(event_type)
 
@@ -273,17 +303,14 @@ def build_machine(adapter, log: list[dict], strict: bool = False, progress: Prog
                 if free:
                     return data.draw(st.sampled_from(free), label="reused name")
             if style == "lookalike" and self.world.users:
-                base = data.draw(st.sampled_from(sorted(self.world.users)), label="look-alike of")
-                make = data.draw(st.sampled_from(LOOKALIKES), label="look-alike")
-                if make(base) not in taken:
-                    return make(base)
+                return self.lookalike(data, self.world.users, taken, "u")
             name = self.fresh("u")
             while name in taken:
                 name = self.fresh("u")
             return name
 
-        def make_profile(self, kind: str, ca: str, root: str | None = None) -> str:
-            name = self.fresh(kind.replace("_", "-") + ("-3p" if kind in ("scep", "pkcs") and ca == "third_party" else "-"))
+        def make_profile(self, kind: str, ca: str, root: str | None = None, name: str | None = None) -> str:
+            name = name or self.fresh(kind.replace("_", "-") + ("-3p" if kind in ("scep", "pkcs") and ca == "third_party" else "-"))
             ev = {"type": "create_profile", "profile": name, "kind": kind}
             if kind in ("scep", "pkcs"):
                 if root is None:  # the newest root: the full group's profiles chain to its own root
@@ -293,9 +320,11 @@ def build_machine(adapter, log: list[dict], strict: bool = False, progress: Prog
             return name
 
         # ------------------------------------------------------------------ set-up, one event each
-        @rule()
-        def create_group(self):
-            self.do({"type": "create_group", "group": self.fresh("g")})
+        @rule(data=st.data(), lookalike=st.booleans())
+        def create_group(self, data, lookalike):
+            taken = set(self.world.groups)
+            name = self.lookalike(data, self.world.groups, taken, "g") if lookalike else self.fresh("g")
+            self.do({"type": "create_group", "group": name})
 
         @rule(data=st.data(), style=st.sampled_from(["fresh", "reuse", "lookalike"]))
         def create_user(self, data, style):
@@ -306,17 +335,21 @@ def build_machine(adapter, log: list[dict], strict: bool = False, progress: Prog
             self.make_profile("trusted_root", "intune")
 
         @precondition(lambda self: any(p.kind == "trusted_root" for p in self.world.profiles.values()))
-        @rule(data=st.data(), kind=st.sampled_from(KINDS), ca=st.sampled_from(CAS))
-        def create_profile(self, data, kind, ca):
-            self.make_profile(kind, ca, self.pick(data, self.roots(), "root"))
+        @rule(data=st.data(), kind=st.sampled_from(KINDS), ca=st.sampled_from(CAS), lookalike=st.booleans())
+        def create_profile(self, data, kind, ca, lookalike):
+            profiles = self.world.profiles
+            name = self.lookalike(data, profiles, set(profiles), "p") if lookalike else None
+            self.make_profile(kind, ca, self.pick(data, self.roots(), "root"), name)
 
         @precondition(lambda self: self.world.users and self.can("enroll"))
-        @rule(data=st.data(), platform=st.sampled_from(ALL_PLATFORMS))
-        def enroll(self, data, platform):
+        @rule(data=st.data(), platform=st.sampled_from(ALL_PLATFORMS), lookalike=st.booleans())
+        def enroll(self, data, platform, lookalike):
             if not self.room(platform):
                 return  # the pool of this platform is full (capabilities 'devices')
             user = self.pick(data, self.world.users, "user")
-            self.do({"type": "enroll", "device": self.fresh(f"{platform}-"), "platform": platform, "user": user})
+            taken = names_taken(self.world)  # users and devices share one namespace
+            device = self.lookalike(data, taken, taken, f"{platform}-") if lookalike else self.fresh(f"{platform}-")
+            self.do({"type": "enroll", "device": device, "platform": platform, "user": user})
 
         @precondition(lambda self: self.world.groups and (self.world.users or self.world.devices))
         @rule(data=st.data())

@@ -4,7 +4,9 @@ What this module knows: how to turn the model's requirements into one concrete b
 keeps a World (model/world.py) and a certificate list; for each event it asks model/rules.py what
 each concerned certificate must undergo and does exactly that. Where the document leaves a choice
 open it does nothing (keeps the certificate, does not revoke); where the document contradicts
-itself it follows the first reading listed in behaviour.yaml; where one of our reading-tier
+itself it follows the reading that changes least (e.g. a Windows PKCS certificate stays when a
+directory deletion ends its targeting, C-WIN-PKCS-UNTARGETED-DELETION, so later events meet the
+certificate it left); where one of our reading-tier
 interpretations adds a requirement it follows that too, so it passes under --strict.
 What it does not know: real X.509 (serials are counters); that is the mock's job (mdm/mock).
 """
@@ -42,7 +44,8 @@ class ReferenceMDM:
             cert = next(r for r in self.certs if r["serial"] == serial)
             device = self.world.devices[cert["device"]]
             profile = self.world.profiles[cert["profile"]]
-            reading = requirement_of(self.rules, self.world, cert, situation).strict_readings[0]
+            reading = min(requirement_of(self.rules, self.world, cert, situation).strict_readings,
+                          key=lambda r: (r.revoke == REQUIRED) + (r.remove == REQUIRED))
             if reading.revoke == REQUIRED:
                 cert["revoked"] = True
             if reading.remove == REQUIRED:
