@@ -521,7 +521,19 @@ def run_metadata(config, collector) -> dict:
         "cut_short": config.stash[SCENARIOS_KEY].get("cut_short"),
         "report_dir": str(config.getoption("report_dir")),
         "versions": versions(),
+        "extension_findings": _extension_findings(config),
     }
+
+
+def _extension_findings(config) -> list[dict]:
+    """Faults of an optional contract extension the adapter fell back from (the HTTP adapter's
+    observe_since): reported once each, in the reports and the terminal, without failing the run."""
+    adapter = config.stash.get(ADAPTER_KEY, None)
+    try:
+        found = getattr(adapter, "contract_findings", None) if adapter is not None else None
+    except Exception:  # an adapter's own __getattr__ must not break the reports
+        return []
+    return [dict(f) for f in found if isinstance(f, dict)] if isinstance(found, list) else []
 
 
 def _capabilities(config):
@@ -628,6 +640,8 @@ def pytest_terminal_summary(terminalreporter, config):
     for key in ("cucumber", "cucumber_error", "summary", "error", "report", "report_error"):
         if key in info:
             terminalreporter.write_line(f"certconform {info[key]}")
+    for finding in _extension_findings(config):
+        terminalreporter.write_line(f"certconform {finding.get('message')}", yellow=True)
     if info.get("cut_short"):
         terminalreporter.write_line(f"certconform run cut short, the reports cover only the tests that ran: "
                                     f"{info['cut_short']}", red=True, bold=True)

@@ -202,8 +202,8 @@ def _plain_app(service: MockMDM, capabilities: dict, since_answer=None) -> tuple
     @app.get("/certificates")
     async def certificates(request: Request):
         seen.append(dict(request.query_params))
-        if since_answer is not None and "since" in request.query_params:
-            return JSONResponse(since_answer)
+        if since_answer is not None and "since" in request.query_params:  # a value, or a function of the inventory
+            return JSONResponse(since_answer(service.observe()) if callable(since_answer) else since_answer)
         return JSONResponse(service.observe())
 
     @app.get("/capabilities")
@@ -236,7 +236,43 @@ def test_adapter_uses_plain_gets_without_a_working_capability(capabilities, sinc
             assert adapter.observe() == service.observe()
     with_since = [q for q in seen if "since" in q]
     assert len(with_since) == (0 if since_answer is None else 1)  # a broken answer: asked once, then plain GETs
-    assert len(seen) - len(with_since) == 20
+    # (a plain GET before the first incremental answer, to check it against)
+    assert len(seen) - len(with_since) == 20 + len(with_since)
+    findings = getattr(adapter, "contract_findings", [])
+    if since_answer is None:
+        assert findings == []
+    else:  # reported once, naming the extension
+        [finding] = findings
+        assert finding["extension"] == "observe_since" and finding["message"].startswith("[contract: observe_since]")
+        assert "does not add up" in finding["message"]
+
+
+def test_an_incremental_answer_that_loses_changes_is_reported_once_then_plain_gets():
+    """An answer that adds up but leaves out a change (here: every record after the first event
+    is left out of `changes`) cannot be seen from the answer alone: the adapter checks its 1st,
+    2nd, 4th, ... answers against plain GETs, reports the fault once, and falls back."""
+    service = MockMDM()
+    lossy = {"cursor": "", "count": 0}
+
+    def since_answer_for(current):
+        answer = {"cursor": str(len(current)), "full": False, "count": len(current),
+                  "changes": [{"index": i, "record": r} for i, r in enumerate(current) if i >= lossy["count"]]}
+        lossy["count"] = len(current)  # a changed record below the old count is never sent again
+        return answer
+
+    app, seen = _plain_app(service, {"observe_since": True}, since_answer_for)
+    with TestClient(app, base_url="http://127.0.0.1") as client:
+        adapter = _in_process_adapter(client)
+        for e in SETUP + [{"type": "enroll", "device": "d", "platform": "ios", "user": "u1"},
+                          {"type": "add_member", "group": "g1", "member": "d"},
+                          {"type": "assign_profile", "profile": "s", "group": "g1"}, {"type": "check_in", "device": "d"}]:
+            adapter.apply(e)
+        assert adapter.observe() == service.observe()
+        for e in ({"type": "update_profile", "profile": "s"}, {"type": "remove_member", "group": "g1", "member": "d"}):
+            adapter.apply(e)
+            assert adapter.observe() == service.observe()  # never a wrong inventory
+    [finding] = adapter.contract_findings
+    assert "left out changes" in finding["message"] and finding["extension"] == "observe_since"
 
 
 # -- the real server and the real adapter (keep-alive transport) ---------------------------------
