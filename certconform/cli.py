@@ -11,6 +11,8 @@
                                                                        realistic mock (docs/graph-wire.md)
     certconform drift DOC [--json] [--against EDITION] [--overlay [PATH]]
                                                                        compare another edition of the document
+    certconform requirements [--edition E] [--platform P] [--format table|json|markdown|html]
+                                                                       the requirement matrix: what each cell demands
     certconform --version
 
 Every problem with the command line or its inputs is one line on stderr and a non-zero exit:
@@ -179,7 +181,23 @@ def build_parser() -> argparse.ArgumentParser:
                        help="write the new edition's overlay skeleton to PATH (never overwrites; "
                             "without PATH: print it instead of the report)")
     drift.set_defaults(func=_drift)
+    req = sub.add_parser("requirements", help="print the requirement matrix: what the suite demands of each "
+                                              "platform x kind x situation x CA, and why")
+    from certconform.model.behaviour import ALL_PLATFORMS
+    from certconform.requirements import FORMATS
+
+    req.add_argument("--edition", choices=_editions(), default=None,
+                     help="edition of the document (default: the one in force, 2022 unless CERTCONFORM_EDITION)")
+    req.add_argument("--platform", choices=ALL_PLATFORMS, default=None, help="only this platform's cells")
+    req.add_argument("--format", choices=FORMATS, default="table", help="table (default), json, markdown or html")
+    req.set_defaults(func=_requirements)
     return parser
+
+
+def _requirements(args: argparse.Namespace, extra: list[str]) -> int:
+    from certconform.requirements import requirements_main
+
+    return requirements_main(args.edition, args.platform, args.format)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -46,6 +46,7 @@ from importlib import metadata
 from pathlib import Path
 
 from certconform.model.world import KINDS
+from certconform.requirements import cell_anchor
 
 VERDICTS = ("fail", "error", "not-supported", "not-run", "deviates", "conflict", "pass", "not-enabled", "not-validated", "unspecified")
 VERDICT_TEXT = {
@@ -63,7 +64,7 @@ VERDICT_TEXT = {
 CONTRACT = "CONTRACT"
 MAX_MESSAGE = 4000
 MAX_OTHER_FINDINGS = 5
-REPORT_FILES = ("junit.xml", "cucumber.json", "traceability.json", "results.json", "index.html")
+REPORT_FILES = ("junit.xml", "cucumber.json", "traceability.json", "results.json", "index.html", "requirements.html")
 
 
 def _worst(verdicts) -> str | None:
@@ -438,9 +439,14 @@ def matrix(tests: list[TestRecord], behaviour, rules, statements: dict[str, dict
                 conflicts = Counter(e.get("reading") for e in here if e.get("conflict") and e.get("reading"))
                 passed_elsewhere = sum(tallied.get(f"{platform}/{kind}/{sit}", 0) for sit in situations)
                 verdict = _cell_verdict(here, passed_elsewhere, ids, statements, statuses, open_all, interps, strict)
+                first = situations[0] if situations else event
                 cells.append({
                     "event": event,
                     "verdict": verdict,
+                    # its rows in requirements.html (certconform/requirements.py): the first variant of
+                    # the event's first situation; the other variants and situations follow it
+                    "requirements": cell_anchor(platform, kind, first, "intune" if kind in ("scep", "pkcs") else None,
+                                                frozenset() if kind == "trusted_root" else None),
                     "statements": [{"id": sid, "verdict": statements[sid]["verdict"]} for sid in ids],
                     "interpretations": interps,
                     "observed": dict(observed),
@@ -578,6 +584,10 @@ def write_reports(collector: Collector, out_dir: Path, meta: dict) -> str:
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "results.json").write_text(json.dumps(results, indent=2, default=str) + "\n", encoding="utf-8")
     (out_dir / "index.html").write_text(render_html(results), encoding="utf-8")
+    from certconform.requirements import render as render_requirements, rows_for
+
+    table, rows = rows_for(b.edition)
+    (out_dir / "requirements.html").write_text(render_requirements(table, rows, "html"), encoding="utf-8")
     t = results["totals"]
     counts = ", ".join(f"{t[v]} {v}" for v in VERDICTS if t.get(v))
     readings = [i["id"] for i in results["interpretations"] if i["verdict"] in ("deviates", "fail")]

@@ -230,16 +230,16 @@ class Rules:
         return self._cache[key]
 
     def _compute(self, platform: str, kind: str, situation: str, ca: str | None, chain) -> Requirement:
-        # 0. An event the platform refuses (MAC-WIPE-1) that was performed anyway: effects are open.
+        # 0. An event the platform refuses (MAC-WIPE-1) that was performed anyway: no list speaks,
+        # its effects are open (but the notes' modifiers below still hold: a third-party SCEP
+        # certificate is never revoked).
         refused = self.refusal(platform, situation)
-        if refused is not None:
-            return Requirement((UNSPECIFIED,), (refused.id,))
         # 1. The platform's own lists decide where they speak (I-PLATFORM-LIST-WINS); 2. else the
         # general statements (intro, imported, manual) that require something, unless the intro
         # yields to the section's own treatment of group and assignment changes (I-INTRO-YIELDS).
-        found = self.matching("platform", platform, kind, situation, chain)
-        cited: list[str] = []
-        if not found:
+        found = self.matching("platform", platform, kind, situation, chain) if refused is None else []
+        cited: list[str] = [refused.id] if refused is not None else []
+        if not found and refused is None:
             general = [s for s in self.matching("general", platform, kind, situation)
                        if self._outcome(s.outcome)["revoke"] != OPEN or self._outcome(s.outcome)["remove"] != OPEN]
             if situation in TARGETING_CHANGES and self.intro_yields(platform, kind):
@@ -249,7 +249,8 @@ class Rules:
                     cited = [s.id for s in yielding] + [self._interp("I-INTRO-YIELDS")]
             found = general
         # 3. An exception beside the lists (GEN-ORDER-3): a recorded conflict, either reading passes.
-        found = found + self.matching("exception", platform, kind, situation)
+        if refused is None:
+            found = found + self.matching("exception", platform, kind, situation)
         by_outcome: dict[str, list[str]] = {}
         for s in found:
             by_outcome.setdefault(s.outcome, []).append(s.id)
@@ -268,13 +269,13 @@ class Rules:
                 statements.append(cite)
 
         # 3. Document-tier modifiers from the notes.
-        if situation == "manual_delete":
-            modify(remove=REQUIRED)  # the event itself takes the certificate off (contract)
-        elif platform in self._not_validated:
-            # ANDROID-WORK-1: nothing is judged, in any tier.
+        if platform in self._not_validated:
+            # ANDROID-WORK-1: nothing is judged, in any tier (a manual deletion included).
             cite = self._not_validated[platform]
             return Requirement((Reading(OPEN, OPEN, (cite,), "not-validated"),), tuple(dict.fromkeys(statements + [cite])),
                                status="not-validated")
+        if situation == "manual_delete":
+            modify(remove=REQUIRED)  # the event itself takes the certificate off (contract)
         elif platform in self._never_removed:
             legacy = self._never_removed[platform]
             status = "not-enabled"

@@ -177,6 +177,7 @@ class MockWrapper:
     # certificate is taken off through the force_removed overlay, since the realistic mock refuses
     # delete_certificate.
     realistic = False
+    edition: str | None = None  # the edition the entry is judged by (and the mock follows); None: the default
     REVOCATION_DELAY = 0.01
     REMOVAL_DELAY = 0.02
 
@@ -187,7 +188,7 @@ class MockWrapper:
             self.inner = MockMDM(realistic=True, revocation_delay=self.REVOCATION_DELAY,
                                  removal_delay=self.REMOVAL_DELAY)
         else:
-            self.inner = mdm.load_adapter("mock")
+            self.inner = mdm.load_adapter(f"mock@{self.edition}" if self.edition else "mock")
         self._reset_state()
 
     def capabilities(self) -> dict:
@@ -678,7 +679,7 @@ class RevokesThirdPartyCA(MockWrapper):
     revocation it cannot perform and reports it as done)."""
 
     fault = "third-party-CA certificates revoked"
-    breaks = ("GEN-3P-1", "I-3P-PKCS")
+    breaks = ("GEN-3P-1",)
 
     def on_event(self, e, before, sb):
         self.force_revoked |= {r["serial"] for r in self.newly_removed(before)
@@ -986,21 +987,6 @@ class UserLeavesGroupRemovesOnly(MockWrapper):
             self.hide_revoked |= {r["serial"] for r in self.newly_revoked(before)}
 
 
-class RevokesThirdPartyPkcs(MockWrapper):
-    """STRICT (I-3P-PKCS): a PKCS certificate from a third-party CA is revoked (through the CA's
-    connector) wherever the device action revokes the tenant CA's PKCS certificates. The
-    third-party note names SCEP only; for PKCS revocation is open in the document
-    (I-3P-REVOCATION-OPEN)."""
-
-    fault = "third-party PKCS revoked at unenroll/wipe/retire"
-    breaks = ("I-3P-PKCS",)
-
-    def on_event(self, e, before, sb):
-        if e["type"] in DEVICE_ACTIONS:
-            self.force_revoked |= {r["serial"] for r in self.newly_removed(before)
-                                   if r["kind"] == "pkcs" and self.shadow.ca(r["profile"]) == "third_party"}
-
-
 class RemovesOutsidersOnLicenceLoss(MockWrapper):
     """STRICT (I-LICENCE-NOTHING): when the user loses or is withdrawn the licence, the trusted
     root and imported PKCS certificates on the user's devices are taken off (the stay lists name
@@ -1278,6 +1264,231 @@ class RevocationPastSettle(MockWrapper):
         return [dict(r, revoked=False, revocation="pending") if due.get(r["serial"], 0) > now else r for r in records]
 
 
+# ============================================================================ the second review (issue 19)
+class ThirdPartyPkcsRevokedOnLicenceLoss(MockWrapper):
+    """When the user loses (or is withdrawn) the licence, the PKCS certificates from a third-party
+    CA on the user's devices are revoked (the connector's clean-up treats them as orphaned). The
+    PKCS stay lists hold for every CA (I-PKCS-LISTS-EVERY-CA)."""
+
+    fault = "third-party PKCS revoked on licence loss"
+    breaks = ("WIN-PKCS-STAY-1", "IOS-PKCS-STAY-1", "KNOX-PKCS-STAY-1", "MAC-PKCS-STAY-1")
+
+    def on_event(self, e, before, sb):
+        for name, d in self.licence_holder_devices(e):
+            if d.platform in ("windows", "ios", "android_knox", "macos"):
+                self.force_revoked |= {r["serial"] for r in self.installed_on(name)
+                                       if r["kind"] == "pkcs" and self.shadow.ca(r["profile"]) == "third_party"}
+
+
+class ThirdPartyPkcsNeverRevoked(MockWrapper):
+    """PKCS certificates from a third-party CA are removed but never revoked, also where the PKCS
+    lists revoke them (unenroll, wipe, retire): the third-party SCEP note applied to PKCS, which
+    the text does not say (I-PKCS-LISTS-EVERY-CA)."""
+
+    fault = "third-party PKCS never revoked"
+    breaks = ("WIN-PKCS-RR-1", "IOS-PKCS-RR-1", "KNOX-PKCS-RR-1", "MAC-PKCS-RR-1")
+
+    def on_event(self, e, before, sb):
+        self.hide_revoked |= {r["serial"] for r in self.newly_revoked(before)
+                              if r["kind"] == "pkcs" and self.shadow.ca(r["profile"]) == "third_party"}
+
+
+class LeftoverPkcsRevokedByUpdate(MockWrapper):
+    """A profile update revokes and removes the PKCS certificates of that profile that stayed on
+    devices it no longer targets (after their group was deleted): a clean-up of leftovers. The
+    PKCS stay bullets for updates hold wherever the certificate is (I-UPDATE-TARGETED-ONLY)."""
+
+    fault = "a PKCS update revokes and removes the profile's leftover certificates"
+    breaks = ("WIN-PKCS-STAY-4", "IOS-PKCS-STAY-4", "KNOX-PKCS-STAY-4", "MAC-PKCS-STAY-5")
+
+    def on_event(self, e, before, sb):
+        if e["type"] != "update_profile" or sb.kind(e["profile"]) != "pkcs":
+            return
+        for r in self.view():
+            d = sb.devices.get(r["device"])
+            if r["profile"] == e["profile"] and r["installed"] and d is not None and d.enrolled \
+                    and d.platform in ("windows", "ios", "android_knox", "macos") \
+                    and not sb.targets(r["profile"], r["device"]):
+                self.force_revoked.add(r["serial"])
+                self.take_off(r)
+
+
+class RevokesWhenAnyGroupOfTheDeviceIsDeleted(MockWrapper):
+    """Deleting a group revokes the SCEP and PKCS certificates on every device in it (or whose
+    user is in it), whether or not a profile is assigned to that group. The directory-removal
+    bullets keep them (I-GROUP-DELETION-IS-DIRECTORY-REMOVAL: any group the device or its user is
+    in)."""
+
+    fault = "deleting any group of the device revokes its certificates"
+    breaks = ("WIN-SCEP-STAY-3", "WIN-PKCS-STAY-3", "IOS-SCEP-STAY-3", "IOS-PKCS-STAY-3", "KNOX-PKCS-STAY-3",
+              "MAC-SCEP-STAY-3", "MAC-PKCS-STAY-4")
+
+    def on_event(self, e, before, sb):
+        if e["type"] != "delete_group":
+            return
+        for name, d in sb.devices.items():
+            if d.enrolled and d.platform in ("windows", "ios", "android_knox", "macos") and sb.reaches(e["group"], name):
+                self.force_revoked |= {r["serial"] for r in self.installed_on(name) if self.issued_by_mdm(r)}
+
+
+def _folded(name: str) -> str:
+    """What a directory service that folds names keeps of one: NFKC, case-folded, trimmed."""
+    import unicodedata
+
+    return unicodedata.normalize("NFKC", name).casefold().strip()
+
+
+class FoldsLookAlikeNames(MockWrapper):
+    """Group, device and profile names are stored folded (Unicode NFKC, case-folded, trimmed), so
+    creating "Ｇ1", "G1 " or a name in another normal form beside "g1" is refused as a duplicate.
+    The contract makes every name its own object (a look-alike is bad input only when equal)."""
+
+    fault = "look-alike group, device and profile names refused as duplicates"
+    breaks = ("CONTRACT",)
+    FIELDS = {"create_group": "group", "enroll": "device", "create_profile": "profile"}
+
+    def intercept(self, e):
+        field = self.FIELDS.get(e.get("type")) if isinstance(e, dict) else None
+        name = e.get(field) if field else None
+        if isinstance(name, str):
+            taken = {"group": self.shadow.groups, "device": self.shadow.devices, "profile": self.shadow.profiles}[field]
+            if any(_folded(n) == _folded(name) and n != name for n in taken):
+                raise ValueError(f"{e['type']}: {field} {name!r} already exists")
+        return False
+
+
+class KeepsWhatTheMockRemoves(MockWrapper):
+    """Base: a product that keeps on the device a certificate the mock took off (`keep`), and
+    then treats it as installed: a deletion by hand takes it off, a device action takes it off
+    (revoking it when `revoke_on_action`), and a check-in that makes the mock deliver the profile
+    again lets the kept certificate stand for the new one (mirror: it reports the new one's flags)."""
+
+    revoke_on_action = False
+
+    def keep(self, record: dict) -> None:
+        self.force_installed.add(record["serial"])
+        self.state.setdefault("held", {})[record["serial"]] = (record["device"], record["profile"])
+
+    def release(self, serial: str) -> None:
+        """Show the kept certificate as the mock has it: removed."""
+        self.force_installed.discard(serial)
+        del self.state["held"][serial]
+
+    def intercept(self, e):
+        held = self.state.setdefault("held", {})
+        if isinstance(e, dict) and e.get("type") == "delete_certificate":
+            for serial, pair in list(held.items()):
+                if pair == (e.get("device"), e.get("profile")):
+                    self.release(serial)  # taken off by hand (the mock had it off already)
+                    return True
+        return False
+
+    def follow_up(self, e, before, sb) -> None:
+        for serial, (device, profile) in list(self.state.setdefault("held", {}).items()):
+            if e["type"] in DEVICE_ACTIONS and e.get("device") == device and sb.devices[device].enrolled:
+                if self.revoke_on_action:
+                    self.force_revoked.add(serial)
+                self.release(serial)
+            elif e["type"] == "check_in" and e["device"] == device:
+                again = [r for r in self.delivered(before) if r["profile"] == profile and r["device"] == device]
+                if again:
+                    self.force_installed.discard(serial)
+                    self.mirror[serial] = again[0]["serial"]
+                    del self.state["held"][serial]
+
+
+class RootLeavesWithItsOwnProfileOnly(KeepsWhatTheMockRemoves):
+    """STRICT (I-ROOT-WITH-ITS-SCEP-PROFILE), edition 2024: reads WIN-SCEP-ROOT-4's "certificate
+    profile" as the root's own profile. The root stays when its SCEP profile's assignment is
+    removed, and leaves the Windows device when its own profile's assignment is removed. Either
+    reading is the document's (I-ROOT-4-EITHER-PROFILE); ours is the SCEP profile."""
+
+    fault = "2024: the root leaves with its own profile's unassignment, not with its SCEP profile's"
+    breaks = ("I-ROOT-WITH-ITS-SCEP-PROFILE",)
+    edition = "2024"
+
+    def on_event(self, e, before, sb):
+        if e["type"] == "unassign_profile" and sb.kind(e["profile"]) == "scep":
+            for r in self.newly_removed(before):
+                if r["kind"] == "trusted_root" and self.on_platform(r, "windows"):
+                    self.keep(r)
+        if e["type"] == "unassign_profile" and sb.kind(e["profile"]) == "trusted_root":
+            for serial, (device, profile) in list(self.state.setdefault("held", {}).items()):
+                if profile == e["profile"] and sb.targets(profile, device) and not self.shadow.targets(profile, device):
+                    self.release(serial)  # gone with its own profile's unassignment
+        self.follow_up(e, before, sb)
+
+
+class RootAlsoLeavesWithItsOwnProfile(MockWrapper):
+    """LEGIT, edition 2024: on Windows the trusted root leaves with its SCEP profile's unassignment
+    (as the mock does, our reading) and also with its own profile's unassignment (the other
+    reading of WIN-SCEP-ROOT-4's "certificate profile", I-ROOT-4-EITHER-PROFILE; open either way,
+    I-ROOT-LIST-ONLY-WHEN)."""
+
+    fault = "2024: the root also leaves with its own profile's unassignment (open)"
+    uses = ("I-ROOT-4-EITHER-PROFILE",)
+    edition = "2024"
+
+    def on_event(self, e, before, sb):
+        if e["type"] != "unassign_profile" or sb.kind(e["profile"]) != "trusted_root":
+            return
+        for name, d in self.shadow.devices.items():
+            if d.platform == "windows" and sb.targets(e["profile"], name) and not self.shadow.targets(e["profile"], name):
+                for r in self.installed_on(name):
+                    if r["profile"] == e["profile"]:
+                        self.take_off(r)
+
+
+class LateOffboardingRemovesOnly(MockWrapper):
+    """STRICT (I-LISTS-AFTER-USER-DELETED): a wipe or retire after the device's user was deleted
+    takes the certificates off but revokes none (the revocation is filed under the user, who is
+    gone). The offboarding note promises revocation only in the other order (C-OFFBOARDING-ORDER);
+    that the lists hold anyway is our reading."""
+
+    fault = "wipe or retire after the user's deletion: removed, not revoked"
+    breaks = ("I-LISTS-AFTER-USER-DELETED",)
+
+    def on_event(self, e, before, sb):
+        d = sb.devices.get(e.get("device")) if e["type"] in ("wipe", "retire") else None
+        if d is not None and d.enrolled and d.user is None:
+            self.hide_revoked |= {r["serial"] for r in self.newly_revoked(before) if r["device"] == e["device"]}
+
+
+class MacScepRootKeptOnRetire(MockWrapper):
+    """LEGIT: on macOS, unenroll and retire leave a trusted root that no PKCS profile targeting the
+    device chains to (the mock removes every root). The macOS SCEP section has no root list; the
+    PKCS section's list speaks of the roots of PKCS certificates (a root list is judged per chain)."""
+
+    fault = "macOS: a root with no PKCS chain stays on retire/unenroll (open)"
+    uses = ("I-ROOT-LIST-ONLY-WHEN",)
+
+    def on_event(self, e, before, sb):
+        if e["type"] not in ("retire", "unenroll") or sb.platform(e["device"]) != "macos":
+            return
+        for r in self.newly_removed(before):
+            chain = {p.kind for n, p in sb.profiles.items() if p.root == r["profile"] and sb.targets(n, r["device"])}
+            if r["kind"] == "trusted_root" and "pkcs" not in chain:
+                self.force_installed.add(r["serial"])
+
+
+class KnoxPkcsKeptWhenDeviceLeavesGroup(KeepsWhatTheMockRemoves):
+    """LEGIT: Android KNOX keeps a PKCS certificate when the device or its user leaves the group
+    that targeted it, as it does when the assignment is removed (KNOX-PKCS-STAY-5): the intro's
+    removal yields to the section (I-INTRO-YIELDS). Later events treat the kept certificate as
+    installed: a device action revokes and removes it (the PKCS lists), a check-in that targets it
+    again delivers nothing new, a deletion by hand takes it off."""
+
+    fault = "KNOX PKCS kept when the device or its user leaves a group (open)"
+    uses = ("I-INTRO-YIELDS",)
+    revoke_on_action = True
+
+    def on_event(self, e, before, sb):
+        if e["type"] == "remove_member":
+            for r in self.newly_removed(before):
+                if r["kind"] == "pkcs" and self.on_platform(r, "android_knox"):
+                    self.keep(r)
+        self.follow_up(e, before, sb)
+
 MUTANTS = [  # killed by default: a document or contract check fails
     WindowsWipeNeverRevokes, IosRetireKeepsRoot, KnoxPkcsRemovedOnLicenceLoss, IosPkcsRevokedOnUpdate,
     WindowsScepKeptOnUnassign, KnoxRetireNoScepRevocation, MacScepNotRevokedWhenLeavingGroup,
@@ -1288,11 +1499,14 @@ MUTANTS = [  # killed by default: a document or contract check fails
     DropsRemovedRecords, ReissuedAfterUpdateNotRevoked, SwallowsBadInput, InventoryNotInDeliveryOrder,
     WindowsUnassignSettlesWrongScep, LeavingGroupSettlesOnlyFirstScep, ForgetsReassignment, LookAlikeUserNames,
     ReusedUserNameInheritsDevices, RefusesSecondActionButChangesState,
+    ThirdPartyPkcsRevokedOnLicenceLoss, ThirdPartyPkcsNeverRevoked, LeftoverPkcsRevokedByUpdate,
+    RevokesWhenAnyGroupOfTheDeviceIsDeleted, FoldsLookAlikeNames,
 ]
 STRICT = [  # pass by default, fail under --strict-readings: they depart only from a reading
     MacWipeAccepted, CrossDeviceLeakOnUnenroll, UserLeavesGroupRevokesEverywhere, UnrevokesOnCheckIn,
     RevokesImported, DeliversOnAssignment, DoubleDelivery,
-    UserLeavesGroupRemovesOnly, RevokesThirdPartyPkcs, RemovesOutsidersOnLicenceLoss,
+    UserLeavesGroupRemovesOnly, RemovesOutsidersOnLicenceLoss, RootLeavesWithItsOwnProfileOnly,
+    LateOffboardingRemovesOnly,
 ]
 HONEST = [PassThrough, FreshDicts, Reference]
 LEGIT = [  # pass both ways: differ only where the document is silent or contradicts itself
@@ -1301,6 +1515,7 @@ LEGIT = [  # pass both ways: differ only where the document is silent or contrad
     RemovesImportedWhenUntargeted, WindowsScepRootRemovedOnUnassign, AndroidLegacyWipeRemoves,
     AndroidLegacyImportedRemoved, AndroidWorkRemovesAllOnLicenceLoss, AndroidWorkRevokesThirdParty,
     SecondDeviceActionRefused, SecondDeviceActionInvalid,
+    MacScepRootKeptOnRetire, KnoxPkcsKeptWhenDeviceLeavesGroup, RootAlsoLeavesWithItsOwnProfile,
 ]
 
 
@@ -1374,6 +1589,7 @@ class Entry:
     wait: bool = False  # the kill must name the settle wait ("after waiting ... s"): a timing fault
     needs: list[str] = field(default_factory=list)  # group "unkillable": the events its fault needs,
     # which the implementation cannot perform; the run must pass with `breaks` statements not-supported
+    edition: str | None = None  # --edition of its runs (the wrapper's mock follows the same edition)
 
 
 @dataclass
@@ -1439,7 +1655,8 @@ def _doc(cls) -> str:
 def catalogue() -> list[Entry]:
     def entry(c, group, expected, expected_strict):
         named = list(getattr(c, "breaks", ()) or getattr(c, "uses", ()))
-        return Entry(c.__name__, group, getattr(c, "fault", "") or _doc(c), named, expected, expected_strict)
+        return Entry(c.__name__, group, getattr(c, "fault", "") or _doc(c), named, expected, expected_strict,
+                     edition=getattr(c, "edition", None))
 
     out = [entry(c, "mutant", 1, None) for c in MUTANTS]
     out += [entry(c, "strict", 0, 1) for c in STRICT]
@@ -1533,7 +1750,8 @@ def _verdicts(report_dir: str, statements) -> dict:
 
 
 def run_suite(name: str, expected: int, strict: bool = False, timeout: float = 900,
-              pass_examples: int = PASS_EXAMPLES, wait: bool = False, breaks=(), needs=()) -> Run:
+              pass_examples: int = PASS_EXAMPLES, wait: bool = False, breaks=(), needs=(),
+              edition: str | None = None) -> Run:
     """Run the conformance suite once against catalogue entry `name` in a subprocess. `wait`: a
     kill counts only when the failure names the settle wait. `needs` (an unkillable entry): the
     run must pass with every statement of `breaks` reported not-supported."""
@@ -1548,6 +1766,8 @@ def run_suite(name: str, expected: int, strict: bool = False, timeout: float = 9
             cmd.insert(6, "-x")
         if strict:
             cmd.append("--strict-readings")
+        if edition:
+            cmd.append(f"--edition={edition}")
         env = dict(os.environ)
         for var in ("PYTEST_ADDOPTS", "PYTEST_XDIST_WORKER", "CERTCONFORM_STRICT", "CERTCONFORM_MDM"):
             env.pop(var, None)
@@ -1578,11 +1798,11 @@ def run_one(entry: Entry, timeout: float = 900, pass_examples: int = PASS_EXAMPL
     """Run the conformance suite against one catalogue entry: by default, and (for STRICT, HONEST
     and LEGIT entries) again with --strict-readings."""
     default = run_suite(entry.name, entry.expected, False, timeout, _examples(entry, pass_examples),
-                        entry.wait, entry.breaks, entry.needs)
+                        entry.wait, entry.breaks, entry.needs, entry.edition)
     strict = None
     if entry.expected_strict is not None:
         examples = min(pass_examples, STRICT_PASS_EXAMPLES) if entry.group in ("honest", "legit") else pass_examples
-        strict = run_suite(entry.name, entry.expected_strict, True, timeout, examples)
+        strict = run_suite(entry.name, entry.expected_strict, True, timeout, examples, edition=entry.edition)
     return Outcome(entry.name, entry.group, entry.fault, entry.breaks, default, strict)
 
 

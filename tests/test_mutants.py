@@ -65,9 +65,10 @@ def _why(run: mutants.Run | None, name: str) -> str:
 
 
 def _reading_ids() -> set[str]:
-    from certconform.model.behaviour import default
+    """Reading-tier interpretations of every edition (an entry may be judged by a later one)."""
+    from certconform.model.behaviour import editions, load
 
-    return {i.id for i in default().interpretations if i.tier == "reading"}
+    return {i.id for e in editions() for i in load(edition=e).interpretations if i.tier == "reading"}
 
 
 @pytest.mark.parametrize("entry", [e for e in ENTRIES if e.group == "mutant"], ids=lambda e: e.name)
