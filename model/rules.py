@@ -268,7 +268,7 @@ class Rules:
             if cite:
                 statements.append(cite)
 
-        # 3. Document-tier modifiers from the notes.
+        # 4. Document-tier modifiers from the notes.
         if platform in self._not_validated:
             # ANDROID-WORK-1: nothing is judged, in any tier (a manual deletion included).
             cite = self._not_validated[platform]
@@ -296,7 +296,7 @@ class Rules:
         readings_t = _unique(readings)
         if len(readings_t) == 1:
             conflict = None
-        # 4. Reading-tier interpretations: what we add on top of the text.
+        # 5. Reading-tier interpretations: what we add on top of the text.
         strict = list(readings_t)
         interps: list[str] = []
         for interp in self._reading_tier:
