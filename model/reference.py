@@ -42,8 +42,6 @@ class ReferenceMDM:
             raise EventRejected(why)
         for serial, situation in self.world.situations(event, self.certs).items():
             cert = next(r for r in self.certs if r["serial"] == serial)
-            device = self.world.devices[cert["device"]]
-            profile = self.world.profiles[cert["profile"]]
             reading = min(requirement_of(self.rules, self.world, cert, situation).strict_readings,
                           key=lambda r: (r.revoke == REQUIRED) + (r.remove == REQUIRED))
             if reading.revoke == REQUIRED:
