@@ -1837,10 +1837,10 @@ def run_catalogue(entries: list[Entry] | None = None, workers: int = 2, pass_exa
         e, strict = job
         if strict:
             examples = min(pass_examples, STRICT_PASS_EXAMPLES) if e.group in ("honest", "legit") else pass_examples
-            run = run_suite(e.name, e.expected_strict, True, pass_examples=examples)
+            run = run_suite(e.name, e.expected_strict, True, pass_examples=examples, edition=e.edition)
         else:
             run = run_suite(e.name, e.expected, False, pass_examples=_examples(e, pass_examples), wait=e.wait,
-                            breaks=e.breaks, needs=e.needs)
+                            breaks=e.breaks, needs=e.needs, edition=e.edition)
         if on_run is not None:
             with lock:
                 finished[0] += 1
