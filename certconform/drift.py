@@ -37,7 +37,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from certconform.document import Document, DocumentError, document_path, fingerprint, parse
+from certconform.document import Document, DocumentError, fingerprint, parse
 
 # Renamed product terms: longest first; each family maps to one token so editions compare equal.
 RENAMES = [
@@ -418,7 +418,8 @@ def main(path: str, as_json: bool = False, baseline: str | Path | None = None,
 
     against: the shipped edition to compare with (default: the baseline, 2022); overlay: write
     the new edition's overlay skeleton to this path ("-": standard output instead of the report)."""
-    from certconform.model.behaviour import BASELINE_EDITION, BehaviourError, document_file, load
+    from certconform.article import ArticleMissing, locate
+    from certconform.model.behaviour import BASELINE_EDITION, BehaviourError, load
 
     against = against or BASELINE_EDITION
     try:
@@ -431,9 +432,12 @@ def main(path: str, as_json: bool = False, baseline: str | Path | None = None,
     except DocumentError as exc:
         print(f"certconform drift: {exc}", file=sys.stderr)
         return 2
-    base = document_path(baseline) if (baseline or against == BASELINE_EDITION) else document_file(behaviour)
     try:
-        old_doc = parse(base)
+        # the compared-against edition's file, in the one lookup order (certconform/article.py)
+        old_doc = parse(locate(against, baseline))
+    except ArticleMissing as exc:
+        print(f"certconform drift: {exc}", file=sys.stderr)
+        return 2
     except DocumentError as exc:
         print(f"certconform drift: edition {against} document: {exc}", file=sys.stderr)
         return 2

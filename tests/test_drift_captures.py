@@ -14,15 +14,13 @@ from pathlib import Path
 import pytest
 
 from certconform import drift
-from certconform.document import PROJECT_ROOT
+from tests.articles import article
 
-SHARED = PROJECT_ROOT.parent / "shared" / "spec-source"
-NEW = SHARED / "remove-certificates-2024-04-08.md"
 ONE_ADDED = {"added": 1, "removed": 0, "changed": 0}
 
 
 def text() -> str:
-    return NEW.read_text(encoding="utf-8")
+    return article("2024").read_text(encoding="utf-8")
 
 
 def counts(result: dict) -> dict:
@@ -111,7 +109,7 @@ CAPTURES = {
 
 
 def test_the_2024_edition_is_one_added_bullet(capsys):
-    result = run(NEW, capsys)
+    result = run(article("2024"), capsys)
     assert counts(result) == ONE_ADDED, result
     added = result["added"][0]
     assert (added["section"], added["list"]) == ("Windows devices > SCEP certificates", "root-removed")
