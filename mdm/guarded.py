@@ -234,7 +234,11 @@ class GuardedAdapter:
         except passes:
             raise
         except TimeoutError as exc:  # the adapter's own deadline (HttpAdapter's httpx timeout)
-            raise CallTimeout(f"{PREFIX} {what} timed out ({' '.join(str(exc).split())})") from None
+            detail = " ".join(str(exc).split())
+            if self.timeout:  # the deadline it enforces is --call-timeout: worded as the guard's own
+                raise CallTimeout(f"{PREFIX} {what} did not return within {self.timeout:g} s (--call-timeout): "
+                                  f"{detail}") from None
+            raise CallTimeout(f"{PREFIX} {what} timed out ({detail})") from None
         except Exception as exc:
             raise AdapterCrash(f"{PREFIX} {what} raised {_one_line(exc)}") from None
 

@@ -116,8 +116,10 @@ class HttpAdapter:
         return response
 
     def _unexpected(self, method: str, path: str, response: httpx.Response) -> RuntimeError:
-        return RuntimeError(f"{method} {path} answered HTTP {response.status_code}: "
-                            f"{_error_text(method, path, response)}")
+        text = _error_text(method, path, response)
+        if text.startswith(f"{method} {path} answered HTTP"):  # it names the request already
+            return RuntimeError(text)
+        return RuntimeError(f"{method} {path} answered HTTP {response.status_code}: {text}")
 
     def reset(self) -> None:
         response = self._request("POST", "/reset")

@@ -117,8 +117,12 @@ def test_an_adapter_timeout_error_is_reported_as_a_timeout():
         def observe(self):
             raise TimeoutError("GET /certificates: timed out after 1 s")
 
-    with pytest.raises(CallTimeout, match=r"observe\(\) timed out \(GET /certificates: timed out after 1 s\)"):
+    # under --call-timeout, worded as the README words a timeout, with the adapter's own detail
+    with pytest.raises(CallTimeout, match=r"observe\(\) did not return within 5 s \(--call-timeout\): "
+                                          r"GET /certificates: timed out after 1 s$"):
         GuardedAdapter(OwnDeadline(), timeout=5).observe()
+    with pytest.raises(CallTimeout, match=r"observe\(\) timed out \(GET /certificates: timed out after 1 s\)"):
+        GuardedAdapter(OwnDeadline(), timeout=None).observe()  # no deadline of ours
 
 
 def test_a_constructor_that_hangs_times_out():
