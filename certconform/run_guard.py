@@ -72,7 +72,7 @@ def pytest_configure(config):
 
 def guarded_load(config, load):
     """`load(timeout)` builds the adapter; it runs in the guard's worker under the deadline. An
-    http:// adapter enforces the same deadline on its requests itself (httpx), with a little grace."""
+    http:// adapter enforces the same deadline on its requests itself (urllib3), with a little grace."""
     timeout = call_timeout(config)
     spec = str(config.getoption("mdm") or "")
     grace = HTTP_GRACE if spec.startswith(("http://", "https://")) else 0.0
