@@ -15,11 +15,14 @@
                                                                        download the article into the user's cache
                                                                        (pinned commit and sha256; docs/article.md)
     certconform document where [--edition 2022|2024]                   say where each edition is found
+    certconform fuzz  --mdm SPEC [--workers N] [--database URL] [--budget SECONDS] [--no-dashboard]
+                                                                       a HypoFuzz campaign over a shared example
+                                                                       database (docs/fuzz.md)
     certconform --version
 
 Every problem with the command line or its inputs is one line on stderr and a non-zero exit:
 4 for `run` (pytest's usage-error code; no report is written or overwritten), 2 for `serve`,
-`drift`, `document` and the top level (argparse's). `run` checks its own options and the
+`drift`, `document`, `fuzz` and the top level (argparse's). `run` checks its own options and the
 --hypothesis-profile it passes on before pytest starts; the plugin checks them again for plain
 `pytest` runs and loads the implementation (import, server reachable) before any report writer
 is set up.
@@ -151,6 +154,12 @@ def _document(args: argparse.Namespace, extra: list[str]) -> int:
     return document_main(args)
 
 
+def _fuzz(args: argparse.Namespace, extra: list[str]) -> int:
+    from certconform.fuzz import main as fuzz_main
+
+    return fuzz_main(args)
+
+
 def _editions() -> list[str]:
     from certconform.model.behaviour import editions
 
@@ -203,6 +212,11 @@ def build_parser() -> argparse.ArgumentParser:
     where = actions.add_parser("where", help="where the lookup order finds each edition")
     where.add_argument("--edition", choices=_editions(), default=None, help="one edition (default: every edition)")
     document.set_defaults(func=_document)
+    fuzz = sub.add_parser("fuzz", help="a long HypoFuzz exploration campaign over a shared example database")
+    from certconform.fuzz import add_arguments as add_fuzz_arguments
+
+    add_fuzz_arguments(fuzz)
+    fuzz.set_defaults(func=_fuzz)
     return parser
 
 
