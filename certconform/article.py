@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -197,6 +198,7 @@ def _reason(exc: Exception) -> str:
     while cause.__cause__ is not None or (cause.args and isinstance(cause.args[0], BaseException)):
         cause = cause.__cause__ or cause.args[0]
     text = str(cause).split(": ", 1)[-1] if ": " in str(cause) else str(cause)
+    text = re.sub(r"^\[Errno -?\d+\]\s*", "", text)  # "[Errno -2] Name or service not known"
     return (text or type(cause).__name__).splitlines()[0][:200]
 
 
