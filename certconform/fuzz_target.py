@@ -27,7 +27,7 @@ from certconform.mdm.guarded import DEFAULT_CALL_TIMEOUT, GuardedAdapter
 
 
 def _hypofuzz_compatibility() -> None:
-    """HypoFuzz 25.11 reads `slice_comments` from the shrinker's result, which Hypothesis 6.15x
+    """HypoFuzz 25.11 reads `slice_comments` from the shrinker's result, which later Hypothesis (6.170 here)
     renamed `span_comments`: without this alias a worker crashes as soon as it has shrunk a failure
     (the failure is saved, the worker dies). The failure's explain-phase comments are carried
     over under the new name."""
