@@ -27,18 +27,20 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture
-def empty_cache(tmp_path, monkeypatch) -> Path:
+def originals() -> dict[str, bytes]:
+    """Every edition's bytes, read before the article is hidden (ask for it before `nowhere`)."""
+    return {edition: article(edition).read_bytes() for edition in art.PINNED}
+
+
+@pytest.fixture
+def empty_cache(originals, tmp_path, monkeypatch) -> Path:
+    """An empty cache (and no CERTCONFORM_DOCUMENT); every edition's bytes were read before
+    (`originals`), wherever the lookup found them (the cache of a machine without ../shared too)."""
     cache = tmp_path / "cache"
     monkeypatch.setenv(art.CACHE_ENV, str(cache))
     monkeypatch.delenv(art.DOCUMENT_ENV, raising=False)
     monkeypatch.delenv(art.BASE_URL_ENV, raising=False)
     return cache
-
-
-@pytest.fixture
-def originals() -> dict[str, bytes]:
-    """Every edition's bytes, read before the article is hidden (ask for it before `nowhere`)."""
-    return {edition: article(edition).read_bytes() for edition in art.PINNED}
 
 
 @pytest.fixture
@@ -79,8 +81,13 @@ def test_the_copy_the_lookup_finds_is_the_pinned_edition(edition):
 
 
 # ----------------------------------------------------------------------------- fetching
-def test_fetch_downloads_every_edition_into_the_cache_once(empty_cache):
-    with public_repository() as (base, requested):
+def _served(originals: dict[str, bytes]) -> dict[str, bytes]:
+    """What the stand-in for the public repository serves: every pinned edition at its path."""
+    return {f"/{p.commit}/{p.path}": originals[e] for e, p in art.PINNED.items()}
+
+
+def test_fetch_downloads_every_edition_into_the_cache_once(originals, empty_cache):
+    with public_repository(_served(originals)) as (base, requested):
         first = certconform("document", "fetch", "--base-url", base, env_cache=empty_cache)
         assert first.returncode == 0, first.stderr
         assert len(requested) == len(art.PINNED)
@@ -91,17 +98,17 @@ def test_fetch_downloads_every_edition_into_the_cache_once(empty_cache):
     assert len(first.stdout.strip().splitlines()) == len(art.PINNED) and not first.stderr.strip()
 
 
-def test_the_base_url_comes_from_the_environment_too(empty_cache, monkeypatch):
-    with public_repository() as (base, requested):
+def test_the_base_url_comes_from_the_environment_too(originals, empty_cache, monkeypatch):
+    with public_repository(_served(originals)) as (base, requested):
         monkeypatch.setenv(art.BASE_URL_ENV, base)
         path = art.fetch("2024")
     assert path == empty_cache / art.PINNED["2024"].filename and requested == [
         f"/{art.PINNED['2024'].commit}/{art.PINNED['2024'].path}"]
 
 
-def test_fetch_refuses_bytes_that_are_not_the_pinned_edition(empty_cache):
+def test_fetch_refuses_bytes_that_are_not_the_pinned_edition(originals, empty_cache):
     pin = art.PINNED["2022"]
-    tampered = article("2022").read_bytes().replace(b"unenrolls", b"unenrols", 1)
+    tampered = originals["2022"].replace(b"unenrolls", b"unenrols", 1)
     with public_repository({f"/{pin.commit}/{pin.path}": tampered}) as (base, _):
         r = certconform("document", "fetch", "--edition", "2022", "--base-url", base, env_cache=empty_cache)
     assert r.returncode == 1 and len(r.stderr.strip().splitlines()) == 1, r.stderr
@@ -127,8 +134,7 @@ def test_a_missing_file_on_the_server_is_its_http_status(empty_cache):
 def test_if_missing_fetches_only_what_the_lookup_does_not_find(originals, nowhere, tmp_path):
     (tmp_path / "no-shared").mkdir()
     (tmp_path / "no-shared" / art.PINNED["2022"].filename).write_bytes(originals["2022"])
-    files = {f"/{p.commit}/{p.path}": originals[e] for e, p in art.PINNED.items()}
-    with public_repository(files) as (base, requested):
+    with public_repository(_served(originals)) as (base, requested):
         import argparse
 
         code = art.main(argparse.Namespace(action="fetch", edition=None, if_missing=True, base_url=base))

@@ -145,7 +145,8 @@ def _citations(overlay: dict) -> dict:
     def strip(entries):
         return [{k: v for k, v in e.items() if k not in HUMAN_FIELDS} for e in entries]
     return {"edition": overlay["edition"], "date": overlay["date"], "base": overlay["base"],
-            "default_path": overlay["default_path"], "added": strip(overlay["added"]),
+            # the file's name: where the 2024 file was found (cache or ../shared) is this machine's business
+            "default_path": Path(overlay["default_path"]).name, "added": strip(overlay["added"]),
             "changed": strip(overlay["changed"]), "removed": overlay["removed"], "recite": overlay["recite"]}
 
 
