@@ -8,6 +8,12 @@
                                                         on every core (pytest-xdist -n auto; pass -n 0 for serial)
     python3 dev.py shell-path                           print the virtual environment's bin directory
 
+Both commands first make sure the article (the specification, which the project never contains) is
+on this machine: where no copy is found (--document aside: env CERTCONFORM_DOCUMENT, the cache,
+../shared/spec-source) they run `certconform document fetch`, which downloads it from its public
+repository when the network allows (docs/article.md). The self-tests need it; the conformance run
+only checks its citations against it.
+
 The first call creates .venv/ and installs the project (editable) with its dependencies from
 pyproject.toml; `selftest` adds the optional extra `selftest` (msgraph-beta-sdk, the self-tests'
 independent Graph client). Later calls reinstall only when pyproject.toml changed or an extra is
@@ -79,6 +85,23 @@ def warm_rewrite_cache() -> None:
                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
+def ensure_article(needed: bool) -> None:
+    """Fetch the editions no place of the lookup order has (certconform/article.py). Without them and
+    without the network: one line, then exit 1 if `needed` (the self-tests), else carry on."""
+    r = subprocess.run([str(PY), "-m", "certconform.cli", "document", "fetch", "--if-missing"],
+                       cwd=ROOT, capture_output=True, text=True)
+    fetched = [line for line in r.stdout.splitlines() if "checked" in line]
+    if fetched:
+        print(f"dev.py: fetched the article into the cache: {'; '.join(fetched)}", flush=True)
+    if r.returncode == 0:
+        return
+    reason = (r.stderr.strip().splitlines() or ["certconform document fetch failed"])[0]
+    reason = reason.removeprefix("certconform document fetch: ")
+    if needed:
+        fail(f"the self-tests need the article, which is not on this machine: {reason}")
+    print(f"dev.py: the article's citations will not be checked: {reason}", file=sys.stderr, flush=True)
+
+
 def main(argv: list[str]) -> int:
     if not argv or argv[0] in ("-h", "--help"):
         print(__doc__)
@@ -91,6 +114,7 @@ def main(argv: list[str]) -> int:
     if command == "shell-path":
         print(BIN)
         return 0
+    ensure_article(needed=command == "selftest")
     if command == "conformance":
         return subprocess.call([str(PY), "-m", "certconform.cli", "run", *rest], cwd=ROOT)
     # The self-tests are independent of each other (own ports, own temporary report dirs; the mutant

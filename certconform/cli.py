@@ -13,11 +13,18 @@
                                                                        compare another edition of the document
     certconform requirements [--edition E] [--platform P] [--format table|json|markdown|html]
                                                                        the requirement matrix: what each cell demands
+    certconform document fetch [--edition 2022|2024] [--if-missing] [--base-url URL]
+                                                                       download the article into the user's cache
+                                                                       (pinned commit and sha256; docs/article.md)
+    certconform document where [--edition 2022|2024]                   say where each edition is found
+    certconform fuzz  --mdm SPEC [--workers N] [--database URL] [--budget SECONDS] [--no-dashboard]
+                                                                       a HypoFuzz campaign over a shared example
+                                                                       database (docs/fuzz.md)
     certconform --version
 
 Every problem with the command line or its inputs is one line on stderr and a non-zero exit:
 4 for `run` (pytest's usage-error code; no report is written or overwritten), 2 for `serve`,
-`drift` and the top level (argparse's). `run` checks its own options and the
+`drift`, `document`, `fuzz` and the top level (argparse's). `run` checks its own options and the
 --hypothesis-profile it passes on before pytest starts; the plugin checks them again for plain
 `pytest` runs and loads the implementation (import, server reachable) before any report writer
 is set up.
@@ -143,6 +150,18 @@ def _drift(args: argparse.Namespace, extra: list[str]) -> int:
     return drift_main(args.document_file, as_json=args.json, against=args.against, overlay=args.overlay)
 
 
+def _document(args: argparse.Namespace, extra: list[str]) -> int:
+    from certconform.article import main as document_main
+
+    return document_main(args)
+
+
+def _fuzz(args: argparse.Namespace, extra: list[str]) -> int:
+    from certconform.fuzz import main as fuzz_main
+
+    return fuzz_main(args)
+
+
 def _editions() -> list[str]:
     from certconform.model.behaviour import editions
 
@@ -161,7 +180,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="reference, mock (default), http://HOST:PORT or package.module:attr")
     run.add_argument("--mdm-token", default=None, help="bearer token for http:// (default: env MDM_TOKEN)")
     run.add_argument("--report-dir", default="reports", help="where reports are written (default: ./reports)")
-    run.add_argument("--document", default=None, help="the specification document (default: ../shared/spec-source/...)")
+    run.add_argument("--document", default=None,
+                     help="the article's file for --edition (default: env CERTCONFORM_DOCUMENT, the cache of "
+                          "`certconform document fetch`, ../shared/spec-source)")
     run.add_argument("--strict", action="store_true",
                      help="also fail on departures from our readings (verdict 'deviates'), not only from the document")
     run.add_argument("--edition", choices=_editions(), default=os.environ.get("CERTCONFORM_EDITION") or "2022",
@@ -191,6 +212,23 @@ def build_parser() -> argparse.ArgumentParser:
     req.add_argument("--platform", choices=ALL_PLATFORMS, default=None, help="only this platform's cells")
     req.add_argument("--format", choices=FORMATS, default="table", help="table (default), json, markdown or html")
     req.set_defaults(func=_requirements)
+    document = sub.add_parser("document", help="get the article (the specification) onto this machine")
+    actions = document.add_subparsers(dest="action", required=True, parser_class=OneLineParser)
+    fetch = actions.add_parser("fetch", help="download an edition into the user's cache (pinned commit, checked sha256)")
+    fetch.add_argument("--edition", choices=_editions(), default=None, help="one edition (default: every edition)")
+    fetch.add_argument("--if-missing", action="store_true",
+                       help="only editions that no place of the lookup order has (--document aside)")
+    fetch.add_argument("--base-url", default=None, metavar="URL",
+                       help="a stand-in for the public repository: URL/COMMIT/PATH is fetched "
+                            "(default: env CERTCONFORM_ARTICLE_BASE_URL, else raw.githubusercontent.com/MicrosoftDocs/memdocs)")
+    where = actions.add_parser("where", help="where the lookup order finds each edition")
+    where.add_argument("--edition", choices=_editions(), default=None, help="one edition (default: every edition)")
+    document.set_defaults(func=_document)
+    fuzz = sub.add_parser("fuzz", help="a long HypoFuzz exploration campaign over a shared example database")
+    from certconform.fuzz import add_arguments as add_fuzz_arguments
+
+    add_fuzz_arguments(fuzz)
+    fuzz.set_defaults(func=_fuzz)
     return parser
 
 

@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_DOCUMENT = PROJECT_ROOT.parent / "shared" / "spec-source" / "remove-certificates.md"
 DOCUMENT_ENV = "CERTCONFORM_DOCUMENT"
 
 
@@ -30,14 +29,13 @@ def fingerprint(line: str) -> str:
     return hashlib.sha256(line.strip().encode("utf-8")).hexdigest()[:8]
 
 
-def document_path(explicit: str | os.PathLike | None = None, default: Path | None = None) -> Path:
-    """The document to cite: an explicit path, else env CERTCONFORM_DOCUMENT, else `default`
-    (an edition's own file), else the baseline edition's file."""
-    if explicit:
-        return Path(explicit)
-    if os.environ.get(DOCUMENT_ENV):
-        return Path(os.environ[DOCUMENT_ENV])
-    return default or DEFAULT_DOCUMENT
+def document_path(explicit: str | os.PathLike | None = None, edition: str | None = None) -> Path:
+    """The file of `edition` (default: the edition in force), found in the one lookup order of
+    certconform/article.py: `explicit` (--document), env CERTCONFORM_DOCUMENT, the cache,
+    ../shared/spec-source. Raises article.ArticleMissing (one line) when no copy is anywhere."""
+    from certconform.article import locate
+
+    return locate(edition, explicit)
 
 
 @dataclass(frozen=True)
@@ -85,8 +83,9 @@ _BULLET = re.compile(r"^\s*[-*]\s+(.*\S)\s*$")
 
 
 def parse(path: str | os.PathLike | None = None) -> Document:
-    """Parse the document at `path` (default: document_path()). Raises DocumentError."""
-    p = document_path(path)
+    """Parse the document at `path` (default: the edition in force, document_path()). Raises
+    DocumentError, or article.ArticleMissing when no path is given and no copy is anywhere."""
+    p = Path(path) if path else document_path()
     try:
         raw = p.read_bytes()
     except OSError as exc:

@@ -15,6 +15,11 @@ mistaken for behaviour:
   * line breaks: a paragraph or NOTE block is compared sentence by sentence, so reflowing it, or
     joining two NOTE lines into one, changes nothing; a NOTE label written inline counts as the
     marker;
+  * a page's rendering: the blocks come from markdown-it-py (paragraphs, quotes, numbered lists),
+    a NOTE shown as a bare "Note" line above plain paragraphs is a note, and paragraphs, notes and
+    numbered steps are compared as one family of text (family()), so a copy saved from the
+    published page (notes rendered, steps out of their quote, absolute links, escapes) drifts as
+    its source does;
   * headings: a heading whose text changed but whose content (most of its units) did not is one
     wording change, and its units are compared under the old heading.
 Front matter is never compared (only its ms.date is shown as the edition). Units that are only
@@ -37,7 +42,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from certconform.document import Document, DocumentError, document_path, fingerprint, parse
+from certconform.document import Document, DocumentError, fingerprint, parse
 
 # Renamed product terms: longest first; each family maps to one token so editions compare equal.
 RENAMES = [
@@ -66,7 +71,12 @@ LIST_KEYS = [  # (pattern on the normalised list introduction, key used in behav
 ]
 SIMILAR = 0.6  # difflib ratio above which an edited unit in the same list is "changed", not removed+added
 SAME_HEADING = 0.5  # share of a heading's units that must be unchanged for a renamed heading to be wording
-NOTE_LABEL = re.compile(r"^(\[!\w+\]|\**(note|tip|important|warning|caution)\**\s*:?\s*\**:?)\s*", re.IGNORECASE)
+ADMONITIONS = r"(note|tip|important|warning|caution)"
+# an admonition's label at the start of a paragraph: the source's "[!NOTE]" marker, or one written
+# inline with its colon ("**Note:** ...", "Note: ...")
+NOTE_LABEL = re.compile(rf"^(\[!\w+\]|\**{ADMONITIONS}\**\s*:\s*\**|\**{ADMONITIONS}:\**)\s*", re.IGNORECASE)
+# a line that is only the label, as a rendered page shows an admonition ("Note" above its paragraphs)
+BARE_LABEL = re.compile(rf"^\**{ADMONITIONS}\**\s*:?\s*\**$", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -84,7 +94,7 @@ class Unit:
 
     @property
     def where(self) -> tuple[str, str]:
-        return normalise(self.section), self.list
+        return normalise(self.section), family(self.list)
 
 
 def normalise(text: str) -> str:
@@ -141,72 +151,95 @@ def sentences(parts: list[tuple[int, str]]) -> list[tuple[int, str]]:
     return out
 
 
+TEXT_KINDS = ("intro", "prose", "note", "note-steps", "steps")  # compared as one family: see family()
+
+
+def family(kind: str) -> str:
+    """What a unit is compared as. Paragraphs, notes and numbered steps are one family ("text"): a
+    page's rendering turns a NOTE block into a bare "Note" line and plain paragraphs, and moves its
+    numbered steps out of the quote, without changing what they say. Outcome lists keep their key."""
+    return "text" if kind in TEXT_KINDS else kind
+
+
+def _blocks(doc: Document):
+    """The document's Markdown blocks (markdown-it-py tokens), front matter blanked so that every
+    token's `map` is a line index of the file."""
+    from markdown_it import MarkdownIt
+
+    lines = list(doc.lines)
+    if lines and lines[0].strip() == "---":
+        end = next(i for i in range(1, len(lines)) if lines[i].strip() == "---")
+        lines[:end + 1] = [""] * (end + 1)
+    return MarkdownIt("commonmark").parse("\n".join(lines))
+
+
 def units(doc: Document) -> list[Unit]:
-    """Cut a parsed document into units (outcome bullets and the sentences of prose and notes)."""
-    out: list[Unit] = []
-    for b in doc.outcome_bullets():
-        out.append(Unit(b.section, list_key(b.list), b.text, b.line))
-    bullet_lines = {b.line for b in doc.bullets}
-    start = 0
-    if doc.lines and doc.lines[0].strip() == "---":
-        start = next(i for i in range(1, len(doc.lines)) if doc.lines[i].strip() == "---") + 1
+    """Cut a parsed document into units: outcome bullets (from the document's lists) and the
+    sentences of paragraphs, notes and numbered steps (from markdown-it-py's blocks, so that line
+    breaks, quote markers, escapes and list markers are the parser's business, not ours)."""
+    out = [Unit(b.section, list_key(b.list), b.text, b.line) for b in doc.outcome_bullets()]
+    tokens = _blocks(doc)
     stack: list[tuple[int, str]] = []
     title = ""
-    para: list[tuple[int, str]] = []
-    para_kind = ""
+    quote = 0  # blockquote depth
+    ordered = 0  # ordered-list depth
+    bullets = 0  # bullet-list depth
+    note = ""  # "" | "label" (a bare label was seen) | "open" (its paragraph came; steps may follow)
 
     def section() -> str:
         return " > ".join(t for _, t in stack) or title
 
-    def flush() -> None:
-        nonlocal para
-        if para:
-            key = "note" if para_kind == "note" else ("intro" if not stack else "prose")
-            out.extend(Unit(section(), key, text, line) for line, text in sentences(para))
-        para = []
-
-    for n in range(start, len(doc.lines)):
-        line = re.sub(r"<!--.*?-->", "", doc.lines[n]).strip()
-        if not line or (n + 1) in bullet_lines:
-            flush()
-            continue
-        m = _HEADING.match(line)
-        if m:
-            flush()
-            level, text = len(m.group(1)), m.group(2)
+    for i, tok in enumerate(tokens):
+        kind = tok.type
+        if kind == "heading_open":
+            text = tokens[i + 1].content
+            level = int(tok.tag[1])
             if level == 1:
                 title, stack = text, []
             else:
                 stack = [(lv, t) for lv, t in stack if lv < level] + [(level, text)]
-            continue
-        if line.startswith(">"):
-            if para_kind != "note":
-                flush()
-            para_kind = "note"
-            body = line.lstrip(">").strip()
-            label = NOTE_LABEL.match(body)
-            if label:  # the [!NOTE] marker, or a label written inline ("**Note:** ...")
-                flush()
-                body = body[label.end():].strip()
-            if not body:
-                flush()
+            note = ""
+        elif kind == "blockquote_open":
+            quote += 1
+        elif kind == "blockquote_close":
+            quote -= 1
+        elif kind == "ordered_list_open":
+            ordered += 1
+        elif kind == "ordered_list_close":
+            ordered -= 1
+        elif kind == "bullet_list_open":
+            bullets += 1
+            note = ""  # outcome lists come from doc.outcome_bullets(); other bullets carry no rule
+        elif kind == "bullet_list_close":
+            bullets -= 1
+        elif kind == "paragraph_open" and tok.map and not bullets:
+            first = tok.map[0] + 1
+            pieces = [(first + k, re.sub(r"<!--.*?-->", "", piece).strip())
+                      for k, piece in enumerate(tokens[i + 1].content.split("\n"))]
+            label = bool(pieces) and bool(BARE_LABEL.match(pieces[0][1]) or NOTE_LABEL.match(pieces[0][1]))
+            if label:  # the [!NOTE] marker, a rendered "Note" line, or "**Note:** ..." inline
+                rest = NOTE_LABEL.match(pieces[0][1])
+                pieces[0] = (pieces[0][0], pieces[0][1][rest.end():].strip() if rest else "")
+            pieces = [(n, p) for n, p in pieces if p]
+            if not pieces:
+                note = "label" if label else note
                 continue
-            num = _NUMBERED.match(body)
-            if num:
-                flush()
-                out.append(Unit(section(), "note-steps", num.group(1), n + 1))
-                continue
-            para.append((n + 1, body))
-            continue
-        if _BULLET.match(line) or line.endswith(":") or _ONLY_LINKS.match(line):
-            flush()
-            continue  # list introductions are part of the list key; link-only lines carry no rule
-        if para_kind != "prose":
-            flush()
-        para_kind = "prose"
-        para.append((n + 1, line))
-    flush()
+            if _introduces_bullets(tokens, i) or _ONLY_LINKS.match(" ".join(p for _, p in pieces)):
+                continue  # list introductions are part of the list key; link-only lines carry no rule
+            if ordered:
+                key = "note-steps" if quote or note == "open" else "steps"
+            elif quote or label or note == "label":
+                key, note = "note", "open"
+            else:
+                key, note = ("intro" if not stack else "prose"), ""
+            out.extend(Unit(section(), key, text, line) for line, text in sentences(pieces))
     return sorted(out, key=lambda u: u.line)
+
+
+def _introduces_bullets(tokens, i: int) -> bool:
+    """True when the paragraph opened at token i is followed directly by a bullet list."""
+    close = next(j for j in range(i, len(tokens)) if tokens[j].type == "paragraph_close")
+    return close + 1 < len(tokens) and tokens[close + 1].type == "bullet_list_open"
 
 
 def heading_map(old: list[Unit], new: list[Unit]) -> dict[str, str]:
@@ -324,7 +357,7 @@ def align(old_doc: Document, new_doc: Document) -> Alignment:
     new, left_new = left_new, []
     for u in new:  # 2. same text, other list or section: the bullet moved
         o = take(old, lambda x: x.norm == u.norm and normalise(x.section) == normalise(u.section)) or \
-            take(old, lambda x: x.norm == u.norm and x.list == u.list and u.list not in ("intro", "prose", "note"))
+            take(old, lambda x: x.norm == u.norm and x.list == u.list and family(u.list) != "text")
         if o is None:
             left_new.append(u)
         else:
@@ -418,7 +451,8 @@ def main(path: str, as_json: bool = False, baseline: str | Path | None = None,
 
     against: the shipped edition to compare with (default: the baseline, 2022); overlay: write
     the new edition's overlay skeleton to this path ("-": standard output instead of the report)."""
-    from certconform.model.behaviour import BASELINE_EDITION, BehaviourError, document_file, load
+    from certconform.article import ArticleMissing, locate
+    from certconform.model.behaviour import BASELINE_EDITION, BehaviourError, load
 
     against = against or BASELINE_EDITION
     try:
@@ -431,9 +465,12 @@ def main(path: str, as_json: bool = False, baseline: str | Path | None = None,
     except DocumentError as exc:
         print(f"certconform drift: {exc}", file=sys.stderr)
         return 2
-    base = document_path(baseline) if (baseline or against == BASELINE_EDITION) else document_file(behaviour)
     try:
-        old_doc = parse(base)
+        # the compared-against edition's file, in the one lookup order (certconform/article.py)
+        old_doc = parse(locate(against, baseline))
+    except ArticleMissing as exc:
+        print(f"certconform drift: {exc}", file=sys.stderr)
+        return 2
     except DocumentError as exc:
         print(f"certconform drift: edition {against} document: {exc}", file=sys.stderr)
         return 2

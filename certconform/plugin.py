@@ -79,7 +79,8 @@ def pytest_addoption(parser):
                     help="implementation under test: reference, mock (default), mock-realistic, intune, http://HOST:PORT or package.module:attr")
     group.addoption("--mdm-token", default=None, help="bearer token for an http:// implementation (default: env MDM_TOKEN)")
     group.addoption("--document", default=None,
-                    help="path of the specification document (default: ../shared/spec-source/remove-certificates.md)")
+                    help="the article's file for --edition (default: env CERTCONFORM_DOCUMENT, the cache of "
+                         "`certconform document fetch`, ../shared/spec-source; docs/article.md)")
     group.addoption("--report-dir", default="reports", help="where reports are written (default: reports/ in the current directory)")
     group.addoption("--strict-readings", action="store_true",
                     default=os.environ.get("CERTCONFORM_STRICT", "") not in ("", "0"),

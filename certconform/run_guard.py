@@ -5,7 +5,8 @@ What this module knows: the options --call-timeout (env CERTCONFORM_CALL_TIMEOUT
 which finished tests ended by an adapter error (their message carries tier contract: a crash, a
 timeout, a malformed inventory, a refused set-up; reports score them verdict `error`), fail-fast
 after N consecutive ones (pytest's session.shouldstop), why a run was cut short (fail-fast,
-Ctrl-C, -x / --maxfail), and how junit.xml shows verdict error: pytest's junitxml writes a
+Ctrl-C, -x / --maxfail), how the terminal shows one (ERROR, with the error's one line instead of
+a traceback, as the README promises), and how junit.xml shows verdict error: pytest's junitxml writes a
 call-phase exception as <failure> and offers no public way to choose <error>, so the test
 carries the property verdict=error (a public user property) and, once pytest has written the
 file, its <failure> is renamed <error> and the suite's counts follow.
@@ -71,7 +72,7 @@ def pytest_configure(config):
 
 def guarded_load(config, load):
     """`load(timeout)` builds the adapter; it runs in the guard's worker under the deadline. An
-    http:// adapter enforces the same deadline on its requests itself (httpx), with a little grace."""
+    http:// adapter enforces the same deadline on its requests itself (urllib3), with a little grace."""
     timeout = call_timeout(config)
     spec = str(config.getoption("mdm") or "")
     grace = HTTP_GRACE if spec.startswith(("http://", "https://")) else 0.0
@@ -94,6 +95,9 @@ def pytest_runtest_makereport(item, call):
     (the single process, or each xdist worker; xdist hands a worker's stop on to the controller)."""
     outcome = yield
     report = outcome.get_result()
+    if report.failed and call.excinfo is not None and _shows_one_line(item.config, call.excinfo):
+        # the AdapterError's message says everything: not pytest's and pytest-bdd's ~60 lines of frames
+        report.longrepr = call.excinfo.getrepr(style="value", chain=False)
     if report.when != "call" and not (report.when == "setup" and not report.passed):
         return
     state = item.config.stash.get(STATE_KEY, None)
@@ -111,6 +115,23 @@ def pytest_runtest_makereport(item, call):
         last = last if len(last) <= MAX_REASON else last[:MAX_REASON - 4] + " ..."
         item.session.shouldstop = (f"certconform stopped after {limit} consecutive tests ended by an adapter error "
                                    f"(--max-adapter-errors {limit}); the last: {last}")
+
+
+def _shows_one_line(config, excinfo) -> bool:
+    """An adapter error (mdm/guarded.py's AdapterError: a crash, a timeout, a busy adapter) is shown
+    as its one-line message, unless the user asked for tracebacks (--tb other than auto, --full-trace)."""
+    from certconform.mdm.guarded import AdapterError
+
+    return isinstance(excinfo.value, AdapterError) and config.getoption("tbstyle", "auto") == "auto" \
+        and not config.getoption("fulltrace", False)
+
+
+def pytest_report_teststatus(report, config):
+    """A test ended by an adapter error is an ERROR on the terminal (E), as in junit.xml (<error>)
+    and the reports (verdict error), not FAILED: nothing about the document was judged."""
+    if report.when == "call" and is_adapter_error(report):
+        return "error", "E", "ERROR"
+    return None
 
 
 def pytest_keyboard_interrupt(excinfo):

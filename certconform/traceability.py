@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from certconform.document import DocumentError, document_path, fingerprint, parse
+from certconform.document import DocumentError, fingerprint, parse
 from certconform.model.behaviour import Behaviour, default
 
 
@@ -23,14 +23,19 @@ def _plain(line: str) -> str:
 
 def document_check(behaviour: Behaviour, doc_path: str | Path | None = None) -> dict:
     """Compare every statement's cited line with the document. Never raises for a missing file."""
-    from certconform.model.behaviour import document_file
+    from certconform.article import find, missing_message
 
-    # the edition's own file unless a document was named (--document, env CERTCONFORM_DOCUMENT)
-    path = document_path(doc_path, default=document_file(behaviour))
-    info: dict = {"path": str(path), "title": behaviour.document["title"], "edition": behaviour.document["edition"],
-                  "edition_id": behaviour.edition}
-    if not path.exists():
-        info.update(found=False, note=f"document not found at {path}: fingerprints and bullet coverage not checked")
+    # the edition's own file, in the lookup order of certconform/article.py (--document and env
+    # CERTCONFORM_DOCUMENT name the edition in force)
+    found = find(behaviour.edition, doc_path)
+    info: dict = {"path": str(found[1]) if found else None, "title": behaviour.document["title"],
+                  "edition": behaviour.document["edition"], "edition_id": behaviour.edition}
+    if found is None:
+        info.update(found=False, note=f"fingerprints and bullet coverage not checked: {missing_message(behaviour.edition)}")
+        return info
+    where, path = found
+    if not path.is_file():
+        info.update(found=False, note=f"{where} {path}: no such file: fingerprints and bullet coverage not checked")
         return info
     try:
         doc = parse(path)

@@ -29,7 +29,7 @@ A Python thread cannot be killed, so a call that does not return is abandoned, n
     usable again; every test starts with reset(), so the late call cannot leak into a verdict.
 The worker is a daemon thread, so a hung call never keeps the process alive at exit (Ctrl-C and
 fail-fast still end the run and write the reports).
-An adapter whose calls enforce their own deadline (the HTTP adapter: httpx times out after the
+An adapter whose calls enforce their own deadline (the HTTP adapter: urllib3 times out after the
 same number of seconds and raises TimeoutError) gets `grace` extra seconds, so its own, more
 precise, answer normally arrives first. A TimeoutError raised by any adapter counts as a timeout.
 `timeout` None or 0 turns the guard off: calls run in the caller's thread (for debuggers).
@@ -233,8 +233,12 @@ class GuardedAdapter:
             raise
         except passes:
             raise
-        except TimeoutError as exc:  # the adapter's own deadline (HttpAdapter's httpx timeout)
-            raise CallTimeout(f"{PREFIX} {what} timed out ({' '.join(str(exc).split())})") from None
+        except TimeoutError as exc:  # the adapter's own deadline (HttpAdapter's urllib3 timeout)
+            detail = " ".join(str(exc).split())
+            if self.timeout:  # the deadline it enforces is --call-timeout: worded as the guard's own
+                raise CallTimeout(f"{PREFIX} {what} did not return within {self.timeout:g} s (--call-timeout): "
+                                  f"{detail}") from None
+            raise CallTimeout(f"{PREFIX} {what} timed out ({detail})") from None
         except Exception as exc:
             raise AdapterCrash(f"{PREFIX} {what} raised {_one_line(exc)}") from None
 

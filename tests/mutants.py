@@ -1682,7 +1682,8 @@ def realistic_catalogue() -> list[Entry]:
     return out
 
 
-_FAILED = re.compile(r"^FAILED (\S+?(?:\[[^\]]*\])?)(?: - .*)?$", re.M)
+# a test ended by an adapter error (tier contract) is an ERROR on the terminal, as in junit.xml
+_FAILED = re.compile(r"^(?:FAILED|ERROR) (\S+?::\S+?(?:\[[^\]]*\])?)(?: - .*)?$", re.M)
 _ID = re.compile(r"\b(CONTRACT|[A-Z][A-Z0-9]*(?:-[A-Z0-9]+)+)\b")
 _INVARIANT = re.compile(r"\[invariant ([a-z0-9-]+):|invariants violated: ([a-z0-9, -]+)")
 _EXCEPTION = re.compile(r"^E\s+((?:[A-Za-z_]\w*\.)*[A-Z]\w*)(?::|$)", re.M)

@@ -120,3 +120,49 @@ def running_graph_emulator(*extra_args: str, token: str = "graph-selftest",
         yield base_url
     finally:
         _stop(process)
+
+
+def adapter_over(pool, base_url: str = "http://fake"):
+    """A real HttpAdapter whose requests go to `pool` (anything with urllib3's `request(method,
+    url, json=...)` and `close()`), without a server or the construction check."""
+    from certconform.mdm.http_adapter import HttpAdapter
+
+    adapter = HttpAdapter.__new__(HttpAdapter)
+    adapter.base_url, adapter.timeout, adapter._prefix, adapter._pool = base_url, 1.0, "", pool
+    return adapter
+
+
+def _answer(status: int, body: bytes):
+    import urllib3
+
+    return urllib3.HTTPResponse(body=body, status=status, preload_content=True)
+
+
+class AnswerPool:
+    """Every request is answered by `answer(method, url)` -> (status, body bytes)."""
+
+    def __init__(self, answer) -> None:
+        self.answer = answer
+
+    def request(self, method: str, url: str, json=None):
+        return _answer(*self.answer(method, url))
+
+    def close(self) -> None:
+        pass
+
+
+class TestClientPool(AnswerPool):
+    """Requests go to an in-process app through Starlette's TestClient."""
+
+    def __init__(self, client) -> None:
+        super().__init__(lambda method, url: None)
+        self.client = client
+
+    def request(self, method: str, url: str, json=None):
+        response = self.client.request(method, url, json=json)
+        return _answer(response.status_code, response.content)
+
+
+def fake_http_adapter(answer):
+    """An HttpAdapter whose every request is answered by `answer(method, url)` -> (status, body bytes)."""
+    return adapter_over(AnswerPool(answer))

@@ -14,15 +14,19 @@ from pathlib import Path
 import pytest
 
 from certconform import drift
-from certconform.document import document_path
 from certconform.model.behaviour import default
+from tests.articles import article
 
 ROOT = Path(__file__).resolve().parent.parent
-DOC = document_path()  # the shared 01/13/2022 document; these tests need it (no skip if it is missing)
+
+
+def baseline() -> Path:
+    """The 01/13/2022 edition's file (tests/articles.py: failing in one line if it is nowhere)."""
+    return article("2022")
 
 
 def lines() -> list[str]:
-    return DOC.read_text(encoding="utf-8").splitlines()
+    return baseline().read_text(encoding="utf-8").splitlines()
 
 
 def line_of(sid: str) -> int:
@@ -46,7 +50,7 @@ def edits(result: dict) -> dict:
 
 
 def test_the_baseline_edition_reports_no_change(capsys):
-    code, result, err = run_drift(DOC, capsys)
+    code, result, err = run_drift(baseline(), capsys)
     assert code == 0 and err == ""
     assert edits(result) == {"added": 0, "removed": 0, "changed": 0} and result["wording_only"] == []
     assert result["baseline"] == "Remove SCEP and PKCS certificates in Microsoft Intune (01/13/2022)"
@@ -138,7 +142,7 @@ def test_a_file_that_is_not_the_document_is_exit_2_with_one_line(tmp_path, conte
 
 
 def test_cli_exit_codes(tmp_path):
-    same = subprocess.run([sys.executable, "-m", "certconform.cli", "drift", str(DOC)],
+    same = subprocess.run([sys.executable, "-m", "certconform.cli", "drift", str(baseline())],
                           cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert same.returncode == 0 and "behaviour unchanged" in same.stdout
     missing = subprocess.run([sys.executable, "-m", "certconform.cli", "drift", str(tmp_path / "nope.md")],

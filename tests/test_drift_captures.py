@@ -1,8 +1,10 @@
 """Self-tests of `certconform drift` on the 04/08/2024 edition and on other captures of it.
 
 Every variant is made in tmp_path from the real 2024 file by a mechanical edit (escapes, links,
-reflowed or joined NOTE lines, front matter, a trailing comment, a renamed heading), so no sentence
-of the article is copied into this project. Whatever the capture, drift must report what the
+reflowed or joined NOTE lines, front matter, a trailing comment, a renamed heading, and what the
+published page's rendering does: NOTE blocks as a bare "Note" line, numbered steps out of their
+quote, absolute extensionless links, its own metadata and title), so no sentence of the article is
+copied into this project. Whatever the capture, drift must report what the
 edition itself changed: one added bullet (the Windows SCEP root list), nothing removed or changed.
 """
 from __future__ import annotations
@@ -14,15 +16,13 @@ from pathlib import Path
 import pytest
 
 from certconform import drift
-from certconform.document import PROJECT_ROOT
+from tests.articles import article
 
-SHARED = PROJECT_ROOT.parent / "shared" / "spec-source"
-NEW = SHARED / "remove-certificates-2024-04-08.md"
 ONE_ADDED = {"added": 1, "removed": 0, "changed": 0}
 
 
 def text() -> str:
-    return NEW.read_text(encoding="utf-8")
+    return article("2024").read_text(encoding="utf-8")
 
 
 def counts(result: dict) -> dict:
@@ -43,18 +43,19 @@ def write(tmp_path: Path, body: str) -> Path:
 
 
 def _escape_parentheses(t: str) -> str:
-    # escape ( and ) outside link targets, as some Markdown exporters do
+    # escape ( and ) outside link targets, as some Markdown exporters do (those not escaped yet)
     out = []
     for line in t.splitlines():
         if line.startswith(("ms.", "title:", "description:")):
             out.append(line)
             continue
         parts = re.split(r"(\]\([^)]*\))", line)
-        out.append("".join(p if p.startswith("](") else p.replace("(", r"\(").replace(")", r"\)") for p in parts))
+        out.append("".join(p if p.startswith("](") else re.sub(r"(?<!\\)([()])", r"\\\1", p) for p in parts))
     return "\n".join(out) + "\n"
 
 
 def _absolute_links(t: str) -> str:
+    # the page's absolute, extensionless link targets
     base = "https://learn.microsoft.com/en-us/mem/intune/protect/"
     return re.sub(r"\]\((\.\./)*([^)#]*?)\.md(#[^)]*)?\)", lambda m: f"]({base}{m.group(2)}{m.group(3) or ''})", t)
 
@@ -99,6 +100,65 @@ def _inline_note_labels(t: str) -> str:
     return re.sub(r"> \[!NOTE\]\n> (?=\w)", "> **Note:** ", t)
 
 
+def _rendered_notes(t: str) -> str:
+    # a NOTE block as the published page shows it: a bare "Note" line, then its text as plain
+    # paragraphs (its lines joined) and its numbered steps as a list outside any quote
+    out: list[str] = []
+    lines = t.splitlines()
+    i = 0
+    while i < len(lines):
+        if not lines[i].startswith(">"):
+            out.append(lines[i])
+            i += 1
+            continue
+        body = []
+        while i < len(lines) and lines[i].startswith(">"):
+            body.append(lines[i][1:].strip())
+            i += 1
+        body[0] = re.sub(r"^(\[!NOTE\]|\*\*Note:\*\*)\s*", "", body[0])
+        out += ["Note", ""]
+        paragraph: list[str] = []
+        for piece in body + [""]:
+            if re.match(r"\d+\.\s", piece) or not piece:
+                if paragraph:
+                    out += [" ".join(paragraph), ""]
+                    paragraph = []
+                if piece:
+                    out.append(piece)
+            else:
+                paragraph.append(piece)
+        out.append("")
+    return "\n".join(out) + "\n"
+
+
+def _links_without_extension(t: str) -> str:
+    # the page's link targets: no ".md" (the published URLs)
+    return re.sub(r"\]\(([^)#]*?)\.md(#[^)]*)?\)", lambda m: f"]({m.group(1)}{m.group(2) or ''})", t)
+
+
+def _asterisk_bullets(t: str) -> str:
+    return re.sub(r"(?m)^- ", "* ", t)
+
+
+def _rendered_page(t: str) -> str:
+    # what a copy saved from the published page looks like: its own metadata and title suffix, NOTE
+    # blocks rendered, absolute extensionless links, escaped parentheses, the link-only "Next steps"
+    # section and the source's comments gone, runs of blank lines collapsed
+    lines = t.splitlines()
+    end = lines.index("---", 1)
+    title = next(x for x in lines[1:end] if x.startswith("title:"))
+    month, day, year = next(x for x in lines[1:end] if x.startswith("ms.date:")).split()[1].split("/")
+    front = ["---", "layout: Conceptual", f"{title} - Microsoft Intune | Microsoft Learn",
+             f"ms.date: {year}-{month}-{day}T00:00:00.0000000Z", "locale: en-us", "---"]
+    body = "\n".join(lines[end + 1:])
+    body = body.split("\n## Next steps", 1)[0]
+    body = re.sub(r"(?m)^# (.*)$", r"# \1 - Microsoft Intune | Microsoft Learn", body, count=1)
+    text = "\n".join(front) + "\n" + body + "\n"
+    for edit in (_rendered_notes, _absolute_links, _escape_parentheses, _drop_trailing_comment):
+        text = edit(text)
+    return re.sub(r"\n{3,}", "\n\n", text)
+
+
 CAPTURES = {
     "escaped parentheses": _escape_parentheses,
     "absolute links": _absolute_links,
@@ -107,11 +167,15 @@ CAPTURES = {
     "front matter cut down": _cut_front_matter,
     "trailing comment dropped": _drop_trailing_comment,
     "inline NOTE labels": _inline_note_labels,
+    "NOTE blocks rendered as a bare Note line": _rendered_notes,
+    "links without .md": _links_without_extension,
+    "bullets marked with *": _asterisk_bullets,
+    "a copy saved from the published page": _rendered_page,
 }
 
 
 def test_the_2024_edition_is_one_added_bullet(capsys):
-    result = run(NEW, capsys)
+    result = run(article("2024"), capsys)
     assert counts(result) == ONE_ADDED, result
     added = result["added"][0]
     assert (added["section"], added["list"]) == ("Windows devices > SCEP certificates", "root-removed")
@@ -177,3 +241,27 @@ def test_renames_with_their_articles_normalise_equal(old, new):
 def test_an_article_alone_is_not_wording_if_it_is_not_around_a_rename():
     # "a group" vs "the group" is left to a person: only articles around renamed terms go
     assert drift.normalise("removed from a group") != drift.normalise("removed from the group")
+
+
+@pytest.mark.parametrize("statement", ["MAC-WIPE-1", "GEN-ORDER-2", "ANDROID-LEGACY-1"])
+def test_a_rendered_page_still_shows_an_edit_to_what_a_note_says(statement, tmp_path, capsys):
+    """Rendering is forgiven, an edit is not: a note's sentence (or step) negated or reversed in the
+    published page's copy is a change (or removal) of that statement."""
+    rendered = _rendered_page(text())
+    sentence = _unit_text(statement, rendered)
+    edited = rendered.replace(sentence, sentence.replace(" not ", " ").replace("Remove the user", "Keep the user"), 1)
+    assert edited != rendered, sentence
+    result = run(write(tmp_path, edited), capsys)
+    assert statement in {i["statement"] for i in result["changed"] + result["removed"]}, result
+
+
+def _unit_text(statement: str, rendered: str) -> str:
+    """The text of the rendered page's unit that pairs with `statement`'s cited line."""
+    from certconform.document import parse_text
+
+    old, new = drift.parse(article("2022")), parse_text(rendered, "rendered.md")
+    index, _ = drift.statement_index(old)
+    for o, n, _how in drift.align(old, new).pairs:
+        if statement in index.get(o.line, []):
+            return n.text
+    raise AssertionError(f"{statement}: no unit of the rendered page pairs with it")

@@ -10,18 +10,17 @@ import signal
 import threading
 import time
 
-import httpx
 import pytest
 from hypothesis import settings
 
 from certconform import mdm
 from certconform.conformance.test_stateful import SequenceFailed, run_machine
 from certconform.mdm.guarded import AdapterBusy, AdapterCrash, CallTimeout, GuardedAdapter
-from certconform.mdm.http_adapter import HttpAdapter
 from certconform.model.reference import ReferenceMDM
 from certconform.steps import setup
 from certconform.steps.driver import Driver, MalformedInventory
 from tests import adapters_hung, adapters_malformed
+from tests.servers import fake_http_adapter
 
 SETUP = [*setup.user_with_device("alice", "windows", "dev1"),
          *setup.chained_profiles("root", "scep", "scep", "intune"),
@@ -117,8 +116,12 @@ def test_an_adapter_timeout_error_is_reported_as_a_timeout():
         def observe(self):
             raise TimeoutError("GET /certificates: timed out after 1 s")
 
-    with pytest.raises(CallTimeout, match=r"observe\(\) timed out \(GET /certificates: timed out after 1 s\)"):
+    # under --call-timeout, worded as the README words a timeout, with the adapter's own detail
+    with pytest.raises(CallTimeout, match=r"observe\(\) did not return within 5 s \(--call-timeout\): "
+                                          r"GET /certificates: timed out after 1 s$"):
         GuardedAdapter(OwnDeadline(), timeout=5).observe()
+    with pytest.raises(CallTimeout, match=r"observe\(\) timed out \(GET /certificates: timed out after 1 s\)"):
+        GuardedAdapter(OwnDeadline(), timeout=None).observe()  # no deadline of ours
 
 
 def test_a_constructor_that_hangs_times_out():
@@ -182,16 +185,9 @@ def test_an_adapter_that_mutates_its_event_is_judged_on_what_it_did():
     assert d.results[-1].event == {"type": "wipe", "device": "dev1"}
 
 
-def _adapter_with(handler) -> HttpAdapter:
-    adapter = HttpAdapter.__new__(HttpAdapter)
-    adapter.base_url, adapter.timeout = "http://fake", 1.0
-    adapter._client = httpx.Client(base_url="http://fake", transport=httpx.MockTransport(handler))
-    return adapter
-
-
 def test_http_answers_that_are_not_json_name_the_endpoint_and_show_the_body():
     garbage = b"<html><body>Service Unavailable " + b"x" * 200 + b"</body></html>"
-    adapter = _adapter_with(lambda request: httpx.Response(200, content=garbage))
+    adapter = fake_http_adapter(lambda method, url: (200, garbage))
     with pytest.raises(RuntimeError) as raised:
         adapter.observe()
     message = str(raised.value)
@@ -199,7 +195,7 @@ def test_http_answers_that_are_not_json_name_the_endpoint_and_show_the_body():
     assert f"({len(garbage)} bytes)" in message and len(message) < 250
     with pytest.raises(RuntimeError, match="GET /capabilities answered HTTP 200 with a body that is not JSON"):
         adapter.capabilities()
-    refused = _adapter_with(lambda request: httpx.Response(409, content=b"nope, not today"))
+    refused = fake_http_adapter(lambda method, url: (409, b"nope, not today"))
     with pytest.raises(RuntimeError, match=r"POST /events answered HTTP 409 with a body that is not JSON: b'nope"):
         refused.apply({"type": "wipe", "device": "d"})
     guard = GuardedAdapter(adapter, timeout=5)
@@ -209,7 +205,7 @@ def test_http_answers_that_are_not_json_name_the_endpoint_and_show_the_body():
 
 def test_load_adapter_passes_the_deadline_to_http(mock_server_url):
     adapter = mdm.load_adapter(mock_server_url, timeout=2.5)
-    assert adapter.timeout == 2.5 and adapter._client.timeout.read == 2.5
+    assert adapter.timeout == 2.5 and adapter._pool.timeout.read_timeout == 2.5
 
 
 def test_the_mutant_catalogue_does_not_count_adapter_errors_as_kills():

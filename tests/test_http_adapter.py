@@ -4,18 +4,19 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-import httpx
 import pytest
 
 from certconform import mdm
 from certconform.mdm.http_adapter import HttpAdapter
 
 try:
-    from tests.servers import PROJECT_ROOT, free_port
+    from tests.servers import PROJECT_ROOT, fake_http_adapter, free_port
 except ImportError:
-    from servers import PROJECT_ROOT, free_port
+    from servers import PROJECT_ROOT, fake_http_adapter, free_port
 
 PROBE = Path("/work/shared/tools/contract-probe")
 
@@ -102,16 +103,8 @@ def test_token_from_environment(mock_server_with_token, monkeypatch):
         mdm.load_adapter(url)
 
 
-def _adapter_with(handler) -> HttpAdapter:
-    """An adapter whose transport answers with `handler` (construction check included)."""
-    adapter = HttpAdapter.__new__(HttpAdapter)
-    adapter.base_url = "http://fake"
-    adapter._client = httpx.Client(base_url="http://fake", transport=httpx.MockTransport(handler))
-    return adapter
-
-
 def test_other_statuses_are_runtime_errors_naming_status_and_body():
-    adapter = _adapter_with(lambda request: httpx.Response(500, json={"error": "database on fire"}))
+    adapter = fake_http_adapter(lambda method, url: (500, b'{"error": "database on fire"}'))
     with pytest.raises(RuntimeError, match="500.*database on fire"):
         adapter.apply({"type": "create_user", "user": "u"})
     with pytest.raises(RuntimeError, match="500"):
@@ -121,21 +114,31 @@ def test_other_statuses_are_runtime_errors_naming_status_and_body():
 
 
 def test_401_mid_run_is_a_spec_error():
-    adapter = _adapter_with(lambda request: httpx.Response(401, json={"error": "wrong bearer token"}))
+    adapter = fake_http_adapter(lambda method, url: (401, b'{"error": "wrong bearer token"}'))
     with pytest.raises(mdm.AdapterSpecError, match="rejected the token"):
         adapter.apply({"type": "create_user", "user": "u"})
 
 
-def test_non_mdm_server_is_a_spec_error(monkeypatch):
-    original = httpx.Client.__init__
+def test_non_mdm_server_is_a_spec_error():
+    """Any other server on that port (an nginx 404 page): one line saying it is not an MDM server."""
+    class NotFound(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802
+            self.send_response(404)
+            self.send_header("Content-Length", "9")
+            self.end_headers()
+            self.wfile.write(b"not found")
 
-    def with_fake_transport(self, *args, **kwargs):
-        kwargs["transport"] = httpx.MockTransport(lambda request: httpx.Response(404, text="not found"))
-        original(self, *args, **kwargs)
+        def log_message(self, *args):
+            pass
 
-    monkeypatch.setattr(httpx.Client, "__init__", with_fake_transport)
-    with pytest.raises(mdm.AdapterSpecError, match="404") as raised:
-        HttpAdapter("http://fake")
+    server = ThreadingHTTPServer(("127.0.0.1", 0), NotFound)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        with pytest.raises(mdm.AdapterSpecError, match="404") as raised:
+            HttpAdapter(f"http://127.0.0.1:{server.server_address[1]}")
+    finally:
+        server.shutdown()
+        server.server_close()
     assert "\n" not in str(raised.value)
 
 

@@ -291,15 +291,12 @@ def test_adapter_names_the_refused_host_in_one_line(monkeypatch):
 
     with client_for(create_app(host="10.1.2.3", port=8080)) as c:
         refused = c.get("/certificates", headers={"host": "localhost:8080"})
-    original = httpx.Client.__init__
+    import urllib3
 
-    def with_fake_transport(self, *args, **kwargs):
-        kwargs["transport"] = httpx.MockTransport(
-            lambda request: httpx.Response(refused.status_code, content=refused.content,
-                                           headers={"content-type": "application/json"}))
-        original(self, *args, **kwargs)
+    from tests.servers import AnswerPool
 
-    monkeypatch.setattr(httpx.Client, "__init__", with_fake_transport)
+    monkeypatch.setattr(urllib3, "connection_from_url",
+                        lambda *args, **kwargs: AnswerPool(lambda method, url: (refused.status_code, refused.content)))
     with pytest.raises(mdm.AdapterSpecError, match="421") as raised:
         HttpAdapter("http://localhost:8080")
     message = str(raised.value)

@@ -19,6 +19,7 @@ from certconform.mdm.http_adapter import HttpAdapter
 from certconform.mdm.mock import MockMDM
 from certconform.mdm.observe_since import InventoryJournal, apply_changes
 from certconform.mdm.server import create_app
+from tests.servers import TestClientPool, adapter_over
 
 PLATFORMS = ["windows", "ios", "macos", "android_knox", "android_work", "android_legacy"]
 DEVICES = [f"d{i}" for i in range(6)]
@@ -63,10 +64,7 @@ def _event_strategy():
 
 def _in_process_adapter(client: TestClient) -> HttpAdapter:
     """The real HttpAdapter, talking to an in-process app through `client`."""
-    adapter = HttpAdapter.__new__(HttpAdapter)
-    adapter.base_url = "http://127.0.0.1"
-    adapter._client = client
-    return adapter
+    return adapter_over(TestClientPool(client), "http://127.0.0.1")
 
 
 def _apply(client: TestClient, event: dict) -> None:
@@ -275,15 +273,15 @@ def test_an_incremental_answer_that_loses_changes_is_reported_once_then_plain_ge
     assert "left out changes" in finding["message"] and finding["extension"] == "observe_since"
 
 
-# -- the real server and the real adapter (keep-alive transport) ---------------------------------
+# -- the real server and the real adapter (urllib3, connections kept alive) ---------------------------------
 def test_real_server_incremental_observe_and_keep_alive(mock_server_url):
     adapter = HttpAdapter(mock_server_url)
     adapter.reset()
-    full = httpx.Client(base_url=mock_server_url)
+    full = httpx.Client(base_url=mock_server_url)  # an independent client for the full answers
     rng = random.Random(11)
     for e in SETUP:
         adapter.apply(e)
-    opened = adapter._client._transport.connections_opened
+    opened = adapter._pool.num_connections
     for _ in range(60):
         event = rng.choice([{"type": "check_in", "device": rng.choice(DEVICES[:4])},
                             {"type": "update_profile", "profile": rng.choice("rspi")},
@@ -296,6 +294,6 @@ def test_real_server_incremental_observe_and_keep_alive(mock_server_url):
         assert adapter.observe() == full.get("/certificates").json()
     assert adapter._since is True
     # 180 requests, all on the connection already open: keep-alive works end to end
-    assert adapter._client._transport.connections_opened == opened
+    assert adapter._pool.num_connections == opened
     full.close()
     adapter.close()

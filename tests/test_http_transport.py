@@ -1,6 +1,7 @@
-"""The adapter's keep-alive transport (mdm/http_transport.py) against small stdlib servers that
-close connections, chunk and compress answers, stall, or are not there: the httpx API above it
-sees what httpx's own transport would show."""
+"""The HTTP adapter's connection handling (urllib3, mdm/http_adapter.py) against small stdlib
+servers that close connections, chunk and compress answers, stall, hang up or are not there:
+connections are kept alive and never reused once closed, bodies arrive whole and decoded, a POST is
+never resent, and timeouts and refusals become the one-line errors mdm/guarded.py reports."""
 from __future__ import annotations
 
 import gzip
@@ -9,11 +10,9 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-import httpx
 import pytest
 
 from certconform.mdm.http_adapter import HttpAdapter
-from certconform.mdm.http_transport import KeepAliveTransport
 
 try:
     from tests.servers import free_port
@@ -73,7 +72,7 @@ class _Handler(BaseHTTPRequestHandler):
 @pytest.fixture()
 def server():
     _Handler.received = []
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    httpd = _Counting(("127.0.0.1", 0), _Handler)
     httpd.daemon_threads = True
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
@@ -82,61 +81,66 @@ def server():
     httpd.server_close()
 
 
-def _client(url: str, **kwargs) -> tuple[httpx.Client, KeepAliveTransport]:
-    transport = KeepAliveTransport()
-    return httpx.Client(base_url=url, transport=transport, **kwargs), transport
+class _Counting(ThreadingHTTPServer):
+    """Counts the connections it accepts (keep-alive keeps this low)."""
+
+    accepted = 0
+
+    def get_request(self):
+        type(self).accepted += 1
+        return super().get_request()
+
+
+def _adapter(url: str, timeout: float | None = 10.0) -> HttpAdapter:
+    adapter = HttpAdapter(url, timeout=timeout)  # its construction check is one GET /certificates
+    _Handler.received.clear()
+    return adapter
 
 
 def test_connections_are_reused_and_bodies_arrive_whole(server):
-    client, transport = _client(server)
+    adapter = _adapter(server)
+    before = _Counting.accepted
     for n in range(5):
-        response = client.post("/events", json={"type": "check_in", "device": f"d{n}"})
-        assert response.status_code == 204
-        assert client.get("/certificates").json() == []
-    assert transport.connections_opened == 1
+        assert adapter._request("POST", "/events", json={"type": "check_in", "device": f"d{n}"}).status == 204
+        assert adapter._request("GET", "/certificates").json() == []
+    assert _Counting.accepted == before, "a new connection for a request that could reuse one"
     posted = [(json.loads(body), ctype) for path, body, ctype in _Handler.received if path == "/events"]
     assert posted == [({"type": "check_in", "device": f"d{n}"}, "application/json") for n in range(5)]
 
 
 def test_a_connection_the_server_closed_is_not_reused(server):
-    client, transport = _client(server)
-    assert client.get("/hang-up-after").json() == {"ok": 1}
+    adapter = _adapter(server)
+    before = _Counting.accepted
+    assert adapter._request("GET", "/hang-up-after").json() == {"ok": 1}
     time.sleep(0.2)  # let the server's close arrive (ordering, not a timing assertion)
-    assert client.get("/certificates").status_code == 200
-    assert client.get("/close").json() == []  # says Connection: close
-    assert client.get("/certificates").status_code == 200
-    assert transport.connections_opened == 3
+    assert adapter._request("GET", "/certificates").status == 200
+    assert adapter._request("GET", "/close").json() == []  # says Connection: close
+    assert adapter._request("GET", "/certificates").status == 200
+    assert _Counting.accepted - before == 2
 
 
 def test_chunked_and_compressed_answers_are_decoded(server):
-    client, _ = _client(server)
-    assert client.get("/chunked-gzip").json() == [{"serial": "A"}]
+    assert _adapter(server)._request("GET", "/chunked-gzip").json() == [{"serial": "A"}]
 
 
 def test_a_post_the_server_hung_up_on_is_reported_not_resent(server):
-    client, _ = _client(server)
-    client.get("/certificates")  # a kept-alive connection exists
-    with pytest.raises(httpx.RemoteProtocolError):
-        client.post("/drop", json={"type": "wipe", "device": "d"})
+    adapter = _adapter(server)
+    adapter._request("GET", "/certificates")  # a kept-alive connection exists
+    with pytest.raises(RuntimeError, match="POST .*/drop failed"):
+        adapter._request("POST", "/drop", json={"type": "wipe", "device": "d"})
     assert [path for path, _, _ in _Handler.received].count("/drop") == 1
 
 
-def test_timeouts_and_refusals_are_httpx_errors_the_adapter_words(server):
-    client, _ = _client(server, timeout=httpx.Timeout(0.2))
-    with pytest.raises(httpx.ReadTimeout):
-        client.get("/slow")
-    refused, _ = _client(f"http://127.0.0.1:{free_port()}")
-    with pytest.raises(httpx.ConnectError, match="refused"):
-        refused.get("/certificates")
-    adapter = HttpAdapter(server, timeout=0.2)  # the plain server: no observe_since, answers "[]"
+def test_timeouts_and_refusals_are_the_errors_the_guard_words(server):
+    adapter = _adapter(server, timeout=0.2)  # the plain server: no observe_since, answers "[]"
     assert adapter.observe() == []
-    with pytest.raises(TimeoutError, match="timed out"):  # the adapter's per-call timeout (mdm/guarded.py)
+    with pytest.raises(TimeoutError, match=r"GET .*/slow: timed out after 0.2 s$"):  # mdm/guarded.py: a timeout
         adapter._request("GET", "/slow")
+    with pytest.raises(Exception, match=r"cannot reach .* \(connection refused\): is the server running\?"):
+        HttpAdapter(f"http://127.0.0.1:{free_port()}")
 
 
-def test_https_goes_to_the_fallback_transport():
-    seen = []
-    transport = KeepAliveTransport(httpx.MockTransport(lambda request: seen.append(request.url) or httpx.Response(204)))
-    client = httpx.Client(transport=transport)
-    assert client.get("https://mdm.example/certificates").status_code == 204
-    assert [str(u) for u in seen] == ["https://mdm.example/certificates"] and transport.connections_opened == 0
+def test_a_server_under_a_path_prefix_is_asked_there(server):
+    adapter = HttpAdapter(server + "/mdm/")
+    adapter.observe()
+    assert [path for path, _, _ in _Handler.received][-1].startswith("/mdm/certificates")

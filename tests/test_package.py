@@ -6,10 +6,12 @@ What it checks: the wheel carries everything a run needs (features, behaviour ta
 the conformance test modules, the pytest plugin through its `pytest11` entry point); nothing is
 installed under a generic top-level import name; `certconform run --mdm mock` writes every report
 in the current directory; `--mdm module:attr` imports the user's adapter from the current
-directory (the README's adapter workflow); `certconform drift FILE` works there too.
+directory (the README's adapter workflow); `certconform document fetch` (from a local server
+standing in for the article's public repository) fills the cache, and `certconform drift FILE`
+then works there too.
 What it does not check: the verdicts themselves (tests/test_conformance_runs.py does, from the
-checkout); the document is absent on purpose (an installed suite cites by line and fingerprint
-without it).
+checkout); the article is absent from the runs on purpose (an installed suite cites by line and
+fingerprint without it, and says in one line how to fetch it, never a path under site-packages).
 
 Needs PyPI (or a pip cache) for the dependencies, as `pip install` does for every user.
 """
@@ -25,6 +27,9 @@ import zipfile
 from pathlib import Path
 
 import pytest
+
+from certconform.article import PINNED
+from tests.articles import public_repository
 
 ROOT = Path(__file__).resolve().parent.parent
 GENERIC_NAMES = ("mdm", "model", "steps", "conformance", "features", "tests")
@@ -48,9 +53,12 @@ class VendorMDM:
 '''
 
 
-def _quiet_env() -> dict[str, str]:
+def _quiet_env(cache: Path | None = None) -> dict[str, str]:
+    """The environment less the caller's Python and certconform settings; the article's cache is
+    `cache` (default: a folder that does not exist), never the machine's own."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "CERTCONFORM_", "VIRTUAL_ENV"))}
     env["PIP_DISABLE_PIP_VERSION_CHECK"] = "1"
+    env["CERTCONFORM_CACHE"] = str(cache or Path(os.devnull) / "no-cache")
     return env
 
 
@@ -107,6 +115,9 @@ def test_run_from_any_directory_writes_reports_there(installed, tmp_path):
     r = subprocess.run([str(bindir / "certconform"), "run", "--mdm", "mock", "-q", "-m", "not stateful"],
                        capture_output=True, text=True, cwd=tmp_path, env=_quiet_env(), timeout=600)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]
+    # no article on this machine: one line says how to fetch it, and nothing points into site-packages
+    assert "site-packages" not in r.stdout + r.stderr
+    assert [line for line in r.stdout.splitlines() if "certconform document fetch" in line], r.stdout[-2000:]
     for name in ("junit.xml", "cucumber.json", "results.json", "traceability.json", "index.html"):
         assert (tmp_path / "reports" / name).is_file(), name
     results = json.loads((tmp_path / "reports" / "results.json").read_text())
@@ -127,15 +138,16 @@ def test_adapter_is_imported_from_the_current_directory(installed, tmp_path):
     assert results["statements"]["WIN-SCEP-RR-2"]["verdict"] == "pass"
 
 
-def test_drift_from_any_directory(installed, tmp_path):
+def test_drift_from_any_directory_once_the_article_is_fetched(installed, tmp_path):
     _, bindir = installed
-    edition = ROOT.parent / "shared" / "spec-source" / "remove-certificates.md"
-    if not edition.is_file():
-        pytest.fail(f"the baseline edition is missing at {edition}: the self-tests need ../shared beside the project")
-    # An installed suite has no copy of the article: the baseline edition is named by the user.
-    env = dict(_quiet_env(), CERTCONFORM_DOCUMENT=str(edition))
+    cache = tmp_path / "cache"
+    with public_repository() as (base, _):
+        fetched = subprocess.run([str(bindir / "certconform"), "document", "fetch", "--base-url", base],
+                                 capture_output=True, text=True, cwd=tmp_path, env=_quiet_env(cache), timeout=120)
+    assert fetched.returncode == 0, fetched.stdout + fetched.stderr
+    edition = cache / PINNED["2022"].filename
     r = subprocess.run([str(bindir / "certconform"), "drift", str(edition), "--json"],
-                       capture_output=True, text=True, cwd=tmp_path, env=env, timeout=120)
+                       capture_output=True, text=True, cwd=tmp_path, env=_quiet_env(cache), timeout=120)
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
     report = json.loads(r.stdout)
     assert report["added"] == report["removed"] == report["changed"] == [], report

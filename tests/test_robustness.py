@@ -123,7 +123,8 @@ def test_a_slow_server_is_cut_off_at_the_deadline(tmp_path, slow_server):
     r = run(f"--mdm={slow_server}", f"--report-dir={tmp_path}", "--call-timeout=1", "-k", "winscep")
     out = r.stdout + r.stderr
     assert r.returncode == 2, out[-3000:]
-    assert 'apply({"type": "create_user", "user": "alice"}) timed out (POST ' in out
+    # worded as the README says a timeout is, whichever deadline (the guard's or the adapter's) fired first
+    assert 'apply({"type": "create_user", "user": "alice"}) did not return within 1 s (--call-timeout): POST ' in out
     assert "after 1 s" in out and "stopped after 5 consecutive tests" in out
     results = assert_reports_say_cut_short(tmp_path, "stopped after 5 consecutive tests")
     assert results["totals"]["tests_error"] == 5 and results["totals"]["tests_failed"] == 0
@@ -182,3 +183,57 @@ def test_an_event_mutating_adapter_passes(tmp_path):
 def test_a_bad_call_timeout_is_a_usage_error(tmp_path, value, words):
     r = run("--mdm=reference", f"--report-dir={tmp_path}", f"--call-timeout={value}")
     assert r.returncode == 4 and words in r.stderr and "Traceback" not in r.stderr + r.stdout, r.stderr
+
+
+def _mock_whose_wipe_fails():
+    """The bundled mock, except that every wipe crashes inside the service (the server answers HTTP 500)."""
+    from certconform.mdm.mock import MockMDM
+
+    class WipeFails(MockMDM):
+        def apply(self, event):
+            if event.get("type") == "wipe":
+                raise RuntimeError("storage unavailable")
+            return super().apply(event)
+
+    return WipeFails()
+
+
+@pytest.fixture
+def wipe_500_server():
+    """The mock over HTTP (uvicorn in a thread) whose wipe answers HTTP 500."""
+    import uvicorn
+
+    from certconform.mdm.server import create_app
+    from tests.servers import free_port
+
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(_mock_whose_wipe_fails(), port=port), host="127.0.0.1", port=port,
+                                           log_level="critical"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
+def test_an_http_500_is_one_error_line_per_test_as_junit_says(tmp_path, wipe_500_server):
+    """A vendor's server failing on wipe: each test is an ERROR (as in junit.xml), shown as the
+    adapter error's one line, not pytest's and pytest-bdd's traceback."""
+    r = run(f"--mdm={wipe_500_server}", f"--report-dir={tmp_path}", "--max-adapter-errors=0", "-k", "wipe and not macos")
+    out = r.stdout + r.stderr
+    assert r.returncode == 1, out[-3000:]
+    messages = [line for line in out.splitlines() if line.startswith("[contract: CONTRACT] apply(")]
+    suite = junit_suite(tmp_path)
+    errors = int(suite.get("errors"))
+    assert errors >= 3 and int(suite.get("failures")) == 0
+    assert len(messages) == errors, out[-3000:]
+    assert messages[0] == ('[contract: CONTRACT] apply({"type": "wipe", "device": "dev1"}) raised RuntimeError: '
+                           "POST /events answered HTTP 500 with a body that is not JSON: b'Internal Server Error'")
+    assert "Traceback" not in out and "fixturefunc" not in out and "FAILED" not in out
+    assert len([line for line in out.splitlines() if line.startswith("ERROR ")]) == errors
+    assert f"{errors} error" in out.splitlines()[-1]

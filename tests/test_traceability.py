@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from certconform.document import document_path, fingerprint, parse
-from certconform.model.behaviour import default, document_file, editions, load
+from certconform.document import fingerprint, parse
+from certconform.model.behaviour import default, editions, load
+from tests.articles import article
 
 ROOT = Path(__file__).resolve().parent.parent
 FEATURES = ROOT / "features"
@@ -20,13 +21,7 @@ OUTCOME_BULLETS = {"2022": 87, "2024": 88}
 
 
 def _document(edition: str = "2022"):
-    b = load(edition=edition)
-    path = document_path(default=document_file(b)) if edition == "2022" else document_file(b)
-    if not path.exists():
-        if os.environ.get("CI"):
-            pytest.fail(f"the specification document is missing at {path}; CI must have it")
-        pytest.skip(f"the specification document is not at {path} (set CERTCONFORM_DOCUMENT)")
-    return parse(path)
+    return parse(article(edition))
 
 
 def test_every_shipped_edition_is_checked_here():
