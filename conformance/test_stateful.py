@@ -124,6 +124,55 @@ def failure_message(events: list[dict], ev: dict, failures: list, text: str) -> 
             + "\n\nCounterexample as Gherkin (paste into features/regressions/):\n\n" + text)
 
 
+def log_for_report(log: list[dict], result, logged: Counter) -> None:
+    """Conflict checks (which reading was followed) and deviations from our readings go to
+    the report; deviations at most 3 per statement set, so a deviating run stays small."""
+    for e in log_entries(result):
+        if e["type"] == "check" and e["conflict"]:
+            log.append(e)
+        elif (e["type"] == "finding" and e.get("tier") == "reading") or \
+                (e["type"] == "check" and e.get("verdict") == "deviates"):
+            key = (e["type"], tuple(e["statements"]))
+            if logged[key] < 3:
+                logged[key] += 1
+                log.append(e)
+
+
+def judge_sequence(driver: Driver, events: list[dict], intended_bad: list[bool], log: list[dict],
+                   tally: Tally, progress: Progress | None = None, logged: Counter | None = None) -> None:
+    """Judge one recorded sequence on `driver` (a cell's replay, conformance/replay.py) as the
+    state machine judges it live (ConformanceMachine.do): coverage, the report's log, and the
+    first failing event as SequenceFailed with its counterexample (AdapterStopped for an adapter
+    error)."""
+    logged = logged if logged is not None else Counter()
+    sent, flags = [], []
+    for ev, bad in zip(events, intended_bad):
+        if driver.unsupported(ev) is not None:
+            continue
+        sent.append(ev)
+        flags.append(bad)
+        try:
+            result = driver.apply(ev)
+        except ADAPTER_FAILURES as exc:
+            raise AdapterStopped(exc, sent) from None
+        if progress is not None:
+            progress.event()
+        for c in result.checks:
+            tally.add(c)
+        failures = failing(result, driver.strict)
+        if failures:
+            ids = failure_ids(failures)
+            summary = f"{ev['type']} breaks {', '.join(ids) or 'the contract'}"
+            text = gherkin(sent, ids, summary)
+            log[:] = [e for e in log if e.get("type") == "run"] + failure_entries(result, failures, text)
+            if progress is not None:
+                progress.failure(len(sent))
+            raise SequenceFailed(failure_message(sent, ev, failures, text), sent, flags, signature(failures), ids,
+                                 summary)
+        if result.outcome == "applied":
+            log_for_report(log, result, logged)
+
+
 # I-DEVICE-ACTION-ON-UNMANAGED: a device action on a device that is no longer enrolled may be a
 # no-op, a refusal or bad input, but changes nothing; the oracle judges it.
 UNENROLLED_ACTIONS = DEVICE_ACTIONS
@@ -207,17 +256,7 @@ def build_machine(adapter, log: list[dict], strict: bool = False, progress: Prog
                 self.log_for_report(result)
 
         def log_for_report(self, result) -> None:
-            """Conflict checks (which reading was followed) and deviations from our readings go to
-            the report; deviations at most 3 per statement set, so a deviating run stays small."""
-            for e in log_entries(result):
-                if e["type"] == "check" and e["conflict"]:
-                    log.append(e)
-                elif (e["type"] == "finding" and e.get("tier") == "reading") or \
-                        (e["type"] == "check" and e.get("verdict") == "deviates"):
-                    key = (e["type"], tuple(e["statements"]))
-                    if self.deviations_logged[key] < 3:
-                        self.deviations_logged[key] += 1
-                        log.append(e)
+            log_for_report(log, result, self.deviations_logged)
 
         @property
         def world(self):
@@ -615,12 +654,20 @@ def test_random_event_sequences(sut, conformance_log, pytestconfig, request, cap
     conformance_log.append({"type": "run", "seed": seed_note, "profile": profile})
     tally = Tally()
     outcome = "failed"
+    from certconform.plugin import cell_run
+
+    cells = cell_run(pytestconfig)
     try:
-        run_machine(sut, conformance_log, budget, minimizing=profile in MINIMIZE_PROFILES,
-                    strict=pytestconfig.getoption("strict_readings"),
-                    seed=shard.seed if shard.seed is not None else seed, progress=progress, tally=tally,
-                    driver_options={"caps": capabilities, "poll_s": pytestconfig.getoption("poll"),
-                                    "quiet_s": pytestconfig.getoption("quiet_period")})
+        if cells is not None:  # a product that takes time: the sequences ran as cells (conformance/cellrun.py)
+            cells.judge_shard(request.node, shard, conformance_log, tally, progress,
+                              minimizing=profile in MINIMIZE_PROFILES)
+        else:
+            run_machine(sut, conformance_log, budget, minimizing=profile in MINIMIZE_PROFILES,
+                        strict=pytestconfig.getoption("strict_readings"),
+                        seed=shard.seed if shard.seed is not None else seed, progress=progress, tally=tally,
+                        driver_options={"caps": capabilities, "poll_s": pytestconfig.getoption("poll"),
+                                        "quiet_s": pytestconfig.getoption("quiet_period"),
+                                        "unattended": pytestconfig.getoption("unattended")})
         outcome = "done"
     except SequenceFailed as exc:
         raise SequenceFailed(f"{exc}\n[{seed_note}; {shard}]") from None
@@ -687,8 +734,8 @@ def shortest_counterexample(adapter, failure: SequenceFailed, strict: bool, log:
         last.update(ev=ev, result=result, failures=failures)
         return signature(failures)
 
-    events = minimize.minimize(adapter, failure.events, failure.intended_bad, judge,
-                               max_replays=MINIMIZE_REPLAYS, driver_options=driver_options)
+    events, minimal = minimize.minimize_report(adapter, failure.events, failure.intended_bad, judge,
+                                               max_replays=MINIMIZE_REPLAYS, driver_options=driver_options)
     bad = dict(zip(map(id, failure.events), failure.intended_bad))
     replayed = minimize.replay(adapter, events, [bad[id(e)] for e in events], judge, driver_options)
     if replayed.signature != failure.signature:
@@ -698,8 +745,15 @@ def shortest_counterexample(adapter, failure: SequenceFailed, strict: bool, log:
     summary = f"{ev['type']} breaks {', '.join(ids) or 'the contract'}"
     text = gherkin(replayed.events, ids, summary)
     log[:] = [e for e in log if e.get("type") == "run"] + failure_entries(result, failures, text)
-    note = f"\n(delta debugging kept {len(replayed.events)} of the failing example's {len(failure.events)} events)"
+    note = minimal_note(len(replayed.events), len(failure.events), minimal,
+                        f"the budget of {MINIMIZE_REPLAYS} replays ran out")
     return failure_message(replayed.events, ev, failures, text) + note, replayed.events
+
+
+def minimal_note(kept: int, of: int, minimal: bool, why_not: str) -> str:
+    """The line under a shrunk counterexample: how much was kept, and whether it is minimal."""
+    return (f"\n(delta debugging kept {kept} of the failing example's {of} events; "
+            + ("minimal: no single event can be dropped)" if minimal else f"NOT minimal: {why_not})"))
 
 
 def fix_seed(config, current) -> tuple[str, int | None]:
