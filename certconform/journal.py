@@ -90,21 +90,22 @@ def first_run(entries: list[dict]) -> dict | None:
 
 
 def finished_cells(entries: list[dict]) -> dict:
-    """{cell id: (attempt, status, reason, calls)} of every attempt that ended (done or skipped)
-    and was journaled exactly: a resumed run replays these instead of acting them again."""
+    """{cell id: (attempt, status, reason, calls, planned events)} of every attempt that ended
+    (done or skipped) and was journaled exactly: a resumed run replays these instead of acting
+    them again (when it plans the same events for the cell)."""
     calls: dict[tuple, list] = {}
-    exact: dict[tuple, bool] = {}
+    planned: dict[tuple, list] = {}
     out = {}
     for e in entries:
         k = e.get("k")
         key = (e.get("cell"), e.get("attempt"))
         if k == "cell":
-            calls[key], exact[key] = [], True
+            calls[key], planned[key] = [], e.get("events")
         elif k == "call" and key in calls:
             calls[key].append({f: v for f, v in e.items() if f not in ("k", "t", "cell", "attempt")})
         elif k == "cell_end" and key in calls:
             if e.get("status") in ("done", "skipped") and e.get("exact", True):
-                out[e["cell"]] = (e["attempt"], e["status"], e.get("reason"), calls[key])
+                out[e["cell"]] = (e["attempt"], e["status"], e.get("reason"), calls[key], planned[key])
     return out
 
 

@@ -274,10 +274,18 @@ def report_dir_of(config) -> Path:
 
 @pytest.fixture(scope="session")
 def sut(pytestconfig):
-    """The implementation under test, loaded once per session (per xdist worker)."""
+    """The implementation under test, loaded once per session (per xdist worker); behind its
+    declared request budget (`max_requests_per_s`) when one event at a time goes to it (cells
+    share the budget through conformance/product.py)."""
     if ADAPTER_KEY not in pytestconfig.stash:
         pytestconfig.stash[ADAPTER_KEY] = load_sut(pytestconfig)
-    return pytestconfig.stash[ADAPTER_KEY]
+    adapter = pytestconfig.stash[ADAPTER_KEY]
+    caps = capabilities_of(pytestconfig)
+    if caps.max_requests_per_s and cell_run(pytestconfig) is None:
+        from certconform.conformance.product import Budgeted
+
+        return Budgeted(adapter, caps.max_requests_per_s)
+    return adapter
 
 
 def load_sut(config):

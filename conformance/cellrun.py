@@ -43,6 +43,8 @@ class CellRun:
                                    in_flight=journal_module.in_flight(resume),
                                    attempts=journal_module.attempts(resume))
         self._index = _highest_index(resume)
+        self.journaled_sequences = {e["shard"]: [(list(ev), list(bad)) for ev, bad in e["sequences"]]
+                                    for e in resume if e.get("k") == "sequences"}
         self.sequences: dict[str, list] = {}  # shard nodeid -> [(spec, events, intended_bad)]
         self.specs: list = []
         self.started = time.monotonic()
@@ -90,8 +92,12 @@ class CellRun:
         from certconform.conformance.test_stateful import fix_seed
 
         shard = item.callspec.params["shard"]
-        _, seed = fix_seed(self.config, settings())
-        recorded = generate(shard, settings(), self.caps, self.unattended, seed)
+        recorded = self.journaled_sequences.get(str(shard))
+        if recorded is None:  # (a resumed run takes the interrupted run's: Hypothesis's draws depend on
+            _, seed = fix_seed(self.config, settings())  # more than the seed, e.g. what the process imported)
+            recorded = generate(shard, settings(), self.caps, self.unattended, seed)
+            if self.journal is not None:
+                self.journal.write({"k": "sequences", "shard": str(shard), "sequences": recorded})
         caps = cell_caps(self.caps, self.unattended)
         out = []
         for k, (events, bad) in enumerate(recorded, 1):

@@ -86,6 +86,35 @@ class RequestBudget:
             time.sleep(at - now)
 
 
+class Budgeted:
+    """An adapter whose every call waits for the request budget (a run without cells)."""
+
+    def __init__(self, adapter, rate: float):
+        self.adapter, self.budget = adapter, RequestBudget(rate)
+
+    def reset(self):
+        self.budget.take()
+        return self.adapter.reset()
+
+    def apply(self, event):
+        self.budget.take()
+        return self.adapter.apply(event)
+
+    def observe(self):
+        self.budget.take()
+        return self.adapter.observe()
+
+    def __getattr__(self, name):
+        value = getattr(self.__dict__["adapter"], name)
+        if not callable(value):
+            return value
+
+        def call(*args):
+            self.budget.take()
+            return value(*args)
+        return call
+
+
 class SharedProduct:
     """The adapter, shared: one call at a time, the request budget, the observation hub."""
 

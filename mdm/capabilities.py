@@ -156,7 +156,7 @@ def parse(raw: object) -> Capabilities:
             if isinstance(n, bool) or not isinstance(n, int) or n < 0:
                 raise ValueError(f"capabilities 'devices' for {platform} must be a count >= 0, got {n!r}"[:200])
         devices = dict(devices)
-    windows = raw.get("windows") or {}
+    windows = raw.get("windows", {}) if raw.get("windows") is not None else {}
     if not isinstance(windows, dict):
         raise ValueError(f"capabilities 'windows' must be an object {{class: seconds}}, got {type(windows).__name__}")
     for cls, seconds in windows.items():
@@ -169,7 +169,7 @@ def parse(raw: object) -> Capabilities:
     if budget is not None and (isinstance(budget, bool) or not isinstance(budget, (int, float))
                                or not math.isfinite(budget) or budget <= 0):
         raise ValueError(f"capabilities 'max_requests_per_s' must be a number > 0, got {budget!r}"[:200])
-    people = raw.get("needs_person") or {}
+    people = raw.get("needs_person", {}) if raw.get("needs_person") is not None else {}
     if not isinstance(people, dict):
         raise ValueError(f"capabilities 'needs_person' must be an object {{event type: instruction}}, "
                          f"got {type(people).__name__}")

