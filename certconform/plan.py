@@ -31,7 +31,7 @@ def polls_for(wait: float) -> int:
         return 0
     t, n = 0.0, 0
     while t < wait:
-        t += min(max(t / 10, wait / 100, 0.001), max(wait / 10, 0.001))
+        t += min(max(t / 10, wait / 100, 0.005), max(wait / 10, 0.005))
         n += 1
     return n
 

@@ -126,6 +126,7 @@ class SharedProduct:
         self._cv = threading.Condition()
         self._busy = False  # an observation is being taken
         self._asked = float("-inf")  # when the last observation was asked for
+        self._next = float("-inf")  # no observation starts before (half the time at most goes to observing)
         self._error: BaseException | None = None  # what the last observation raised
         self._raw = None  # the last observe() answer when it was not a list
         self._records: list = []
@@ -161,8 +162,9 @@ class SharedProduct:
                     self._cv.wait()
                     continue
                 now = time.monotonic()
-                if now < t:
-                    self._cv.wait(t - now)
+                start = max(t, self._next)
+                if now < start:
+                    self._cv.wait(start - now)
                     continue
                 self._busy, asked = True, now
                 break
@@ -172,6 +174,9 @@ class SharedProduct:
         except BaseException as exc:  # noqa: BLE001 - handed to every cell that waits for this observation
             error = exc
         with self._cv:
+            # at most half of the time observing: however many cells poll, however large the
+            # inventory, acting and judging keep the other half (the next observation serves all)
+            self._next = asked + 2 * (time.monotonic() - asked)
             self._busy, self._asked, self._error = False, asked, error
             self._cv.notify_all()
             if error is not None:

@@ -46,6 +46,9 @@ from certconform.model.settle import delivery_key, settle_state
 from certconform.model.world import World
 
 
+MIN_POLL_S = 0.005  # the shortest interval between two observations of one event (tiny windows: the mock's)
+
+
 class SetupFailed(AssertionError):
     """A Given step's event was refused: the scenario's situation could not be built."""
 
@@ -278,7 +281,7 @@ class Driver:
                 return self._settled(after, None, applied_at)
             now = time.monotonic()
             step = self.poll_s if self.poll_s is not None else \
-                min(max((now - applied_at) / 10, window / 100, 0.001), max(window / 10, 0.001))
+                min(max((now - applied_at) / 10, window / 100, MIN_POLL_S), max(window / 10, MIN_POLL_S))
             if recorder is not None:
                 recorder.poll(after, observed_at)
             observed_at, after = self._observe_after(min(now + step, until))

@@ -326,3 +326,27 @@ def test_the_request_budget_holds_over_every_cell(tmp_path):
 def test_bad_cells_option_is_a_usage_error(tmp_path):
     r = run("pytest", "--mdm=tests.adapters_realistic:fast", "--cells", "0", f"--report-dir={tmp_path}", budget=None)
     assert r.returncode == 4 and "--cells 0" in r.stderr
+
+
+def test_a_counterexample_against_a_slow_product_is_shrunk_by_cells_and_says_it_is_minimal(tmp_path):
+    r = run("pytest", "conformance/test_stateful.py", "-k", "shard-1-of-4", "-x", "--shrink-budget", "120",
+            "--mdm=tests.mutants:realistic.WindowsWipeNeverRevokes", f"--report-dir={tmp_path}", budget=None)
+    assert r.returncode == 1, r.stdout[-3000:]
+    assert "with replays run as cells" in r.stdout + r.stderr
+    note = re.search(r"\(delta debugging kept (\d+) of the failing example's (\d+) events; (minimal|NOT minimal)", r.stdout)
+    assert note and int(note.group(1)) < int(note.group(2)), r.stdout[-3000:]
+
+
+def test_shrinking_by_batches_stops_at_its_deadline_and_says_so():
+    from certconform.conformance.minimize import Replay, minimize_batched
+
+    events = [{"type": "e", "n": i} for i in range(12)]
+    culprits = (events[3], events[8])
+
+    def run_batch(candidates):  # fails when both culprits are in (the signature "x")
+        return [Replay(c, "x" if all(any(e is x for e in c) for x in culprits) else None) for c in candidates]
+
+    shortest, minimal, replays = minimize_batched(events, run_batch, deadline=time.monotonic() + 60)
+    assert [e["n"] for e in shortest] == [3, 8] and minimal and replays > 1
+    shortest, minimal, replays = minimize_batched(events, run_batch, deadline=time.monotonic() - 1)
+    assert shortest == events and not minimal and replays == 1
