@@ -233,9 +233,9 @@ def _start_journal(config, report_dir: Path, caps) -> None:
 
 
 def cells_limit(config, caps) -> int:
-    """Cells in flight at most: --cells N, else (a product that declares latencies) the product's
-    `cells` capability or 32; 1 (no cells: one event at a time) for a synchronous product, under
-    xdist, and with --cells 1."""
+    """Cells in flight at most: --cells N, else (a product that declares latencies and can give its
+    pool devices back) the product's `cells` capability or 32; 1 (no cells: one event at a time)
+    for a synchronous product, under xdist, and with --cells 1."""
     from certconform.conformance.scheduler import DEFAULT_CELLS
 
     asked = config.getoption("cells")
@@ -244,10 +244,19 @@ def cells_limit(config, caps) -> int:
     if hasattr(config, "workerinput") or config.getoption("numprocesses", None):
         return 1
     if asked is None:
-        if not caps.latent:
+        if not caps.latent or not _pool_gives_back(config, caps):
             return 1
         asked = DEFAULT_CELLS
     return max(1, min(asked, caps.cells or asked))
+
+
+def _pool_gives_back(config, caps) -> bool:
+    """Whether cells can give their pool devices back (docs/slow-products.md, "The device pool"):
+    no pool, or the optional `release(device)`, or an `unenroll` that needs no person. Without one
+    the pool would shrink with every cell, so cells are used only when --cells asks for them."""
+    if caps.devices is None or (caps.performs("unenroll") and "unenroll" not in caps.needs_person):
+        return True
+    return callable(getattr(config.stash.get(ADAPTER_KEY, None), "release", None))
 
 
 def cell_run(config):

@@ -13,6 +13,7 @@ for results.json. What it does not know: pytest hooks, reports.
 """
 from __future__ import annotations
 
+import threading
 import time
 
 import pytest
@@ -46,6 +47,8 @@ class CellRun:
         self.journaled_sequences = {e["shard"]: [(list(ev), list(bad)) for ev, bad in e["sequences"]]
                                     for e in resume if e.get("k") == "sequences"}
         self.sequences: dict[str, list] = {}  # shard nodeid -> [(spec, events, intended_bad)]
+        self._generated: dict[str, threading.Event] = {}
+        self._generation_errors: dict[str, str] = {}
         self.specs: list = []
         self.started = time.monotonic()
         self.plan: dict | None = None
@@ -63,7 +66,22 @@ class CellRun:
             self.product.reset()
         self.scheduler.add(self.build_features(items))
         self.scheduler.start()
-        self.scheduler.add(self.build_sequences(items))
+        shards = [item for item in items if item.get_closest_marker("stateful") is not None]
+        for item in shards:
+            self._generated[item.nodeid] = threading.Event()
+        if shards:  # generated beside the feature cells acting and their tests judging
+            threading.Thread(target=self._generate_all, args=(shards,), name="certconform-sequences",
+                             daemon=True).start()
+
+    def _generate_all(self, shards) -> None:
+        for item in shards:
+            try:
+                self.sequences[item.nodeid] = self._generate(item)
+                self.scheduler.add([spec for spec, _, _ in self.sequences[item.nodeid]])
+            except BaseException as exc:  # noqa: BLE001 - the shard's test reports it
+                self._generation_errors[item.nodeid] = f"generating the sequences failed: {type(exc).__name__}: {exc}"
+            finally:
+                self._generated[item.nodeid].set()
 
     def build_features(self, items) -> list:
         """The cells of the collected feature scenarios, in collection order."""
@@ -139,6 +157,12 @@ class CellRun:
         from certconform.conformance.test_stateful import AdapterStopped, SequenceFailed, adapter_failure, judge_sequence
 
         logged = Counter()
+        generated = self._generated.get(node.nodeid)
+        if generated is not None:
+            while not generated.wait(5.0):
+                _say(self.scheduler.progress() + " (generating the stateful sequences)")
+        if node.nodeid in self._generation_errors:
+            raise RuntimeError(self._generation_errors[node.nodeid])
         for spec, events, bad in self.sequences.get(node.nodeid, []):
             progress.sequence()
             state = self._wait(spec.id)

@@ -586,14 +586,19 @@ def build_machine(adapter, log: list[dict], strict: bool = False, progress: Prog
         @precondition(lambda self: any(p.groups for p in self.world.profiles.values()))
         @rule(data=st.data(), reassign=st.booleans())
         def unassign(self, data, reassign):
-            """Remove an assignment; with `reassign`, a check-in of one device and the same
-            assignment again (a profile assigned after an earlier unassign)."""
+            """Remove an assignment; with `reassign`, a check-in of one device, the same
+            assignment again (a profile assigned after an earlier unassign) and a check-in of a
+            device it targets again, which must get a new certificate (not the one taken off)."""
             profile, group = self.pick(data, self.assignments(), "assignment")
             self.do({"type": "unassign_profile", "profile": profile, "group": group})
             if reassign:
                 if self.enrolled():
                     self.do({"type": "check_in", "device": self.pick(data, self.enrolled(), "device")})
                 self.do({"type": "assign_profile", "profile": profile, "group": group})
+                p = self.world.profiles.get(profile)
+                again = [d.name for d in self.world.devices.values() if p is not None and self.world.targets(p, d)]
+                if again:
+                    self.do({"type": "check_in", "device": self.pick(data, again, "device targeted again")})
 
         @precondition(lambda self: self.world.profiles)
         @rule(data=st.data(), then_check_in=st.booleans())
