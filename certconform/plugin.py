@@ -96,11 +96,12 @@ def pytest_addoption(parser):
     group.addoption("--dry-run", action="store_true", default=None,
                     help="--mdm intune: print every Graph request (secrets redacted) instead of sending it")
     group.addoption("--poll", type=float, default=None, metavar="S",
-                    help="with a declared settle_s > 0: seconds between observe() calls while an event's effects "
-                         "settle (default settle_s/20, at most 0.05)")
+                    help="with declared latencies (settle_s, windows): a fixed number of seconds between observe() "
+                         "calls while an event's effects settle (default: backs off with the window, from window/100 "
+                         "up to window/10)")
     group.addoption("--quiet-period", type=float, default=None, metavar="S",
-                    help="with a declared settle_s > 0: seconds to wait before judging an event that requires no "
-                         "change (default min(settle_s, 0.5))")
+                    help="with declared latencies: seconds to wait before judging an event that requires no change "
+                         "(default: the longest window that could carry a change of it; docs/slow-products.md)")
     group.addoption("--cells", type=int, default=None, metavar="N",
                     help="cells in flight at once against a product that takes time (declared settle_s or windows): "
                          "every scenario and stateful sequence acts concurrently under its own names, each test judges "

@@ -134,44 +134,50 @@ class _ActRequest:
         self.config = item.config
 
 
-def scenario_of(item):
-    """The rendered pytest-bdd scenario of a collected scenario item, or None."""
-    from pytest_bdd.scenario import scenario_wrapper_template_registry
+_TEMPLATES: dict[str, object] = {}  # "<feature file>: <scenario name>" -> pytest-bdd ScenarioTemplate
 
-    template = scenario_wrapper_template_registry.get(getattr(item, "obj", None))
+
+def scenario_of(item):
+    """The rendered pytest-bdd scenario of a collected scenario item, or None. pytest-bdd gives a
+    scenario's test function the docstring "<feature file>: <scenario name>"; the features are
+    parsed again with its public get_features (what `scenarios()` read) and the item's example
+    rendered in."""
+    doc = getattr(getattr(item, "function", None), "__doc__", None)
+    if not doc:
+        return None
+    if not _TEMPLATES:
+        from pytest_bdd.feature import get_features
+
+        from certconform import features_dir
+
+        for feature in get_features([str(features_dir())]):
+            for template in feature.scenarios.values():
+                _TEMPLATES[f"{feature.filename}: {template.name}"] = template
+    template = _TEMPLATES.get(doc)
     if template is None:
         return None
     params = getattr(getattr(item, "callspec", None), "params", {}) or {}
     return template.render(params.get("_pytest_bdd_example") or {})
 
 
-def _step_contexts() -> list:
-    from pytest_bdd.steps import step_function_context_registry
-
-    mine = ("certconform.steps.", "steps.")
-    return [c for c in list(step_function_context_registry.values())
-            if getattr(c.step_func, "__module__", "").startswith(mine)]
-
-
 def run_steps(scenario, item, driver) -> None:
-    """Every step of `scenario`, through the step definitions of steps/, on `driver`."""
-    from pytest_bdd.scenario import parse_step_arguments
+    """Every step of `scenario`, through the step definitions of steps/ (steps/registry.py), on `driver`."""
+    from certconform.steps.registry import definition
 
-    contexts = _step_contexts()
     request = _ActRequest(item)
     fixtures = {"driver": driver, "request": request, "pytestconfig": item.config}
     for step in scenario.steps:
-        found = [c for c in contexts if c.type in (None, step.type) and c.parser.is_matching(step.name)]
-        if not found:
+        found = definition(step.type, step.name)
+        if found is None:
             raise LookupError(f"no step definition for {step.type} {step.name!r}")
-        context = found[-1]
-        params = inspect.signature(context.step_func).parameters
-        args = parse_step_arguments(step=step, context=context)
+        parser, func = found
+        params = inspect.signature(func).parameters
+        args = parser.parse_arguments(step.name) or {}
         kwargs = {k: v for k, v in args.items() if k in params}
         for name in params:
             if name not in kwargs:
                 kwargs[name] = fixtures[name]
-        context.step_func(**kwargs)
+        func(**kwargs)
 
 
 def feature_cell(item, index: int, caps: Capabilities, options: dict) -> CellSpec | None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from certconform.model.world import DEVICE_ACTIONS, EVENT_FIELDS, KINDS, PLATFORMS
 
@@ -67,9 +68,10 @@ class Capabilities:
             return 0.0
         return float(self.windows.get(cls, self.settle_s))
 
-    @property
+    @cached_property
     def latent(self) -> bool:
-        """Whether the implementation declares any window > 0 (effects may land after apply)."""
+        """Whether the implementation declares any window > 0 (effects may land after apply).
+        (Asked after every event: worked out once.)"""
         return self.settle_s > 0 or any(v > 0 for v in self.windows.values())
 
     def required_window(self, event_type: str, aspect: str) -> tuple[float, str]:

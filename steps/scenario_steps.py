@@ -8,7 +8,7 @@ when they fail. Nothing here knows which implementation is plugged in.
 from __future__ import annotations
 
 import pytest
-from pytest_bdd import given, parsers, then, when
+from pytest_bdd import parsers
 
 from certconform.model.behaviour import default as behaviour
 from certconform.model.oracle import flags
@@ -17,6 +17,7 @@ from certconform.model.settle import delivery_key
 from certconform.steps.driver import Driver, SetupFailed
 from certconform.steps import setup as _setup
 from certconform.steps.phrases import CA_WORDS, KIND_WORDS, PLATFORM_WORDS, readings_for
+from certconform.steps.registry import given, then, when
 
 KIND_RE = "|".join(sorted(KIND_WORDS, key=len, reverse=True))
 PLATFORM_RE = "|".join(sorted(PLATFORM_WORDS, key=len, reverse=True))
