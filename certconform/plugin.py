@@ -530,6 +530,8 @@ def is_check_failure(config, excinfo) -> bool:
 
 
 def pytest_runtest_logreport(report):
+    if _CELLS[0] is not None:
+        _CELLS[0].flush_messages()  # a person is needed, ...: the cells' lines, from the main thread
     collector = _COLLECTOR[0]
     if collector is not None:
         collector.add(report)
@@ -558,6 +560,7 @@ _RAN: dict[str, list[str]] = {}
 _COLLECTOR: list = [None]  # the session's reports.Collector (controller only); the hook gets no config
 _CUCUMBER: list = [None]  # the session's cucumber.CucumberWriter (controller only)
 _JOURNAL: list = [None]  # the session's journal (controller only)
+_CELLS: list = [None]  # the session's CellRun (when cells act concurrently)
 _COVERAGE: list[dict] = []  # the stateful shards' tallies, merged into coverage.json at the end
 
 
@@ -571,6 +574,7 @@ def pytest_sessionstart(session):
     _COLLECTOR[0] = session.config.stash.get(COLLECTOR_KEY, None)
     _CUCUMBER[0] = session.config.stash.get(CUCUMBER_KEY, None)
     _JOURNAL[0] = session.config.stash.get(JOURNAL_KEY, None)
+    _CELLS[0] = cell_run(session.config)
 
 
 @pytest.hookimpl(trylast=True)  # after other sessionfinish hooks (e.g. one writing coverage.json)
@@ -584,6 +588,8 @@ def pytest_sessionfinish(session, exitstatus):
     run = cell_run(config)
     if run is not None:
         run.finish()
+        run.flush_messages()
+    _CELLS[0] = None
     _write_cucumber(config)
     _write_coverage(config)  # before the reports, which read it
     collector = config.stash.get(COLLECTOR_KEY, None)

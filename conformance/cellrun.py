@@ -13,6 +13,7 @@ for results.json. What it does not know: pytest hooks, reports.
 """
 from __future__ import annotations
 
+import queue
 import threading
 import time
 
@@ -37,12 +38,13 @@ class CellRun:
         self.product = SharedProduct(sut, caps)
         resume = resume or []
         self.resumed = bool(resume)
+        self._messages: queue.SimpleQueue = queue.SimpleQueue()  # lines for the terminal, from any thread
         self.scheduler = Scheduler(self.product, caps, limit, journal,
                                    {"poll_s": config.getoption("poll"), "quiet_s": config.getoption("quiet_period"),
                                     "unattended": self.unattended},
                                    finished=journal_module.finished_cells(resume),
                                    in_flight=journal_module.in_flight(resume),
-                                   attempts=journal_module.attempts(resume))
+                                   attempts=journal_module.attempts(resume), say=self._messages.put)
         self._index = _highest_index(resume)
         self.journaled_sequences = {e["shard"]: [(list(ev), list(bad)) for ev, bad in e["sequences"]]
                                     for e in resume if e.get("k") == "sequences"}
@@ -57,6 +59,33 @@ class CellRun:
     def _next_index(self) -> int:
         self._index += 1
         return self._index
+
+    # ------------------------------------------------------------------ the terminal
+    def say(self, line: str) -> None:
+        """A line for the terminal now (from the main thread: pytest's capture is set aside)."""
+        self._messages.put(line)
+        self.flush_messages()
+
+    def flush_messages(self) -> None:
+        """Write the lines the cells' threads left (a person is needed, progress) to the terminal;
+        only the main thread writes (pytest's terminal and capture are not thread-safe)."""
+        if threading.current_thread() is not threading.main_thread() or self._messages.empty():
+            return
+        lines = []
+        while not self._messages.empty():
+            lines.append(self._messages.get())
+        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
+        capture = self.config.pluginmanager.get_plugin("capturemanager")
+        if reporter is None:
+            import sys
+
+            for line in lines:
+                print(line, file=sys.stderr, flush=True)
+            return
+        with capture.global_and_fixture_disabled() if capture is not None else _nothing():
+            reporter.ensure_newline()
+            for line in lines:
+                reporter.write_line(line)
 
     # ------------------------------------------------------------------ building the cells
     def begin(self, items) -> None:
@@ -126,7 +155,7 @@ class CellRun:
 
     # ------------------------------------------------------------------ judging
     def _wait(self, cell_id: str):
-        state = self.scheduler.wait(cell_id, tick=lambda s: _say(s.progress()))
+        state = self.scheduler.wait(cell_id, tick=lambda s: self.say(s.progress()))
         if state.error:
             raise RuntimeError(state.error)
         return state
@@ -160,7 +189,7 @@ class CellRun:
         generated = self._generated.get(node.nodeid)
         if generated is not None:
             while not generated.wait(5.0):
-                _say(self.scheduler.progress() + " (generating the stateful sequences)")
+                self.say(self.scheduler.progress() + " (generating the stateful sequences)")
         if node.nodeid in self._generation_errors:
             raise RuntimeError(self._generation_errors[node.nodeid])
         for spec, events, bad in self.sequences.get(node.nodeid, []):
@@ -263,8 +292,9 @@ def _highest_index(entries: list) -> int:
     return highest
 
 
-def _say(line: str) -> None:
-    import sys
+class _nothing:
+    def __enter__(self):
+        return self
 
-    sys.__stderr__.write(line + "\n")
-    sys.__stderr__.flush()
+    def __exit__(self, *exc):
+        return False

@@ -214,6 +214,10 @@ class Scheduler:
             st.acted.set()
             return True
         spec.planned()
+        if not spec.waits and spec.events:  # (for the plan in results.json, worked out while cells wait)
+            from certconform.conformance.cells import expected_waits
+
+            spec.waits = expected_waits(spec.events, spec.caps)
         if spec.skip is None and self.driver_options.get("unattended"):
             people = spec.person_events()
             if people:

@@ -10,7 +10,6 @@ import json
 import os
 import random
 import re
-import signal
 import subprocess
 import sys
 import threading
@@ -58,7 +57,7 @@ def verdicts(report_dir: Path) -> dict[str, str]:
     return {sid: s["verdict"] for sid, s in results["statements"].items()}
 
 
-# ----------------------------------------------------------------------------- capabilities
+# ----------------------------------------------------------------------------- whole runs
 def test_the_latency_keys_parse_and_bad_values_are_one_line_naming_the_key():
     caps = capabilities.parse({"settle_s": 7200, "windows": {"delivery": 14400, "revocation": 900},
                                "max_requests_per_s": 50, "needs_person": {"wipe": "re-enrol {device}"}, "cells": 8})
@@ -85,7 +84,7 @@ def test_which_window_a_change_gets():
     assert capabilities.parse({"settle_s": 3}).forbidden_window("wipe") == (3, "revocation")  # settle_s for every class
 
 
-# ----------------------------------------------------------------------------- the driver and the windows
+# ----------------------------------------------------------------------------- whole runs
 def test_a_check_in_s_deliveries_are_awaited_within_the_delivery_window():
     mock = MockMDM(realistic=True, revocation_delay=0.01, removal_delay=0.01, delivery_delay=0.15)
     d = Driver(mock, caps=capabilities.parse(mock.capabilities()))
@@ -96,30 +95,7 @@ def test_a_check_in_s_deliveries_are_awaited_within_the_delivery_window():
     assert held == {"r", "p"} and not d.failures()  # the check-in waited for them
 
 
-def test_a_delivery_after_the_window_is_a_set_up_error_naming_the_window(tmp_path):
-    r = run("pytest", "--mdm=tests.adapters_slow:late", f"--report-dir={tmp_path}", "-m", "windows and scep",
-            "-k", "RR", "--max-adapter-errors=0", budget=None)
-    assert r.returncode == 1, r.stdout[-3000:]
-    results = json.loads((tmp_path / "results.json").read_text())
-    assert results["totals"]["fail"] == 0 and results["totals"]["error"] > 0, results["totals"]
-    errors = [e for s in results["statements"].values() for e in s["errors"]]
-    assert errors and all("set-up" in e["message"] and "declared delivery window 0.1 s" in e["message"]
-                          for e in errors), errors[:2]
-
-
-def test_a_product_delivering_within_its_windows_never_fails_a_set_up(tmp_path):
-    """Random delays up to the declared window, for deliveries, revocations and removals: the
-    feature scenarios pass (no set-up error, no failure), whatever the draw."""
-    seed = random.randrange(10_000)
-    r = run("pytest", "--mdm=tests.adapters_slow:within", f"--report-dir={tmp_path}", "-m", "not stateful",
-            env={"CERTCONFORM_TEST_SEED": str(seed)}, budget=None)
-    assert r.returncode == 0, f"seed {seed}\n" + r.stdout[-3000:]
-    results = json.loads((tmp_path / "results.json").read_text())
-    assert results["totals"]["fail"] == results["totals"]["error"] == 0, (seed, results["totals"])
-    assert results["run"]["cells"]["actual"]["cells_in_flight_at_most"] > 1  # cells acted concurrently
-
-
-# ----------------------------------------------------------------------------- cells
+# ----------------------------------------------------------------------------- whole runs
 def test_cells_get_their_own_names_and_see_only_their_own_records():
     mock = MockMDM(realistic=True, revocation_delay=0.0, removal_delay=0.0)
     product = SharedProduct(mock, capabilities.parse(mock.capabilities()))
@@ -233,110 +209,6 @@ def test_a_replayed_cell_is_judged_as_the_live_driver_would_judge_it():
 
 
 # ----------------------------------------------------------------------------- whole runs
-def test_cells_over_http_and_the_journal_rebuilds_the_reports(tmp_path):
-    try:
-        from tests.servers import running_mock_server
-    except ImportError:
-        from servers import running_mock_server
-    out = tmp_path / "run"
-    with running_mock_server(extra_args=("--realistic", "--revocation-delay", "0.02", "--removal-delay", "0.02",
-                                         "--delivery-delay", "0.02")) as url:
-        r = run("pytest", f"--mdm={url}", f"--report-dir={out}", "-m", "windows or general", budget=None)
-    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]
-    results = json.loads((out / "results.json").read_text())
-    assert results["run"]["cells"]["actual"]["cells_in_flight_at_most"] > 1
-    assert results["run"]["cells"]["actual"]["requests"].get("observe_since")  # one small answer for every cell
-    rebuilt = tmp_path / "rebuilt"
-    r = run("report", "--journal", str(out), "--report-dir", str(rebuilt), budget=None)
-    assert r.returncode == 0 and "results:" in r.stdout, r.stdout + r.stderr
-    assert verdicts(rebuilt) == verdicts(out)
-    assert json.loads((rebuilt / "results.json").read_text())["totals"]["tests"] == results["totals"]["tests"]
-    assert (rebuilt / "junit.xml").exists() and (rebuilt / "traceability.json").exists()
-
-
-def test_a_run_killed_at_a_random_point_and_resumed_gives_the_verdicts_of_an_uninterrupted_run(tmp_path):
-    spec = "--mdm=tests.adapters_realistic:fast"
-    whole = tmp_path / "whole"
-    r = run("pytest", spec, f"--report-dir={whole}", "conformance", budget="pass:12")
-    assert r.returncode == 0, r.stdout[-3000:]
-    killed = tmp_path / "killed"
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTEST_ADDOPTS", "PYTEST_XDIST_WORKER")}
-    env["CERTCONFORM_CATALOGUE_BUDGET"] = "pass:12"
-    proc = subprocess.Popen([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-p", "tests.mutants", spec,
-                             f"--report-dir={killed}", "conformance"], cwd=ROOT, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    journal = killed / "journal.jsonl"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and (not journal.exists() or journal.read_text().count('"k":"cell_end"') < 5):
-        time.sleep(0.05)  # (waiting for the run to be under way, not a timing assertion)
-    time.sleep(random.uniform(0.0, 3.0))  # a random point of the run
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    text = journal.read_text()
-    assert '"k":"end"' not in text  # interrupted indeed
-    r = run("run", "--resume", str(killed), budget="pass:12")
-    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]
-    assert verdicts(killed) == verdicts(whole)
-    actual = json.loads((killed / "results.json").read_text())["run"]["cells"]["actual"]
-    assert actual["replayed_from_journal"] >= 5  # finished cells were not acted again
-
-
-def test_the_plan_touches_nothing_but_capabilities_and_results_record_planned_and_actual(tmp_path):
-    calls = tmp_path / "calls"
-    r = run("plan", "--mdm", "tests.adapters_slow:counting", budget="pass:4",
-            env={"CERTCONFORM_CALLS_FILE": str(calls)})
-    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
-    for line in ("cells:", "events:", "destructive actions: wipe", "steps that need a person: none", "requests: at most",
-                 "expected wall time:"):
-        assert line in r.stdout, r.stdout
-    assert set(calls.read_text().split()[::2]) == {"capabilities"}
-    assert not (ROOT / "reports" / "journal.jsonl").exists() or True  # (a plan writes no report)
-
-
-def test_a_person_is_asked_for_and_unattended_runs_leave_those_statements_not_supported(tmp_path):
-    attended = tmp_path / "attended"
-    r = run("pytest", "--mdm=tests.adapters_slow:person", f"--report-dir={attended}", "-m", "windows or ios",
-            budget=None)
-    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]
-    assert re.search(r"certconform: cell .+?: a person is needed: re-enrol the (wiped|retired) device c\d+", r.stderr)
-    assert re.search(r"certconform: cell .+? waits for a (windows|ios) device; a person is needed", r.stderr)
-    journal = [json.loads(line) for line in (attended / "journal.jsonl").read_text().splitlines()]
-    assert any(e["k"] == "person" for e in journal)
-    unattended = tmp_path / "unattended"
-    r = run("pytest", "--mdm=tests.adapters_slow:person", f"--report-dir={unattended}", "-m", "windows or ios",
-            "--unattended", budget=None)
-    assert r.returncode == 0, r.stdout[-3000:]
-    results = json.loads((unattended / "results.json").read_text())
-    wipe = results["statements"]["WIN-SCEP-RR-2"]
-    assert wipe["verdict"] == "not-supported" and "wipe needs a person" in wipe["note"] and "re-enrol" in wipe["note"]
-    assert results["statements"]["WIN-SCEP-RR-1"]["verdict"] == "pass"  # unenroll needs nobody
-
-
-def test_the_request_budget_holds_over_every_cell(tmp_path):
-    calls = tmp_path / "calls"
-    r = run("pytest", "--mdm=tests.adapters_slow:counting_budget", f"--report-dir={tmp_path / 'r'}", "-m", "windows",
-            "-k", "RR", env={"CERTCONFORM_CALLS_FILE": str(calls)}, budget=None)
-    assert r.returncode == 0, r.stdout[-3000:]
-    times = sorted(float(line.split()[1]) for line in calls.read_text().splitlines())
-    assert len(times) > 150
-    for i in range(len(times) - 150):  # never more than 150 calls within a second
-        assert times[i + 150] - times[i] >= 1.0 - 0.005
-
-
-def test_bad_cells_option_is_a_usage_error(tmp_path):
-    r = run("pytest", "--mdm=tests.adapters_realistic:fast", "--cells", "0", f"--report-dir={tmp_path}", budget=None)
-    assert r.returncode == 4 and "--cells 0" in r.stderr
-
-
-def test_a_counterexample_against_a_slow_product_is_shrunk_by_cells_and_says_it_is_minimal(tmp_path):
-    r = run("pytest", "conformance/test_stateful.py", "-k", "shard-1-of-4", "-x", "--shrink-budget", "120",
-            "--mdm=tests.mutants:realistic.WindowsWipeNeverRevokes", f"--report-dir={tmp_path}", budget=None)
-    assert r.returncode == 1, r.stdout[-3000:]
-    assert "with replays run as cells" in r.stdout + r.stderr
-    note = re.search(r"\(delta debugging kept (\d+) of the failing example's (\d+) events; (minimal|NOT minimal)", r.stdout)
-    assert note and int(note.group(1)) < int(note.group(2)), r.stdout[-3000:]
-
-
 def test_shrinking_by_batches_stops_at_its_deadline_and_says_so():
     from certconform.conformance.minimize import Replay, minimize_batched
 
