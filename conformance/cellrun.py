@@ -30,6 +30,7 @@ class CellRun:
                  shrink_budget_s: float = 300.0):
         from certconform import journal as journal_module
 
+        _import_everything_threads_use()
         self.config, self.caps, self.limit = config, caps, limit
         self.journal = journal
         self.unattended = bool(config.getoption("unattended"))
@@ -50,6 +51,8 @@ class CellRun:
                                     for e in resume if e.get("k") == "sequences"}
         self.sequences: dict[str, list] = {}  # shard nodeid -> [(spec, events, intended_bad)]
         self._generated: dict[str, threading.Event] = {}
+        self._generator: threading.Thread | None = None
+        self._stop_generating = threading.Event()
         self._generation_errors: dict[str, str] = {}
         self.specs: list = []
         self.started = time.monotonic()
@@ -99,11 +102,15 @@ class CellRun:
         for item in shards:
             self._generated[item.nodeid] = threading.Event()
         if shards:  # generated beside the feature cells acting and their tests judging
-            threading.Thread(target=self._generate_all, args=(shards,), name="certconform-sequences",
-                             daemon=True).start()
+            self._generator = threading.Thread(target=self._generate_all, args=(shards,), name="certconform-sequences",
+                                               daemon=True)
+            self._generator.start()
 
     def _generate_all(self, shards) -> None:
         for item in shards:
+            if self._stop_generating.is_set():
+                self._generated[item.nodeid].set()
+                continue
             try:
                 self.sequences[item.nodeid] = self._generate(item)
                 self.scheduler.add([spec for spec, _, _ in self.sequences[item.nodeid]])
@@ -142,7 +149,7 @@ class CellRun:
         recorded = self.journaled_sequences.get(str(shard))
         if recorded is None:  # (a resumed run takes the interrupted run's: Hypothesis's draws depend on
             _, seed = fix_seed(self.config, settings())  # more than the seed, e.g. what the process imported)
-            recorded = generate(shard, settings(), self.caps, self.unattended, seed)
+            recorded = generate(shard, settings(), self.caps, self.unattended, seed, self._stop_generating)
             if self.journal is not None:
                 self.journal.write({"k": "sequences", "shard": str(shard), "sequences": recorded})
         caps = cell_caps(self.caps, self.unattended)
@@ -262,7 +269,13 @@ class CellRun:
 
     # ------------------------------------------------------------------ the end
     def finish(self) -> None:
+        """Stop acting and generating. The generator is waited for: Python 3.11's ast module is not
+        thread-safe (Hypothesis reads lambdas' source while the main thread may import a module
+        pytest rewrites), so nothing else runs beside the end of the session."""
         self.scheduler.stop()
+        self._stop_generating.set()
+        if self._generator is not None:
+            self._generator.join(timeout=60)
 
     def actual(self) -> dict:
         s = self.scheduler
@@ -298,3 +311,19 @@ class _nothing:
 
     def __exit__(self, *exc):
         return False
+
+
+def _import_everything_threads_use() -> None:
+    """Import, in the main thread and before any thread starts, every module a cell, the generator
+    or the end of the session imports: pytest rewrites the suite's modules as they are imported
+    (ast.parse), and Python 3.11's ast is not thread-safe ("AST constructor recursion depth
+    mismatch" when two threads parse at once)."""
+    import importlib
+
+    for name in ("certconform.steps.driver", "certconform.steps.scenario_steps", "certconform.steps.replay_steps",
+                 "certconform.conformance.minimize", "certconform.conformance.sequences",
+                 "certconform.conformance.test_stateful", "certconform.conformance.coverage",
+                 "certconform.conformance.counterexample", "certconform.model.reference", "certconform.model.judge",
+                 "certconform.model.settle", "certconform.plan", "certconform.journal", "certconform.reports",
+                 "certconform.traceability", "certconform.cucumber", "certconform.document"):
+        importlib.import_module(name)

@@ -44,8 +44,13 @@ def cell_caps(caps, unattended: bool = False):
     return replace(caps, devices=gen.devices, events=gen.events)
 
 
-def generate(shard, current, caps, unattended: bool = False, seed=None) -> list[tuple[list, list]]:
-    """[(events, intended_bad)] of every example the shard's budget draws."""
+class GenerationStopped(Exception):
+    """The run ended while its sequences were being generated."""
+
+
+def generate(shard, current, caps, unattended: bool = False, seed=None, stop=None) -> list[tuple[list, list]]:
+    """[(events, intended_bad)] of every example the shard's budget draws (`stop`: a
+    threading.Event that ends the generation early, raising GenerationStopped)."""
     from certconform.conformance.test_stateful import build_machine
 
     recorded: list[tuple[list, list]] = []
@@ -56,9 +61,18 @@ def generate(shard, current, caps, unattended: bool = False, seed=None) -> list[
         def teardown(self):
             recorded.append((list(self.events), list(self.intended_bad)))
             super().teardown()
+            if stop is not None and stop.is_set():
+                raise GenerationStopped()
 
     Recording.__name__ = Recording.__qualname__ = machine.__name__
     chosen = shard.seed if shard.seed is not None else seed
     target = hypothesis_seed(chosen)(Recording) if chosen is not None else Recording
-    run_state_machine_as_test(target, settings=shard.settings(current))
+    try:
+        run_state_machine_as_test(target, settings=shard.settings(current))
+    except GenerationStopped:
+        raise
+    except BaseException:
+        if stop is not None and stop.is_set():
+            raise GenerationStopped() from None
+        raise
     return recorded
