@@ -219,33 +219,24 @@ class CellRun:
     def _shrunk(self, failure, spec, log, progress):
         """The failure with its counterexample shrunk by replays run as cells (time budget)."""
         from certconform.conformance import minimize
-        from certconform.conformance.test_stateful import (SequenceFailed, failing, failure_entries, failure_ids,
-                                                           failure_message, gherkin, minimal_note, signature)
+        from certconform.conformance.test_stateful import SequenceFailed, shrunk_message, signature_judge
 
         flags = dict(zip(map(id, failure.events), failure.intended_bad))
         last: dict = {}
-
-        def judge(driver, ev, result, violations):
-            failures = failing(result, self.strict)
-            if not failures:
-                return None
-            last.update(ev=ev, result=result, failures=failures)
-            return signature(failures)
+        judge = signature_judge(self.strict, last)
 
         def run_batch(candidates):
             made = []
             for candidate in candidates:
                 self._minimized += 1
-                cid = f"m:{spec.id}:{self._minimized}"
                 cbad = [flags[id(e)] for e in candidate]
                 made.append(cells_module.CellSpec(
-                    cid, self._next_index(), spec.test,
+                    f"m:{spec.id}:{self._minimized}", self._next_index(), spec.test,
                     lambda d, c=candidate, b=cbad: minimize.replay_on(d, c, b, None), spec.caps))
             self.scheduler.add(made, front=True)
             out = []
             for cell, candidate in zip(made, candidates):
-                state = self._wait(cell.id)
-                driver = self.replay_driver(state, spec.caps)
+                driver = self.replay_driver(self._wait(cell.id), spec.caps)
                 driver.reset()
                 out.append(minimize.replay_on(driver, candidate, [flags[id(e)] for e in candidate], judge))
             return out
@@ -257,15 +248,10 @@ class CellRun:
         replayed = run_batch([events])[0]
         if replayed.signature != failure.signature or "ev" not in last:
             return failure
-        ev, result, failures = last["ev"], last["result"], last["failures"]
-        ids = failure_ids(failures)
-        summary = f"{ev['type']} breaks {', '.join(ids) or 'the contract'}"
-        text = gherkin(replayed.events, ids, summary)
-        log[:] = [e for e in log if e.get("type") == "run"] + failure_entries(result, failures, text)
-        note = minimal_note(len(replayed.events), len(failure.events), minimal,
-                            f"the shrinking budget of {self.shrink_budget_s:g} s ran out after {replays} replays")
-        return SequenceFailed(failure_message(replayed.events, ev, failures, text) + note, replayed.events,
-                              [flags[id(e)] for e in replayed.events], failure.signature, failure.ids, failure.summary)
+        message = shrunk_message(replayed.events, failure, last, log, minimal,
+                                 f"the shrinking budget of {self.shrink_budget_s:g} s ran out after {replays} replays")
+        return SequenceFailed(message, replayed.events, [flags[id(e)] for e in replayed.events], failure.signature,
+                              failure.ids, failure.summary)
 
     # ------------------------------------------------------------------ the end
     def finish(self) -> None:

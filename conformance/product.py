@@ -28,6 +28,7 @@ import time
 from collections import Counter
 
 from certconform import mdm
+from certconform.mdm.observe_since import apply_changes
 
 NAME_FIELDS = ("user", "group", "member", "device", "profile", "root")
 PREFIX = re.compile(r"c\d+(?:x\d+)?-")
@@ -202,29 +203,14 @@ class SharedProduct:
 
     def _absorb_changes(self, answer) -> bool:
         """Take a change answer; False when it does not add up (mdm/observe_since.py's rules)."""
-        if not isinstance(answer, dict):
+        rebuilt = apply_changes(self._records, answer)
+        if rebuilt is None:
             return False
-        cursor, full, count, changes = (answer.get(k) for k in ("cursor", "full", "count", "changes"))
-        if not isinstance(cursor, str) or not isinstance(full, bool) or not isinstance(changes, list) \
-                or not isinstance(count, int) or isinstance(count, bool) or count < 0:
-            return False
-        old = [] if full else self._records
-        records = list(old[:count]) + [None] * max(0, count - len(old))
-        filled = set()
-        for change in changes:
-            if not isinstance(change, dict) or "record" not in change:
-                return False
-            index = change.get("index")
-            if not isinstance(index, int) or isinstance(index, bool) or not 0 <= index < count:
-                return False
-            records[index] = change["record"]
-            filled.add(index)
-        if any(i not in filled for i in range(min(len(old), count), count)):
-            return False
-        self._raw, self._cursor = None, cursor
-        if full:
+        records, self._cursor = rebuilt
+        self._raw = None
+        if answer["full"]:
             self._records, self._keys, self._cells = [], [], {}
-        self._set(records, sorted(filled) if not full else range(count))
+        self._set(records, sorted({c["index"] for c in answer["changes"]}))
         return True
 
     def _set(self, records: list, changed) -> None:

@@ -731,28 +731,39 @@ def shortest_counterexample(adapter, failure: SequenceFailed, strict: bool, log:
     conformance log's findings are replaced by those of that replay. Returns the message and the
     events; None when the failure does not replay (then the example as generated is reported)."""
     last: dict = {}
-
-    def judge(driver, ev, result, violations):
-        failures = failing(result, strict)
-        if not failures:
-            return None
-        last.update(ev=ev, result=result, failures=failures)
-        return signature(failures)
-
+    judge = signature_judge(strict, last)
     events, minimal = minimize.minimize_report(adapter, failure.events, failure.intended_bad, judge,
                                                max_replays=MINIMIZE_REPLAYS, driver_options=driver_options)
     bad = dict(zip(map(id, failure.events), failure.intended_bad))
     replayed = minimize.replay(adapter, events, [bad[id(e)] for e in events], judge, driver_options)
     if replayed.signature != failure.signature:
         return None
+    return shrunk_message(replayed.events, failure, last, log, minimal,
+                          f"the budget of {MINIMIZE_REPLAYS} replays ran out"), replayed.events
+
+
+def signature_judge(strict: bool, last: dict):
+    """minimize's judge: the failure signature of a step (None: it conformed); the last failing
+    step's event, result and failures go into `last`."""
+    def judge(driver, ev, result, violations):
+        failures = failing(result, strict)
+        if not failures:
+            return None
+        last.update(ev=ev, result=result, failures=failures)
+        return signature(failures)
+    return judge
+
+
+def shrunk_message(events: list, failure: SequenceFailed, last: dict, log: list[dict], minimal: bool,
+                   why_not: str) -> str:
+    """The message of a shrunk counterexample (`events`, whose failing step is in `last`); the
+    log's findings become those of that replay."""
     ev, result, failures = last["ev"], last["result"], last["failures"]
     ids = failure_ids(failures)
     summary = f"{ev['type']} breaks {', '.join(ids) or 'the contract'}"
-    text = gherkin(replayed.events, ids, summary)
+    text = gherkin(events, ids, summary)
     log[:] = [e for e in log if e.get("type") == "run"] + failure_entries(result, failures, text)
-    note = minimal_note(len(replayed.events), len(failure.events), minimal,
-                        f"the budget of {MINIMIZE_REPLAYS} replays ran out")
-    return failure_message(replayed.events, ev, failures, text) + note, replayed.events
+    return failure_message(events, ev, failures, text) + minimal_note(len(events), len(failure.events), minimal, why_not)
 
 
 def minimal_note(kept: int, of: int, minimal: bool, why_not: str) -> str:

@@ -42,12 +42,13 @@ RETIRE_OR_WIPE = re.compile(r"\b(WIN|IOS|KNOX|MAC)-(SCEP|PKCS)-R[RV]-\d+\b")
 NEVER_LANDS = "tests.mutants:realistic.RevocationNeverLands"
 
 
-def _run(args: list[str], budget: str | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
+def _run(args: list[str], budget: str | None = None, timeout: float = 300,
+         env: dict | None = None) -> subprocess.CompletedProcess:
     """`python -m certconform.cli ARGS` (or pytest when args[0] is "pytest") from the project root.
     `budget` ("kill" or "pass:N", tests/mutants.py pytest_configure) bounds the stateful test:
     without it a realistic run explores the ci profile's 200 sequences, each event waiting for its
-    effects or a quiet period."""
-    env = {k: v for k, v in os.environ.items()
+    effects or a quiet period. `env`: further environment variables."""
+    env = {k: v for k, v in dict(os.environ, **(env or {})).items()
            if k not in ("PYTEST_ADDOPTS", "PYTEST_XDIST_WORKER", "CERTCONFORM_MDM", "CERTCONFORM_STRICT")}
     extra: list[str] = []
     if budget:

@@ -7,7 +7,6 @@ Small delays throughout (tests/adapters_slow.py: windows of 0.02 - 0.4 s); the l
 from __future__ import annotations
 
 import json
-import os
 import random
 import re
 import subprocess
@@ -29,9 +28,11 @@ from certconform.steps.driver import Driver
 try:
     from tests.adapters_realistic import WINDOWS_SCEP_SETUP as SETUP
     from tests.adapters_slow import RandomWithin
+    from tests.test_realistic_proof import _run
 except ImportError:  # tests/ on sys.path (rootdir-relative import mode)
     from adapters_realistic import WINDOWS_SCEP_SETUP as SETUP
     from adapters_slow import RandomWithin
+    from test_realistic_proof import _run
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -39,17 +40,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def run(*args, timeout: float = 600, env: dict | None = None, budget: str | None = "pass:8") -> subprocess.CompletedProcess:
     """`python -m certconform.cli ARGS` (or pytest when args[0] is "pytest") from the project root,
     with a small stateful budget (tests/mutants.py CERTCONFORM_CATALOGUE_BUDGET)."""
-    env = {k: v for k, v in dict(os.environ, **(env or {})).items()
-           if k not in ("PYTEST_ADDOPTS", "PYTEST_XDIST_WORKER", "CERTCONFORM_MDM", "CERTCONFORM_STRICT")}
-    extra = []
-    if budget:
-        env["CERTCONFORM_CATALOGUE_BUDGET"] = budget
-        extra = ["-p", "tests.mutants"]
-    if args[0] == "pytest":
-        cmd = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *extra, *args[1:]]
-    else:
-        cmd = [sys.executable, "-m", "certconform.cli", *args, *extra]
-    return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout, env=env)
+    return _run(list(args), budget, timeout, env)
 
 
 def verdicts(report_dir: Path) -> dict[str, str]:
