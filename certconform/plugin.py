@@ -659,7 +659,7 @@ def _cells_metadata(config) -> dict:
     """results.json `run.cells`: how the run waited (windows, when a "stays" is judged) and, with
     cells, the plan (from the declared windows and the pool) beside what happened."""
     caps = config.stash[CAPS_KEY][1] if CAPS_KEY in config.stash else None
-    if caps is None or not caps.latent:
+    if caps is None or (not caps.latent and cell_run(config) is None):
         return {}
     waits = {"forbidden_changes_judged": "after the longest window that could carry a change of the event "
                                          "(max of the revocation, removal and cause windows; delivery after a "
