@@ -9,6 +9,9 @@
                       [--pool PLATFORM=N,...] [--revocation-delay S] [--removal-delay S] [--fault NAME]
                                                                        serve a Microsoft Graph emulator over the
                                                                        realistic mock (docs/graph-wire.md)
+    certconform run   --resume DIR                                    continue the interrupted run of DIR's journal
+    certconform plan  --mdm SPEC [--cells N] [--unattended]              what a run would do, from capabilities()
+    certconform report --journal DIR [--report-dir OUT]                  rebuild the reports from a journal
     certconform drift DOC [--json] [--against EDITION] [--overlay [PATH]]
                                                                        compare another edition of the document
     certconform requirements [--edition E] [--platform P] [--format table|json|markdown|html]
@@ -106,6 +109,8 @@ def _run_problem(args: argparse.Namespace, extra: list[str], report_dir: Path) -
 
 
 def _run(args: argparse.Namespace, extra: list[str]) -> int:
+    if args.resume is not None:
+        return _resume(args, extra)
     report_dir = Path(args.report_dir).resolve()
     problem = _run_problem(args, extra, report_dir)
     if problem:
@@ -136,6 +141,57 @@ def _run(args: argparse.Namespace, extra: list[str]) -> int:
         *extra,
     ]
     return int(pytest.main(pytest_args, plugins=[_RunUsage()]))
+
+
+def _resume(args: argparse.Namespace, extra: list[str]) -> int:
+    """`certconform run --resume DIR`: the interrupted run of DIR's journal, continued with its own
+    arguments (finished cells are replayed from the journal, cells in flight start again once their
+    objects are cleaned up); any further arguments are added to the interrupted run's."""
+    from certconform import journal
+
+    path = journal.path_of(Path(args.resume).resolve())
+    try:
+        run = journal.first_run(journal.read(path))
+    except OSError as exc:
+        print(f"certconform run: --resume {args.resume}: {exc.strerror or exc}", file=sys.stderr)
+        return RUN_USAGE_ERROR
+    if run is None or not isinstance(run.get("argv"), list):
+        print(f"certconform run: --resume {args.resume}: {path} is not a certconform journal", file=sys.stderr)
+        return RUN_USAGE_ERROR
+    argv = [a for a in run["argv"] if not a.startswith("--journal-resume")]
+    os.chdir(run.get("cwd") or os.getcwd())
+    return int(pytest.main([*argv, f"--journal-resume={path}", *extra], plugins=[_RunUsage()]))
+
+
+def _plan(args: argparse.Namespace, extra: list[str]) -> int:
+    """`certconform plan --mdm SPEC`: what a run would do, from capabilities() alone."""
+    from certconform import package_dir
+    from certconform.usage import spec_problem
+
+    problem = spec_problem(args.mdm)
+    if problem:
+        print(f"certconform plan: --mdm {args.mdm}: {problem}", file=sys.stderr)
+        return RUN_USAGE_ERROR
+    suite = package_dir("conformance")
+    code = pytest.main([str(suite), f"--rootdir={suite.parent}", "-p", "no:cacheprovider", "-p", "no:anyio",
+                        "-W", "ignore:Module already imported so cannot be rewritten:pytest.PytestAssertRewriteWarning",
+                        "-q", "--no-header", "--certconform-plan", f"--mdm={args.mdm}", f"--edition={args.edition}",
+                        *([f"--mdm-token={args.mdm_token}"] if args.mdm_token else []),
+                        *([f"--cells={args.cells}"] if args.cells else []),
+                        *(["--unattended"] if args.unattended else []), *extra], plugins=[_RunUsage()])
+    return 0 if code in (0, 5) else int(code)  # (5: no test ran, which is what a plan is)
+
+
+def _report(args: argparse.Namespace, extra: list[str]) -> int:
+    """`certconform report --journal DIR`: rebuild the reports from the journal alone."""
+    from certconform import journal
+
+    try:
+        print(journal.rebuild(Path(args.journal).resolve(), args.report_dir))
+    except (OSError, ValueError, KeyError) as exc:
+        print(f"certconform report: --journal {args.journal}: {exc}", file=sys.stderr)
+        return USAGE_ERROR
+    return 0
 
 
 def _serve(args: argparse.Namespace, extra: list[str]) -> int:
@@ -187,7 +243,22 @@ def build_parser() -> argparse.ArgumentParser:
                      help="also fail on departures from our readings (verdict 'deviates'), not only from the document")
     run.add_argument("--edition", choices=_editions(), default=os.environ.get("CERTCONFORM_EDITION") or "2022",
                      help="edition of the document to judge by (default 2022, the one the suite was built on)")
+    run.add_argument("--resume", default=None, metavar="DIR",
+                     help="continue the interrupted run whose reports (and journal.jsonl) are in DIR")
     run.set_defaults(func=_run)
+    plan = sub.add_parser("plan", help="print what a run would do (cells, events, destructive actions, people, "
+                                       "requests, expected wall time) from capabilities() alone")
+    plan.exit_code = RUN_USAGE_ERROR
+    plan.add_argument("--mdm", default=os.environ.get("CERTCONFORM_MDM", "mock"))
+    plan.add_argument("--mdm-token", default=None)
+    plan.add_argument("--cells", type=int, default=None, help="cells in flight at most (as for run)")
+    plan.add_argument("--unattended", action="store_true", help="plan a run without a person at hand")
+    plan.add_argument("--edition", choices=_editions(), default=os.environ.get("CERTCONFORM_EDITION") or "2022")
+    plan.set_defaults(func=_plan)
+    report = sub.add_parser("report", help="rebuild the reports from a run's journal")
+    report.add_argument("--journal", required=True, metavar="DIR", help="the report directory holding journal.jsonl (or its path)")
+    report.add_argument("--report-dir", default=None, help="where to write them (default: the journal's directory)")
+    report.set_defaults(func=_report)
     serve = sub.add_parser("serve", help="serve the bundled mock MDM over the contract's HTTP binding (or, with --graph, as Microsoft Graph)")
     from certconform.mdm.serve_options import add_serve_options
 
@@ -241,7 +312,7 @@ def _requirements(args: argparse.Namespace, extra: list[str]) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
-    if args.command != "run" and extra:
+    if args.command not in ("run", "plan") and extra:
         print(f"certconform {args.command}: unrecognized arguments: {' '.join(extra)}", file=sys.stderr)
         return USAGE_ERROR
     return args.func(args, extra)

@@ -71,6 +71,8 @@ SCENARIOS_KEY = pytest.StashKey[dict]()
 COLLECTOR_KEY = pytest.StashKey[object]()
 CUCUMBER_KEY = pytest.StashKey[object]()
 CAPS_KEY = pytest.StashKey[object]()  # (raw capabilities() answer, parsed Capabilities), read once
+CELLRUN_KEY = pytest.StashKey[object]()  # the run's conformance/cellrun.py CellRun (a product that takes time)
+JOURNAL_KEY = pytest.StashKey[object]()  # the run's certconform/journal.py Journal
 
 
 def pytest_addoption(parser):
@@ -95,11 +97,26 @@ def pytest_addoption(parser):
     group.addoption("--dry-run", action="store_true", default=None,
                     help="--mdm intune: print every Graph request (secrets redacted) instead of sending it")
     group.addoption("--poll", type=float, default=None, metavar="S",
-                    help="with a declared settle_s > 0: seconds between observe() calls while an event's effects "
-                         "settle (default settle_s/20, at most 0.05)")
+                    help="with declared latencies (settle_s, windows): a fixed number of seconds between observe() "
+                         "calls while an event's effects settle (default: backs off with the window, from window/100 "
+                         "up to window/10)")
     group.addoption("--quiet-period", type=float, default=None, metavar="S",
-                    help="with a declared settle_s > 0: seconds to wait before judging an event that requires no "
-                         "change (default min(settle_s, 0.5))")
+                    help="with declared latencies: seconds to wait before judging an event that requires no change "
+                         "(default: the longest window that could carry a change of it; docs/slow-products.md)")
+    group.addoption("--cells", type=int, default=None, metavar="N",
+                    help="cells in flight at once against a product that takes time (declared settle_s or windows): "
+                         "every scenario and stateful sequence acts concurrently under its own names, each test judges "
+                         "its own (default: the product's 'cells' capability, at most 32; 1 = one event at a time)")
+    group.addoption("--unattended", action="store_true", default=False,
+                    help="no person is at hand: statements whose checks need an event the capabilities name in "
+                         "'needs_person' are not-supported")
+    group.addoption("--shrink-budget", type=float, default=300.0, metavar="S",
+                    help="with cells: seconds the shrinking of a stateful counterexample may take (default 300)")
+    group.addoption("--certconform-plan", action="store_true", default=False,
+                    help="print what a run would do (cells, events, destructive actions, people, requests, wall time) "
+                         "and run nothing (`certconform plan`)")
+    group.addoption("--journal-resume", default=None, metavar="PATH",
+                    help="continue the interrupted run whose journal is PATH (`certconform run --resume DIR` sets it)")
     group.addoption("--stateful-shards", type=int, default=None, metavar="N",
                     help="split a derandomized stateful run (profiles ci, kill) into N items with their own seeds "
                          "(default 4); with -n, as many as workers: a run against a product that settles "
@@ -157,6 +174,10 @@ def pytest_configure(config):
     if spec == "intune" and config.getoption("numprocesses", None):
         raise pytest.UsageError("--mdm intune: -n runs several workers, which would share one device pool; "
                                 "run it without -n")
+    if config.getoption("certconform_plan"):  # `certconform plan`: the implementation and its capabilities only
+        config.stash[ADAPTER_KEY] = load_sut(config)
+        capabilities_of(config)
+        return
     if is_conformance_run(config):
         from certconform.reports import Collector
 
@@ -166,7 +187,8 @@ def pytest_configure(config):
             raise pytest.UsageError(f"--report-dir {report_dir}: {problem}")
         if ADAPTER_KEY not in config.stash:
             config.stash[ADAPTER_KEY] = load_sut(config)  # a bad spec or a dead server: one line, now
-        capabilities_of(config)  # malformed capabilities: one line, now
+        caps = capabilities_of(config)  # malformed capabilities: one line, now
+        _start_journal(config, report_dir, caps)
         if not config.option.xmlpath:
             config.option.xmlpath = str(report_dir / "junit.xml")
         if hasattr(config.option, "cucumber_json_path"):
@@ -176,6 +198,72 @@ def pytest_configure(config):
             config.option.cucumber_json_path = None
             config.stash[CUCUMBER_KEY] = cucumber.CucumberWriter(Path(config.invocation_params.dir) / path)
         config.stash[COLLECTOR_KEY] = Collector(started=time.time())
+
+
+def _start_journal(config, report_dir: Path, caps) -> None:
+    """Open the run's journal (a fresh one, or the interrupted run's with --journal-resume) and,
+    against a product that takes time, the cells (conformance/cellrun.py)."""
+    from certconform import journal as journal_module
+
+    resume_path = config.getoption("journal_resume")
+    entries: list = []
+    if resume_path:
+        path = journal_module.path_of(resume_path)
+        try:
+            entries = journal_module.read(path)
+        except OSError as exc:
+            raise pytest.UsageError(f"--journal-resume {resume_path}: {exc.strerror or exc}") from None
+        if journal_module.first_run(entries) is None:
+            raise pytest.UsageError(f"--journal-resume {resume_path}: not a certconform journal (no run record)")
+    else:
+        path = report_dir / journal_module.NAME
+        try:
+            path.unlink(missing_ok=True)
+        except OSError as exc:
+            raise pytest.UsageError(f"--report-dir {report_dir}: cannot replace {path.name}: {exc.strerror or exc}") from None
+    journal = journal_module.Journal(path)
+    config.stash[JOURNAL_KEY] = journal
+    limit = cells_limit(config, caps)
+    journal.write({"k": "run", "spec": config.getoption("mdm"), "caps": _capabilities(config),
+                   "argv": [str(a) for a in config.invocation_params.args], "cwd": str(config.invocation_params.dir),
+                   "cells": limit, "resumed": str(path) if resume_path else None})
+    if limit > 1:
+        from certconform.conformance.cellrun import CellRun
+
+        config.stash[CELLRUN_KEY] = CellRun(config, config.stash[ADAPTER_KEY], caps, limit, journal, entries,
+                                            shrink_budget_s=config.getoption("shrink_budget"))
+
+
+def cells_limit(config, caps) -> int:
+    """Cells in flight at most: --cells N, else (a product that declares latencies and can give its
+    pool devices back) the product's `cells` capability or 32; 1 (no cells: one event at a time)
+    for a synchronous product, under xdist, and with --cells 1."""
+    from certconform.conformance.scheduler import DEFAULT_CELLS
+
+    asked = config.getoption("cells")
+    if asked is not None and asked < 1:
+        raise pytest.UsageError(f"--cells {asked}: want a number >= 1")
+    if hasattr(config, "workerinput") or config.getoption("numprocesses", None):
+        return 1
+    if asked is None:
+        if not caps.latent or not _pool_gives_back(config, caps):
+            return 1
+        asked = DEFAULT_CELLS
+    return max(1, min(asked, caps.cells or asked))
+
+
+def _pool_gives_back(config, caps) -> bool:
+    """Whether cells can give their pool devices back (docs/slow-products.md, "The device pool"):
+    no pool, or the optional `release(device)`, or an `unenroll` that needs no person. Without one
+    the pool would shrink with every cell, so cells are used only when --cells asks for them."""
+    if caps.devices is None or (caps.performs("unenroll") and "unenroll" not in caps.needs_person):
+        return True
+    return callable(getattr(config.stash.get(ADAPTER_KEY, None), "release", None))
+
+
+def cell_run(config):
+    """The run's CellRun when cells act concurrently (conformance/cellrun.py), else None."""
+    return config.stash.get(CELLRUN_KEY, None)
 
 
 def is_conformance_run(config) -> bool:
@@ -197,10 +285,18 @@ def report_dir_of(config) -> Path:
 
 @pytest.fixture(scope="session")
 def sut(pytestconfig):
-    """The implementation under test, loaded once per session (per xdist worker)."""
+    """The implementation under test, loaded once per session (per xdist worker); behind its
+    declared request budget (`max_requests_per_s`) when one event at a time goes to it (cells
+    share the budget through conformance/product.py)."""
     if ADAPTER_KEY not in pytestconfig.stash:
         pytestconfig.stash[ADAPTER_KEY] = load_sut(pytestconfig)
-    return pytestconfig.stash[ADAPTER_KEY]
+    adapter = pytestconfig.stash[ADAPTER_KEY]
+    caps = capabilities_of(pytestconfig)
+    if caps.max_requests_per_s and cell_run(pytestconfig) is None:
+        from certconform.conformance.product import Budgeted
+
+        return Budgeted(adapter, caps.max_requests_per_s)
+    return adapter
 
 
 def load_sut(config):
@@ -225,10 +321,20 @@ def load_sut(config):
 def pytest_collection_finish(session):
     """Load the implementation before the first test so a bad spec stops the run at once (a
     conformance run has loaded it in pytest_configure already; this covers features run from
-    elsewhere, e.g. a scratch project's regressions)."""
+    elsewhere, e.g. a scratch project's regressions). Against a product that takes time, start
+    acting the cells of the collected tests (conformance/cellrun.py)."""
     if any(item.get_closest_marker("statement") or item.get_closest_marker("stateful") for item in session.items):
         if ADAPTER_KEY not in session.config.stash:
             session.config.stash[ADAPTER_KEY] = load_sut(session.config)
+    if session.config.getoption("certconform_plan"):
+        from certconform.plan import print_plan
+
+        print_plan(session)
+        session.items[:] = []  # nothing runs
+        return
+    run = cell_run(session.config)
+    if run is not None and not session.config.option.collectonly:
+        run.begin(session.items)
 
 
 @pytest.hookimpl(tryfirst=True)  # before pytest-bdd's own (which would make every tag an unknown marker)
@@ -425,14 +531,23 @@ def is_check_failure(config, excinfo) -> bool:
 
 
 def pytest_runtest_logreport(report):
+    if _CELLS[0] is not None:
+        _CELLS[0].flush_messages()  # a person is needed, ...: the cells' lines, from the main thread
     collector = _COLLECTOR[0]
     if collector is not None:
         collector.add(report)
+        if report.when == "teardown" and _JOURNAL[0] is not None and report.nodeid in collector.tests:
+            rec = collector.tests[report.nodeid]
+            _JOURNAL[0].write({"k": "test", "nodeid": rec.nodeid, "name": rec.name, "feature": rec.feature,
+                               "statements": list(rec.statements), "outcome": rec.outcome, "message": rec.message,
+                               "duration": round(rec.duration, 4), "log": rec.log})
     if _CUCUMBER[0] is not None:
         _CUCUMBER[0].add(report)
     coverage = getattr(report, "certconform_coverage", None)
     if coverage is not None:  # on the controller, from every worker: merged into coverage.json
         _COVERAGE.append(coverage)
+        if _JOURNAL[0] is not None:
+            _JOURNAL[0].write({"k": "coverage", "data": coverage})
     props = dict(report.user_properties)
     if "statements" not in props:
         return
@@ -445,6 +560,8 @@ def pytest_runtest_logreport(report):
 _RAN: dict[str, list[str]] = {}
 _COLLECTOR: list = [None]  # the session's reports.Collector (controller only); the hook gets no config
 _CUCUMBER: list = [None]  # the session's cucumber.CucumberWriter (controller only)
+_JOURNAL: list = [None]  # the session's journal (controller only)
+_CELLS: list = [None]  # the session's CellRun (when cells act concurrently)
 _COVERAGE: list[dict] = []  # the stateful shards' tallies, merged into coverage.json at the end
 
 
@@ -457,6 +574,8 @@ def pytest_sessionstart(session):
     _COVERAGE.clear()
     _COLLECTOR[0] = session.config.stash.get(COLLECTOR_KEY, None)
     _CUCUMBER[0] = session.config.stash.get(CUCUMBER_KEY, None)
+    _JOURNAL[0] = session.config.stash.get(JOURNAL_KEY, None)
+    _CELLS[0] = cell_run(session.config)
 
 
 @pytest.hookimpl(trylast=True)  # after other sessionfinish hooks (e.g. one writing coverage.json)
@@ -467,6 +586,11 @@ def pytest_sessionfinish(session, exitstatus):
     from certconform import run_guard
 
     cut_short = run_guard.cut_short_reason(session, exitstatus)
+    run = cell_run(config)
+    if run is not None:
+        run.finish()
+        run.flush_messages()
+    _CELLS[0] = None
     _write_cucumber(config)
     _write_coverage(config)  # before the reports, which read it
     collector = config.stash.get(COLLECTOR_KEY, None)
@@ -476,12 +600,18 @@ def pytest_sessionfinish(session, exitstatus):
             run_guard.mark_junit(config.option.xmlpath, cut_short)
     _write_traceability(config, cut_short)
     _COLLECTOR[0] = None
+    journal = config.stash.get(JOURNAL_KEY, None)
+    _JOURNAL[0] = None
+    meta = run_metadata(config, collector) if collector is not None else None
+    if journal is not None:
+        journal.write({"k": "end", "meta": meta})
+        journal.close()
     if collector is not None and (collector.tests or cut_short):
         from certconform.reports import write_reports
 
         out_dir = report_dir_of(config)
         try:
-            summary = write_reports(collector, out_dir, run_metadata(config, collector))
+            summary = write_reports(collector, out_dir, meta)
         except OSError as exc:
             config.stash[SCENARIOS_KEY]["report_error"] = (
                 f"cannot write reports to {out_dir}: {exc.strerror or exc}")
@@ -523,18 +653,46 @@ def run_metadata(config, collector) -> dict:
         "report_dir": str(config.getoption("report_dir")),
         "versions": versions(),
         "extension_findings": _extension_findings(config),
+        **_cells_metadata(config),
     }
 
 
 def _extension_findings(config) -> list[dict]:
     """Faults of an optional contract extension the adapter fell back from (the HTTP adapter's
     observe_since): reported once each, in the reports and the terminal, without failing the run."""
-    adapter = config.stash.get(ADAPTER_KEY, None)
+    run = cell_run(config)
+    findings = []
+    for holder in (config.stash.get(ADAPTER_KEY, None), run.product if run is not None else None):
+        try:
+            found = getattr(holder, "contract_findings", None) if holder is not None else None
+        except Exception:  # an adapter's own __getattr__ must not break the reports
+            found = None
+        if isinstance(found, list):
+            findings += [dict(f) for f in found if isinstance(f, dict)]
+    return findings
+
+
+def _cells_metadata(config) -> dict:
+    """results.json `run.cells`: how the run waited (windows, when a "stays" is judged) and, with
+    cells, the plan (from the declared windows and the pool) beside what happened."""
+    caps = config.stash[CAPS_KEY][1] if CAPS_KEY in config.stash else None
+    if caps is None or (not caps.latent and cell_run(config) is None):
+        return {}
+    waits = {"forbidden_changes_judged": "after the longest window that could carry a change of the event "
+                                         "(max of the revocation, removal and cause windows; delivery after a "
+                                         "check-in), event by event"
+                                         + (f" (--quiet-period {config.getoption('quiet_period')} s)"
+                                            if config.getoption("quiet_period") is not None else ""),
+             "windows": {c: caps.window(c) for c in ("delivery", "revocation", "removal", "propagation",
+                                                     "device_action")}}
+    run = cell_run(config)
+    if run is None:
+        return {"waiting": waits, "cells": None}
     try:
-        found = getattr(adapter, "contract_findings", None) if adapter is not None else None
-    except Exception:  # an adapter's own __getattr__ must not break the reports
-        return []
-    return [dict(f) for f in found if isinstance(f, dict)] if isinstance(found, list) else []
+        planned = run.planned()
+    except Exception as exc:  # noqa: BLE001 - a plan that cannot be made must not cost the reports
+        planned = {"error": f"{type(exc).__name__}: {exc}"}
+    return {"waiting": waits, "cells": {"in_flight_at_most": run.limit, "planned": planned, "actual": run.actual()}}
 
 
 def _capabilities(config):

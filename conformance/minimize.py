@@ -16,6 +16,13 @@ What it does not know: what the document requires, or which implementation is pl
 Deterministic: the same events, the same judge and an implementation that answers the same
 events the same way give the same result (the search order is fixed; the budget counts
 replays, not seconds).
+
+Against a product that takes time (cells, conformance/scheduler.py) a replay costs its windows,
+so `minimize_batched` tries every candidate of a round at once (each a cell of its own: the
+caller's `run_batch`) and stops at a deadline instead of a replay count; it takes the same
+candidate a sequential round would (the first that fails the same way) and says whether the
+result is 1-minimal (its last pass, over every single event, found none it could drop) or the
+deadline ran out first.
 """
 from __future__ import annotations
 
@@ -40,15 +47,24 @@ def replay(adapter, events: list[dict], intended_bad: list[bool], judge: Judge,
     """Send `events` to a freshly reset adapter; stop at the first failing event.
     `driver_options`: the run's Driver settings (capabilities, settle polling)."""
     driver = Driver(adapter, **(driver_options or {}))
-    sent: list[dict] = []
     try:
         driver.reset()
+    except Exception:  # noqa: BLE001 - a crash while replaying is not the failure we are after
+        return Replay([], None)
+    return replay_on(driver, events, intended_bad, judge)
+
+
+def replay_on(driver: Driver, events: list[dict], intended_bad: list[bool], judge: Judge | None) -> Replay:
+    """`events` through `driver` (reset already); stop at the first failing event (`judge` None:
+    judge nothing, send them all: what a cell acting a candidate does)."""
+    sent: list[dict] = []
+    try:
         for ev, bad in zip(events, intended_bad):
             if not bad and expected_outcome(driver.world, ev, driver.last_inventory or [])[0] == "invalid":
                 continue  # its names or its certificate went with a dropped event
             sent.append(ev)
             result = driver.apply(ev)
-            signature = judge(driver, ev, result, driver.violations[-1])
+            signature = judge(driver, ev, result, driver.violations[-1]) if judge is not None else None
             if signature is not None:
                 return Replay(sent, signature)
     except Exception:  # noqa: BLE001 - a crash while replaying is not the failure we are after
@@ -60,9 +76,15 @@ def minimize(adapter, events: list[dict], intended_bad: list[bool], judge: Judge
              max_replays: int = 300, driver_options: dict | None = None) -> list[dict]:
     """A sub-sequence of `events` that fails with the same signature as `events`, as short as
     the replay budget allows; `events` itself when it does not fail on replay (flaky)."""
+    return minimize_report(adapter, events, intended_bad, judge, max_replays, driver_options)[0]
+
+
+def minimize_report(adapter, events: list[dict], intended_bad: list[bool], judge: Judge,
+                    max_replays: int = 300, driver_options: dict | None = None) -> tuple[list[dict], bool]:
+    """(minimize's result, whether it is 1-minimal: the replay budget did not run out first)."""
     first = replay(adapter, events, intended_bad, judge, driver_options)
     if first.signature is None:
-        return list(events)
+        return list(events), False
     target = first.signature
     flags = {id(ev): bad for ev, bad in zip(events, intended_bad)}
     current = first.events
@@ -91,13 +113,55 @@ def minimize(adapter, events: list[dict], intended_bad: list[bool], judge: Judge
                 break
             n = min(len(current), n * 2)
     # one event at a time, from the end, until a whole pass removes nothing
-    changed = True
+    changed, minimal = True, False
     while changed and budget[0] > 0:
         changed = False
         for i in range(len(current) - 1, -1, -1):
             if i >= len(current):
                 continue
+            if budget[0] <= 0:
+                changed = True  # (the pass did not finish)
+                break
             shorter = fails(current[:i] + current[i + 1:])
             if shorter is not None:
                 current, changed = shorter, True
-    return current
+        minimal = not changed
+    return current, minimal
+
+
+def minimize_batched(events: list[dict], run_batch, deadline: float) -> tuple[list[dict], bool, int]:
+    """(the shortest failing sub-sequence found, 1-minimal?, replays) with every candidate of a
+    round replayed at once: `run_batch(candidates) -> [Replay]` (each candidate a list of events
+    from `events`; the Replay's events are those actually sent). Stops starting rounds at
+    `deadline` (time.monotonic())."""
+    import time
+
+    first = run_batch([list(events)])[0]
+    replays = 1
+    if first.signature is None:
+        return list(events), False, replays
+    target, current = first.signature, first.events
+
+    def first_failing(candidates):
+        nonlocal replays
+        results = run_batch(candidates)
+        replays += len(candidates)
+        return next((r.events for r in results if r.signature == target), None)
+
+    n = 2
+    while len(current) >= 2 and time.monotonic() < deadline:
+        size = max(1, len(current) // n)
+        chunks = [current[i:i + size] for i in range(0, len(current), size)]
+        shorter = first_failing([[ev for j, c in enumerate(chunks) if j != i for ev in c] for i in range(len(chunks))])
+        if shorter is not None:
+            current, n = shorter, max(n - 1, 2)
+            continue
+        if size == 1:
+            break
+        n = min(len(current), n * 2)
+    while time.monotonic() < deadline:
+        shorter = first_failing([current[:i] + current[i + 1:] for i in range(len(current) - 1, -1, -1)])
+        if shorter is None:
+            return current, True, replays
+        current = shorter
+    return current, False, replays

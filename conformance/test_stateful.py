@@ -144,6 +144,55 @@ def failure_message(events: list[dict], ev: dict, failures: list, text: str) -> 
             + "\n\nCounterexample as Gherkin (paste into features/regressions/):\n\n" + text)
 
 
+def log_for_report(log: list[dict], result, logged: Counter) -> None:
+    """Conflict checks (which reading was followed) and deviations from our readings go to
+    the report; deviations at most 3 per statement set, so a deviating run stays small."""
+    for e in log_entries(result):
+        if e["type"] == "check" and e["conflict"]:
+            log.append(e)
+        elif (e["type"] == "finding" and e.get("tier") == "reading") or \
+                (e["type"] == "check" and e.get("verdict") == "deviates"):
+            key = (e["type"], tuple(e["statements"]))
+            if logged[key] < 3:
+                logged[key] += 1
+                log.append(e)
+
+
+def judge_sequence(driver: Driver, events: list[dict], intended_bad: list[bool], log: list[dict],
+                   tally: Tally, progress: Progress | None = None, logged: Counter | None = None) -> None:
+    """Judge one recorded sequence on `driver` (a cell's replay, conformance/replay.py) as the
+    state machine judges it live (ConformanceMachine.do): coverage, the report's log, and the
+    first failing event as SequenceFailed with its counterexample (AdapterStopped for an adapter
+    error)."""
+    logged = logged if logged is not None else Counter()
+    sent, flags = [], []
+    for ev, bad in zip(events, intended_bad):
+        if driver.unsupported(ev) is not None:
+            continue
+        sent.append(ev)
+        flags.append(bad)
+        try:
+            result = driver.apply(ev)
+        except ADAPTER_FAILURES as exc:
+            raise AdapterStopped(exc, sent) from None
+        if progress is not None:
+            progress.event()
+        for c in result.checks:
+            tally.add(c)
+        failures = failing(result, driver.strict)
+        if failures:
+            ids = failure_ids(failures)
+            summary = f"{ev['type']} breaks {', '.join(ids) or 'the contract'}"
+            text = gherkin(sent, ids, summary)
+            log[:] = [e for e in log if e.get("type") == "run"] + failure_entries(result, failures, text)
+            if progress is not None:
+                progress.failure(len(sent))
+            raise SequenceFailed(failure_message(sent, ev, failures, text), sent, flags, signature(failures), ids,
+                                 summary)
+        if result.outcome == "applied":
+            log_for_report(log, result, logged)
+
+
 # I-DEVICE-ACTION-ON-UNMANAGED: a device action on a device that is no longer enrolled may be a
 # no-op, a refusal or bad input, but changes nothing; the oracle judges it.
 UNENROLLED_ACTIONS = DEVICE_ACTIONS
@@ -241,17 +290,7 @@ def build_machine(adapter, log: list[dict], strict: bool = False, progress: Prog
                 self.log_for_report(result)
 
         def log_for_report(self, result) -> None:
-            """Conflict checks (which reading was followed) and deviations from our readings go to
-            the report; deviations at most 3 per statement set, so a deviating run stays small."""
-            for e in log_entries(result):
-                if e["type"] == "check" and e["conflict"]:
-                    log.append(e)
-                elif (e["type"] == "finding" and e.get("tier") == "reading") or \
-                        (e["type"] == "check" and e.get("verdict") == "deviates"):
-                    key = (e["type"], tuple(e["statements"]))
-                    if self.deviations_logged[key] < 3:
-                        self.deviations_logged[key] += 1
-                        log.append(e)
+            log_for_report(log, result, self.deviations_logged)
 
         @property
         def world(self):
@@ -589,14 +628,19 @@ def build_machine(adapter, log: list[dict], strict: bool = False, progress: Prog
         @precondition(lambda self: any(p.groups for p in self.world.profiles.values()))
         @rule(data=st.data(), reassign=st.booleans())
         def unassign(self, data, reassign):
-            """Remove an assignment; with `reassign`, a check-in of one device and the same
-            assignment again (a profile assigned after an earlier unassign)."""
+            """Remove an assignment; with `reassign`, a check-in of one device, the same
+            assignment again (a profile assigned after an earlier unassign) and a check-in of a
+            device it targets again, which must get a new certificate (not the one taken off)."""
             profile, group = self.pick(data, self.assignments(), "assignment")
             self.do({"type": "unassign_profile", "profile": profile, "group": group})
             if reassign:
                 if self.enrolled():
                     self.do({"type": "check_in", "device": self.pick(data, self.enrolled(), "device")})
                 self.do({"type": "assign_profile", "profile": profile, "group": group})
+                p = self.world.profiles.get(profile)
+                again = [d.name for d in self.world.devices.values() if p is not None and self.world.targets(p, d)]
+                if again:
+                    self.do({"type": "check_in", "device": self.pick(data, again, "device targeted again")})
 
         @precondition(lambda self: self.world.profiles)
         @rule(data=st.data(), then_check_in=st.booleans())
@@ -657,12 +701,20 @@ def test_random_event_sequences(sut, conformance_log, pytestconfig, request, cap
     conformance_log.append({"type": "run", "seed": seed_note, "profile": profile})
     tally = Tally()
     outcome = "failed"
+    from certconform.plugin import cell_run
+
+    cells = cell_run(pytestconfig)
     try:
-        run_machine(sut, conformance_log, budget, minimizing=profile in MINIMIZE_PROFILES,
-                    strict=pytestconfig.getoption("strict_readings"),
-                    seed=shard.seed if shard.seed is not None else seed, progress=progress, tally=tally,
-                    driver_options={"caps": capabilities, "poll_s": pytestconfig.getoption("poll"),
-                                    "quiet_s": pytestconfig.getoption("quiet_period")})
+        if cells is not None:  # a product that takes time: the sequences ran as cells (conformance/cellrun.py)
+            cells.judge_shard(request.node, shard, conformance_log, tally, progress,
+                              minimizing=profile in MINIMIZE_PROFILES)
+        else:
+            run_machine(sut, conformance_log, budget, minimizing=profile in MINIMIZE_PROFILES,
+                        strict=pytestconfig.getoption("strict_readings"),
+                        seed=shard.seed if shard.seed is not None else seed, progress=progress, tally=tally,
+                        driver_options={"caps": capabilities, "poll_s": pytestconfig.getoption("poll"),
+                                        "quiet_s": pytestconfig.getoption("quiet_period"),
+                                        "unattended": pytestconfig.getoption("unattended")})
         outcome = "done"
     except SequenceFailed as exc:
         raise SequenceFailed(f"{exc}\n[{seed_note}; {shard}]") from None
@@ -721,27 +773,45 @@ def shortest_counterexample(adapter, failure: SequenceFailed, strict: bool, log:
     conformance log's findings are replaced by those of that replay. Returns the message and the
     events; None when the failure does not replay (then the example as generated is reported)."""
     last: dict = {}
+    judge = signature_judge(strict, last)
+    events, minimal = minimize.minimize_report(adapter, failure.events, failure.intended_bad, judge,
+                                               max_replays=MINIMIZE_REPLAYS, driver_options=driver_options)
+    bad = dict(zip(map(id, failure.events), failure.intended_bad))
+    replayed = minimize.replay(adapter, events, [bad[id(e)] for e in events], judge, driver_options)
+    if replayed.signature != failure.signature:
+        return None
+    return shrunk_message(replayed.events, failure, last, log, minimal,
+                          f"the budget of {MINIMIZE_REPLAYS} replays ran out"), replayed.events
 
+
+def signature_judge(strict: bool, last: dict):
+    """minimize's judge: the failure signature of a step (None: it conformed); the last failing
+    step's event, result and failures go into `last`."""
     def judge(driver, ev, result, violations):
         failures = failing(result, strict)
         if not failures:
             return None
         last.update(ev=ev, result=result, failures=failures)
         return signature(failures)
+    return judge
 
-    events = minimize.minimize(adapter, failure.events, failure.intended_bad, judge,
-                               max_replays=MINIMIZE_REPLAYS, driver_options=driver_options)
-    bad = dict(zip(map(id, failure.events), failure.intended_bad))
-    replayed = minimize.replay(adapter, events, [bad[id(e)] for e in events], judge, driver_options)
-    if replayed.signature != failure.signature:
-        return None
+
+def shrunk_message(events: list, failure: SequenceFailed, last: dict, log: list[dict], minimal: bool,
+                   why_not: str) -> str:
+    """The message of a shrunk counterexample (`events`, whose failing step is in `last`); the
+    log's findings become those of that replay."""
     ev, result, failures = last["ev"], last["result"], last["failures"]
     ids = failure_ids(failures)
     summary = f"{ev['type']} breaks {', '.join(ids) or 'the contract'}"
-    text = gherkin(replayed.events, ids, summary)
+    text = gherkin(events, ids, summary)
     log[:] = [e for e in log if e.get("type") == "run"] + failure_entries(result, failures, text)
-    note = f"\n(delta debugging kept {len(replayed.events)} of the failing example's {len(failure.events)} events)"
-    return failure_message(replayed.events, ev, failures, text) + note, replayed.events
+    return failure_message(events, ev, failures, text) + minimal_note(len(events), len(failure.events), minimal, why_not)
+
+
+def minimal_note(kept: int, of: int, minimal: bool, why_not: str) -> str:
+    """The line under a shrunk counterexample: how much was kept, and whether it is minimal."""
+    return (f"\n(delta debugging kept {kept} of the failing example's {of} events; "
+            + ("minimal: no single event can be dropped)" if minimal else f"NOT minimal: {why_not})"))
 
 
 def fix_seed(config, current) -> tuple[str, int | None]:

@@ -1,18 +1,41 @@
-"""The optional capabilities of an implementation (../shared/CONTRACT.md, "Optional: real products").
+"""The optional capabilities of an implementation (../shared/CONTRACT.md, "Optional: real products",
+and the slow-product extension fixed in docs/slow-products.md).
 
-What this module knows: the four keys `events`, `observes`, `settle_s` and `devices` of a
-`capabilities()` / `GET /capabilities` answer, their defaults when absent (everything performable,
-every kind observable, synchronous, devices enrolled on demand), and how to check them: a
-malformed value is a ValueError with one line naming the key. Every other key (platforms, kinds,
-observe_since, ...) is ignored here.
+What this module knows: the keys `events`, `observes`, `settle_s`, `devices`, `windows`,
+`max_requests_per_s`, `needs_person` and `cells` of a `capabilities()` / `GET /capabilities`
+answer, their defaults when absent (everything performable, every kind observable, synchronous,
+devices enrolled on demand, every window = settle_s, no request budget, no person needed, any
+number of cells), how to check them (a malformed value is a ValueError with one line naming the
+key), and which window a change gets: its *aspect* (a revocation, a removal, a delivery at
+check-in) and the *cause* of the event (directory and group propagation, a device action).
+Every other key (platforms, kinds, observe_since, ...) is ignored here.
 What it does not know: what the suite does with them (steps/driver.py: NotSupported before an
-event that cannot be performed, settle polling; conformance/test_stateful.py: the generator).
+event that cannot be performed, waiting for the windows; conformance/test_stateful.py: the
+generator; conformance/scheduler.py: cells, the request budget, the pool, people).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, field
+from functools import cached_property
 
-from certconform.model.world import EVENT_FIELDS, KINDS, PLATFORMS
+from certconform.model.world import DEVICE_ACTIONS, EVENT_FIELDS, KINDS, PLATFORMS
+
+WINDOW_CLASSES = ("delivery", "revocation", "removal", "propagation", "device_action")
+ASPECTS = ("delivery", "revocation", "removal")  # what a change is
+# The cause of an event: which window its effects may also take (LATENCY-CONTRACT.md)
+PROPAGATION_EVENTS = frozenset({"add_member", "remove_member", "assign_profile", "unassign_profile", "update_profile",
+                                "delete_user", "delete_group", "lose_license", "withdraw_license"})
+PERSON_EVENTS = frozenset(DEVICE_ACTIONS)  # the event types `needs_person` may name
+
+
+def cause_of(event_type: str) -> str | None:
+    """The window class of an event's cause: propagation, device_action, or None."""
+    if event_type in PROPAGATION_EVENTS:
+        return "propagation"
+    if event_type in PERSON_EVENTS:
+        return "device_action"
+    return None
 
 
 @dataclass(frozen=True)
@@ -21,6 +44,13 @@ class Capabilities:
     observes: frozenset[str] = frozenset(KINDS)
     settle_s: float = 0.0
     devices: dict[str, int] | None = None  # {platform: pool size}; None: enrolled on demand
+    windows: dict[str, float] = field(default_factory=dict)  # {class: seconds}; a missing class = settle_s
+    max_requests_per_s: float | None = None  # None: no budget
+    needs_person: dict[str, str] = field(default_factory=dict)  # {event type: one-line instruction}
+    cells: int | None = None  # how many independent cells at once (None: unbounded)
+
+    def __hash__(self) -> int:  # (dict fields: hash what identifies the declaration)
+        return hash((self.events, self.observes, self.settle_s, tuple(sorted((self.windows or {}).items()))))
 
     def performs(self, event_type: str) -> bool:
         return event_type in self.events
@@ -30,6 +60,47 @@ class Capabilities:
         if self.devices is None:
             return None
         return self.devices.get(platform, 0)
+
+    # -- windows --------------------------------------------------------------------------------
+    def window(self, cls: str | None) -> float:
+        """Seconds of window class `cls` (settle_s when not declared; 0 for no class)."""
+        if cls is None:
+            return 0.0
+        return float(self.windows.get(cls, self.settle_s))
+
+    @cached_property
+    def latent(self) -> bool:
+        """Whether the implementation declares any window > 0 (effects may land after apply).
+        (Asked after every event: worked out once.)"""
+        return self.settle_s > 0 or any(v > 0 for v in self.windows.values())
+
+    def required_window(self, event_type: str, aspect: str) -> tuple[float, str]:
+        """(seconds, class) within which a required change of `aspect` caused by an event of
+        `event_type` must appear: max(window[aspect], window[cause])."""
+        cause = cause_of(event_type)
+        a, c = self.window(aspect), self.window(cause)
+        return (c, cause) if cause is not None and c > a else (a, aspect)
+
+    def forbidden_window(self, event_type: str) -> tuple[float, str]:
+        """(seconds, class) after which no change of an event of `event_type` can still land:
+        max(window[revocation], window[removal], window[cause]), plus delivery after a check-in."""
+        classes = ["revocation", "removal"] + (["delivery"] if event_type == "check_in" else [])
+        cause = cause_of(event_type)
+        if cause is not None:
+            classes.append(cause)
+        return max(((self.window(c), c) for c in classes), key=lambda p: p[0])
+
+    @property
+    def longest_window(self) -> float:
+        return max([self.settle_s] + [self.window(c) for c in WINDOW_CLASSES])
+
+    def window_text(self, cls: str, seconds: float | None = None) -> str:
+        """'the declared settle_s 0.25 s' (no `windows` declared: as before) or 'the declared
+        revocation window 10 s (capabilities 'windows')'."""
+        seconds = self.window(cls) if seconds is None else seconds
+        if cls not in self.windows:
+            return f"the declared settle_s {seconds:g} s"
+        return f"the declared {cls} window {seconds:g} s (capabilities 'windows')"
 
     def describe(self) -> str:
         """One line for messages: what this implementation cannot do."""
@@ -42,12 +113,26 @@ class Capabilities:
             parts.append("cannot observe " + ", ".join(blind))
         if self.settle_s:
             parts.append(f"settles within {self.settle_s:g} s")
+        if self.windows:
+            parts.append("windows " + ", ".join(f"{c} {s:g} s" for c, s in sorted(self.windows.items())))
         if self.devices is not None:
             parts.append("device pool " + ", ".join(f"{p}: {n}" for p, n in sorted(self.devices.items())))
+        if self.max_requests_per_s:
+            parts.append(f"at most {self.max_requests_per_s:g} requests/s")
+        if self.needs_person:
+            parts.append("a person is needed after " + ", ".join(sorted(self.needs_person)))
+        if self.cells:
+            parts.append(f"{self.cells} cells at once")
         return "; ".join(parts) or "everything, synchronously"
 
 
 ALL = Capabilities()
+
+
+def _seconds(value: object, key: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+        raise ValueError(f"capabilities {key} must be a number of seconds >= 0, got {value!r}"[:200])
+    return float(value)
 
 
 def parse(raw: object) -> Capabilities:
@@ -62,9 +147,7 @@ def parse(raw: object) -> Capabilities:
         events = _names(raw["events"], "events", EVENT_FIELDS)
     if "observes" in raw:
         observes = _names(raw["observes"], "observes", KINDS)
-    settle = raw.get("settle_s", 0)
-    if isinstance(settle, bool) or not isinstance(settle, (int, float)) or not 0 <= settle < 3600:
-        raise ValueError(f"capabilities 'settle_s' must be a number of seconds from 0 to 3600, got {settle!r}"[:200])
+    settle = _seconds(raw.get("settle_s", 0), "'settle_s'")
     devices = raw.get("devices")
     if devices is not None:
         if not isinstance(devices, dict):
@@ -75,7 +158,34 @@ def parse(raw: object) -> Capabilities:
             if isinstance(n, bool) or not isinstance(n, int) or n < 0:
                 raise ValueError(f"capabilities 'devices' for {platform} must be a count >= 0, got {n!r}"[:200])
         devices = dict(devices)
-    return Capabilities(events, observes, float(settle), devices)
+    windows = raw.get("windows", {}) if raw.get("windows") is not None else {}
+    if not isinstance(windows, dict):
+        raise ValueError(f"capabilities 'windows' must be an object {{class: seconds}}, got {type(windows).__name__}")
+    for cls, seconds in windows.items():
+        if cls not in WINDOW_CLASSES:
+            raise ValueError(f"capabilities 'windows' names an unknown class {cls!r} "
+                             f"(one of {', '.join(WINDOW_CLASSES)})"[:200])
+        _seconds(seconds, f"'windows' {cls}")
+    windows = {c: float(s) for c, s in windows.items()}
+    budget = raw.get("max_requests_per_s")
+    if budget is not None and (isinstance(budget, bool) or not isinstance(budget, (int, float))
+                               or not math.isfinite(budget) or budget <= 0):
+        raise ValueError(f"capabilities 'max_requests_per_s' must be a number > 0, got {budget!r}"[:200])
+    people = raw.get("needs_person", {}) if raw.get("needs_person") is not None else {}
+    if not isinstance(people, dict):
+        raise ValueError(f"capabilities 'needs_person' must be an object {{event type: instruction}}, "
+                         f"got {type(people).__name__}")
+    for etype, text in people.items():
+        if etype not in PERSON_EVENTS:
+            raise ValueError(f"capabilities 'needs_person' names {etype!r}, not one of "
+                             f"{', '.join(sorted(PERSON_EVENTS))}"[:200])
+        if not isinstance(text, str) or not text.strip() or "\n" in text.strip():
+            raise ValueError(f"capabilities 'needs_person' for {etype} must be a one-line instruction, got {text!r}"[:200])
+    cells = raw.get("cells")
+    if cells is not None and (isinstance(cells, bool) or not isinstance(cells, int) or cells < 1):
+        raise ValueError(f"capabilities 'cells' must be an integer >= 1, got {cells!r}"[:200])
+    return Capabilities(events, observes, settle, devices, windows, None if budget is None else float(budget),
+                        {e: t.strip() for e, t in people.items()}, cells)
 
 
 def _names(value: object, key: str, known) -> frozenset[str]:

@@ -51,6 +51,9 @@ PREFIX = "[contract: CONTRACT]"
 MAX_EVENT_TEXT = 160
 
 
+GUARDED_OPTIONAL = ("capabilities", "observe_since", "awaiting_person", "release")  # optional calls, guarded like the contract's
+
+
 class AdapterError(Exception):
     """The implementation crashed, hung or is still stuck in an earlier call (verdict error).
     str() is one line: '[contract: CONTRACT] apply({...}) ...'."""
@@ -211,12 +214,12 @@ class GuardedAdapter:
         return self._guarded("observe", ())
 
     def __getattr__(self, name: str):
-        """capabilities() (optional in the contract) is guarded when the adapter has it;
-        other attributes (close, ...) are the adapter's own."""
+        """capabilities(), observe_since() and awaiting_person() (optional) are guarded when the
+        adapter has them; other attributes (close, ...) are the adapter's own."""
         adapter = self.__dict__.get("adapter")
         value = getattr(adapter, name)
-        if name == "capabilities" and callable(value):
-            return lambda: self._guarded("capabilities", ())
+        if name in GUARDED_OPTIONAL and callable(value):
+            return lambda *args: self._guarded(name, args)
         return value
 
     def __repr__(self) -> str:

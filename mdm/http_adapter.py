@@ -211,6 +211,30 @@ class HttpAdapter:
                        "(the extension is optional: this costs speed, not a verdict)"})
         return None
 
+    def observe_since(self, cursor: str | None = None) -> dict | None:
+        """The server's change answer to GET /certificates?since=CURSOR (mdm/observe_since.py; the
+        caller rebuilds the list with apply_changes and keeps the cursor), or None when the server
+        does not offer the extension. conformance/product.py uses it: one small answer serves every
+        concurrent cell, whatever the size of the inventory."""
+        if self._since is None:
+            self._since = self._offers_since()
+        if not self._since:
+            return None
+        response = self._request("GET", "/certificates", params={"since": cursor or ""})
+        if response.status != 200:
+            raise self._unexpected("GET", "/certificates?since=", response)
+        return _json("GET", "/certificates?since=", response)
+
+    def awaiting_person(self) -> list | None:
+        """GET /awaiting-person (optional): pool devices out of the pool until a person acts, or
+        None when the server does not offer the route (404)."""
+        response = self._request("GET", "/awaiting-person")
+        if response.status == 404:
+            return None
+        if response.status != 200:
+            raise self._unexpected("GET", "/awaiting-person", response)
+        return _json("GET", "/awaiting-person", response)
+
     def capabilities(self) -> dict | None:
         """The server's GET /capabilities answer, or None when it has none (the route is optional)."""
         response = self._request("GET", "/capabilities")

@@ -118,6 +118,9 @@ def add_serve_options(parser: argparse.ArgumentParser, port_required: bool = Fal
     parser.add_argument("--removal-delay", type=float, default=None, metavar="S",
                         help="with --realistic or --graph: seconds until a removal lands, unless the device checks "
                              "in first (default 0.05)")
+    parser.add_argument("--delivery-delay", type=float, default=None, metavar="S",
+                        help="with --realistic: seconds until the certificates of a check-in land on the device "
+                             "(default 0)")
     from certconform.mdm.graph_emulator.serve import add_graph_options
 
     add_graph_options(parser)
@@ -134,6 +137,9 @@ def serve_from_args(args: argparse.Namespace, prog: str) -> int:
                 raise ServeError(f"--allow-host: {bad}") from None
         if getattr(args, "graph", False):
             from certconform.mdm.graph_emulator.serve import graph_service, serve_graph
+
+            if getattr(args, "delivery_delay", None) is not None:
+                raise ServeError("--delivery-delay needs --realistic (not --graph)")
 
             tenant, settings = graph_service(args, token)
         else:
@@ -162,11 +168,13 @@ def serve_from_args(args: argparse.Namespace, prog: str) -> int:
 def realistic_service(args: argparse.Namespace):
     """The MockMDM that --realistic asks for (None: the default mock); ServeError on bad delays."""
     delays = {"revocation_delay": getattr(args, "revocation_delay", None),
-              "removal_delay": getattr(args, "removal_delay", None)}
+              "removal_delay": getattr(args, "removal_delay", None),
+              "delivery_delay": getattr(args, "delivery_delay", None)}
     if not getattr(args, "realistic", False):
         given = [k for k, v in delays.items() if v is not None]
         if given:
-            raise ServeError(f"--{given[0].replace('_', '-')} needs --realistic or --graph")
+            needs = "--realistic" if given[0] == "delivery_delay" else "--realistic or --graph"
+            raise ServeError(f"--{given[0].replace('_', '-')} needs {needs}")
         return None
     from certconform.mdm.mock import MockMDM
 

@@ -528,10 +528,12 @@ def create_app(service=None, token: str | None = None, *, host: str = "127.0.0.1
              description="The whole inventory, or with `since` only what changed since the client's last answer.")
     async def certificates(since: Annotated[Optional[str], Query(description=_SINCE_DESCRIPTION)] = None) -> Any:
         with lock:
-            records = service.observe()
             if since is None:
-                return _json(records)
-            journal.update(records)
+                return _json(service.observe())
+            native = getattr(service, "observe_since", None)
+            if native is not None:  # the service tracks its own changes (the mock: O(changes), not O(inventory))
+                return _json(native(since))
+            journal.update(service.observe())
             return _json(journal.answer(since))
 
     @app.get("/capabilities", summary="What this MDM supports",
@@ -540,6 +542,16 @@ def create_app(service=None, token: str | None = None, *, host: str = "127.0.0.1
         caps = getattr(service, "capabilities", None)
         answer = caps() if callable(caps) else {}
         return dict(answer, observe_since=True) if isinstance(answer, dict) else answer
+
+    @app.get("/awaiting-person", summary="Pool devices waiting for a person (optional)",
+             description="Devices out of the pool until a person acts (e.g. re-enrolment after a wipe): "
+                         "[{platform, device, instruction}]. 404 when the service has no such notion.")
+    async def awaiting_person() -> Any:
+        waiting = getattr(service, "awaiting_person", None)
+        if not callable(waiting):
+            return _error(404, "no such route: GET /awaiting-person (the service has no devices waiting for a person)")
+        with lock:
+            return _json(waiting())
 
     @app.get("/ca", response_class=PemResponse, summary="Issuing CA and tenant root (PEM)")
     async def ca() -> PemResponse:

@@ -13,10 +13,22 @@ Capabilities (mdm/capabilities.py): before sending an event the implementation c
 (a type outside `events`, an enrolment past the device pool) the driver skips the test
 (pytest.skip, reason "not supported: ..."). A kind outside `observes` can still be created and
 assigned (a SCEP profile needs its root): the model World knows its certificates are delivered
-unseen, and a step that must read such a certificate is what skips (`Driver.require_observable`). With
-`settle_s` > 0 it polls observe() after each event until the event's required changes have all
-appeared (model/settle.py) or `settle_s` has passed, and waits `quiet_s` before judging an event
-that requires no change (or whose open effects may still land). Features and sequences share it.
+unseen, and a step that must read such a certificate is what skips (`Driver.require_observable`).
+
+Latencies (mdm/capabilities.py: `settle_s`, `windows`): after each applied event it polls
+observe() until the event's required changes (revocations, removals, a check-in's deliveries;
+model/settle.py) have all appeared, each awaited up to its own window (max(window[aspect],
+window[cause]), counted from the moment apply() returned), and it judges an event that requires
+no change, or whose open effects may still land, only once the longest window that could carry a
+change of it has passed (`quiet_s` overrides that). Polling backs off with the window: the next
+observation is asked for after a tenth of the time waited so far, at least window/100 and at most
+window/10 (`poll_s` fixes the interval). Only an observation asked for after a window closed is
+judged against it. An adapter may offer `observe_after(t) -> (asked_at, records)` (a cell of
+conformance/scheduler.py: one shared observation serves every cell that waits); a replayed
+adapter (conformance/replay.py) gives the settled observation and the wait as they were
+journaled, so a test judges a cell exactly as the live driver saw it. A `recorder` (the cell's
+journal) is told every observation, application and settled result. Features and sequences share
+all of this.
 """
 from __future__ import annotations
 
@@ -30,8 +42,11 @@ from certconform import mdm
 from certconform.mdm.capabilities import ALL, Capabilities
 from certconform.model.judge import IncrementalJudge
 from certconform.model.oracle import Finding, StepResult, expectation, validate_inventory, world_follows
-from certconform.model.settle import settle_state
+from certconform.model.settle import delivery_key, settle_state
 from certconform.model.world import World
+
+
+MIN_POLL_S = 0.005  # the shortest interval between two observations of one event (tiny windows: the mock's)
 
 
 class SetupFailed(AssertionError):
@@ -65,9 +80,12 @@ class Driver:
     seen_serials: set = field(default_factory=set)
     judge: IncrementalJudge = field(default_factory=IncrementalJudge)  # or model.judge.full_judge
     caps: Capabilities = ALL  # what the implementation declared (mdm/capabilities.py)
-    poll_s: float | None = None  # settle polling interval (default settle_s / 20, at most 0.05 s)
-    quiet_s: float | None = None  # quiet period (default min(settle_s, 0.5))
-    last_waited: tuple | None = None  # (serials still pending, seconds waited) when the last event's settle ran out
+    poll_s: float | None = None  # fixed settle polling interval (default: backs off with the window)
+    quiet_s: float | None = None  # wait before judging a "stays" (default: the longest window that could carry a change)
+    last_waited: tuple | None = None  # (pending keys, seconds waited, {key: (window s, class)}) when a window ran out
+    recorder: object = None  # a cell's journal (conformance/scheduler.py): told every call's result
+    replay: bool = False  # the adapter replays a journal (conformance/replay.py): no waiting here
+    unattended: bool = False  # --unattended: events the capabilities say need a person are not-supported
     _last_after: list[dict] | None = None
 
     def reset(self) -> None:
@@ -83,7 +101,14 @@ class Driver:
 
     def observe(self) -> list[dict]:
         """The inventory for steps to read; a malformed one fails the step naming the field."""
-        inventory = self.adapter.observe()
+        try:
+            inventory = self.adapter.observe()
+        except Exception as exc:
+            if self.recorder is not None:
+                self.recorder.call("observe", error=exc)
+            raise
+        if self.recorder is not None:
+            self.recorder.call("observe", inventory)
         findings = validate_inventory(inventory)
         if findings:
             if self.log is not None:
@@ -108,11 +133,23 @@ class Driver:
             outcome, detail = "rejected", str(exc)
         except ValueError as exc:
             outcome, detail = "invalid", str(exc)
+        except Exception as exc:
+            if self.recorder is not None:
+                self.recorder.call("apply", event=event, error=exc)
+            raise
         applied_at = time.monotonic()
-        after = self._observe_copy()
+        if self.recorder is not None:
+            self.recorder.call("apply", event=event, outcome=outcome, detail=detail, at=applied_at)
         waited = None
-        if self.caps.settle_s > 0 and outcome == "applied":
-            after, waited = self._settle(event, before, after, applied_at)
+        if self.replay:
+            after = self._observe_copy()
+            waited = self.adapter.last_waited()
+        elif self.caps.latent and outcome == "applied":
+            after, waited = self._settle(event, before, applied_at)
+        elif self.recorder is None:
+            after = self._observe_copy()
+        else:
+            after = self._recorded_after(applied_at)
         # The oracle and the invariants, on the records this event can concern (model/judge.py;
         # full_judge there is the reference that looks at every record).
         judged = self.judge(self.world, event, outcome, before, after, detail, self.seen_serials)
@@ -122,8 +159,8 @@ class Driver:
         self.last_waited = waited
         if waited is not None:  # a required change never appeared: say how long the suite waited
             for f in result.findings:
-                if f.fails(True) and f.serial in waited[0]:
-                    f.message += self.wait_note(f.serial)
+                if f.fails(True):
+                    f.message += self.wait_note(f.serial if f.serial is not None else _delivery_of(f.message))
         self.violations.append(violations)
         self.seen_serials.update(judged.new_serials)
         if world_follows(expect, outcome):
@@ -169,6 +206,8 @@ class Driver:
         etype = event["type"]
         if not caps.performs(etype):
             return f"the implementation cannot perform {etype} (capabilities 'events')"
+        if self.unattended and etype in caps.needs_person:
+            return person_needed(etype, caps.needs_person[etype])
         if etype == "enroll":
             pool = caps.pool(event["platform"])
             used = sum(1 for d in self.world.devices.values() if d.platform == event["platform"])
@@ -176,45 +215,93 @@ class Driver:
                 return f"no free {event['platform']} device: the pool has {pool} (capabilities 'devices')"
         return None
 
-    def _settle(self, event: dict, before: list[dict], after, applied_at: float):
-        """Poll observe() until the event's required changes have appeared (or settle_s has
-        passed); wait out the quiet period when the event requires no change or may still change
-        something. Returns (after, None) or (after, (pending serials, seconds waited))."""
-        settle = self.caps.settle_s
-        poll = self.poll_s if self.poll_s is not None else min(0.05, settle / 20)
-        quiet = self.quiet_s if self.quiet_s is not None else min(settle, 0.5)
-        deadline, quiet_until = applied_at + settle, applied_at + quiet
+    def _recorded_after(self, applied_at: float):
+        """observe() once for an event that waits for nothing, telling the recorder."""
+        try:
+            after = self._observe_after(applied_at)[1]
+        except Exception as exc:
+            if self.recorder is not None:
+                self.recorder.call("after", error=exc)
+            raise
+        if self.recorder is not None:
+            self.recorder.call("after", after, waited=None, at=applied_at)
+        return after
+
+    def _observe_after(self, t: float) -> tuple[float, list]:
+        """An observation asked for at or after monotonic time `t`: (when it was asked, records)."""
+        shared = getattr(self.adapter, "observe_after", None)
+        if shared is not None:
+            return shared(t)
+        delay = t - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+        asked = time.monotonic()
+        return asked, self._observe_copy()
+
+    def _settle(self, event: dict, before: list[dict], applied_at: float):
+        """Poll observe() until the event's required changes have appeared (each within its
+        window); wait until the longest window that could carry a change has passed when the
+        event requires no change or may still change something. Returns (after, None) or
+        (after, (pending keys, seconds waited, {key: (window s, class)}))."""
+        try:
+            return self._settling(event, before, applied_at)
+        except Exception as exc:
+            if self.recorder is not None:
+                self.recorder.call("after", error=exc)
+            raise
+
+    def _settling(self, event: dict, before: list[dict], applied_at: float):
+        caps, etype = self.caps, event.get("type")
+        quiet_w, _ = caps.forbidden_window(etype)
+        quiet = self.quiet_s if self.quiet_s is not None else quiet_w
+        quiet_until = applied_at + quiet
+        observed_at, after = self._observe_after(applied_at)
+        recorder = self.recorder
         if validate_inventory(before) or expectation(self.world, event, before).preferred == "invalid":
-            return after, None
-        # Judged is always an observation *asked for* at or after the deadline (or the end of the
+            return self._settled(after, None, applied_at)
+        # Judged is always an observation *asked for* at or after a deadline (or the end of the
         # quiet period), not merely one the suite looked at after it: on a loaded machine the
         # suite can be descheduled between an early observe() and the clock check, and judging that
         # early observation would fail a change that landed in time (and make sequences flaky).
-        observed_at = applied_at
         while True:
             if validate_inventory(after):
-                return after, None  # malformed: judged (and named) as it is
+                return self._settled(after, None, applied_at)  # malformed: judged (and named) as it is
             state = settle_state(self.world, event, before, after)
-            now = time.monotonic()
-            if state.pending:
-                if observed_at >= deadline:
-                    return after, (set(state.pending), observed_at - applied_at)
-                time.sleep(max(0.0, min(poll, deadline - now)))
+            if state.waiting:
+                windows = {key: caps.required_window(etype, max(aspects, key=caps.window))
+                           for key, aspects in state.aspects.items()}
+                open_ = [k for k in windows if observed_at < applied_at + windows[k][0]]
+                if not open_:
+                    return self._settled(after, (set(windows), observed_at - applied_at, windows), applied_at)
+                window = max(windows[k][0] for k in open_)
+                until = applied_at + window
             elif state.reach and (state.may_change or not state.requires_change) and observed_at < quiet_until:
-                time.sleep(max(0.0, min(poll, quiet_until - now)))
+                window, until = quiet_w, quiet_until
             else:
-                return after, None
-            observed_at = time.monotonic()
-            after = self._observe_copy()
+                return self._settled(after, None, applied_at)
+            now = time.monotonic()
+            step = self.poll_s if self.poll_s is not None else \
+                min(max((now - applied_at) / 10, window / 100, MIN_POLL_S), max(window / 10, MIN_POLL_S))
+            if recorder is not None:
+                recorder.poll(after, observed_at)
+            observed_at, after = self._observe_after(min(now + step, until))
 
-    def wait_note(self, serial: str | None) -> str:
-        """' (still not so after waiting X s, the declared settle_s Y s)' when the last event's
-        settle window ran out with `serial`'s required change still pending; '' otherwise. For
-        messages about that certificate (the oracle's findings, the features' Then steps)."""
-        if self.last_waited is None or serial not in self.last_waited[0]:
+    def _settled(self, after, waited, applied_at: float):
+        if self.recorder is not None:
+            self.recorder.call("after", after, waited=waited, at=applied_at)
+        return after, waited
+
+    def wait_note(self, key: str | None) -> str:
+        """' (still not so after waiting X s, the declared settle_s Y s)' (or '..., the declared
+        revocation window Y s (capabilities 'windows')') when the last event's window ran out
+        with `key` (a serial, or a pending delivery: model/settle.py delivery_key) still
+        pending; '' otherwise. For messages about that certificate (the oracle's findings, the
+        features' Then steps)."""
+        if self.last_waited is None or key not in self.last_waited[0]:
             return ""
-        return (f" (still not so after waiting {self.last_waited[1]:.2f} s, the declared settle_s "
-                f"{self.caps.settle_s:g} s)")
+        windows = self.last_waited[2] if len(self.last_waited) > 2 else {}
+        seconds, cls = windows.get(key, (self.caps.settle_s, "revocation"))
+        return f" (still not so after waiting {self.last_waited[1]:.2f} s, {self.caps.window_text(cls, seconds)})"
 
     @property
     def last_inventory(self) -> list[dict] | None:
@@ -252,6 +339,20 @@ class Driver:
             raise AssertionError("a Then step needs a When step before it")
         self.then_seen = True
         return self.block_before
+
+
+def person_needed(etype: str, instruction: str) -> str:
+    """Why an event that needs a person is not performed in an --unattended run."""
+    return (f"{etype} needs a person afterwards ({instruction}) and the run is --unattended "
+            "(capabilities 'needs_person')")
+
+
+def _delivery_of(message: str) -> str | None:
+    """The pending-delivery key of a finding about a check-in that delivered nothing (model/oracle.py:
+    'profile P targets D ... but the check-in delivered none'), else None."""
+    if "the check-in delivered none" not in message or "profile " not in message:
+        return None
+    return delivery_key(message.split("profile ", 1)[1].split(" ", 1)[0])
 
 
 def merge_violations(result: StepResult, violations) -> None:

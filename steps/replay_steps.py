@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import json
 
-from pytest_bdd import parsers, then, when
+from pytest_bdd import parsers
 
 from certconform.steps.driver import Driver
+from certconform.steps.registry import then, when
 
 
 @when(parsers.re(r"the event (?P<raw>\{.*\}) is applied$"))

@@ -8,23 +8,30 @@ when they fail. Nothing here knows which implementation is plugged in.
 from __future__ import annotations
 
 import pytest
-from pytest_bdd import given, parsers, then, when
+from pytest_bdd import parsers
 
 from certconform.model.behaviour import default as behaviour
 from certconform.model.oracle import flags
 from certconform.model.rules import Reading
-from certconform.steps.driver import Driver
+from certconform.model.settle import delivery_key
+from certconform.steps.driver import Driver, SetupFailed
 from certconform.steps import setup as _setup
 from certconform.steps.phrases import CA_WORDS, KIND_WORDS, PLATFORM_WORDS, readings_for
+from certconform.steps.registry import given, then, when
 
 KIND_RE = "|".join(sorted(KIND_WORDS, key=len, reverse=True))
 PLATFORM_RE = "|".join(sorted(PLATFORM_WORDS, key=len, reverse=True))
 
 
 @pytest.fixture
-def driver(sut, conformance_log, pytestconfig, capabilities) -> Driver:
-    from certconform.plugin import make_driver
+def driver(sut, conformance_log, pytestconfig, capabilities, request) -> Driver:
+    """The scenario's driver: the implementation itself, reset; or, when cells act concurrently
+    against a product that takes time (conformance/cellrun.py), the scenario's cell as it was acted."""
+    from certconform.plugin import cell_run, make_driver
 
+    cells = cell_run(pytestconfig)
+    if cells is not None:
+        return cells.feature_driver(request.node, conformance_log)
     d = make_driver(sut, pytestconfig, capabilities, log=conformance_log)
     d.reset()
     return d
@@ -99,11 +106,16 @@ def every_profile_assigned(driver: Driver, request, text: str):
 
 @given(parsers.parse('"{device}" has checked in and holds a certificate from every profile'))
 def checked_in(driver: Driver, device: str):
+    """The check-in's deliveries are required changes the driver awaits (each within the declared
+    delivery window); one that never came means the situation could not be built: a set-up
+    error (verdict error) naming the window, never a failure of the statement under test."""
     driver.given({"type": "check_in", "device": device})
     held = {r["profile"] for r in driver.observe() if r["device"] == device and r["installed"]}
     missing = [name for name, p in driver.world.profiles.items() if name not in held and p.kind in driver.caps.observes]
     if missing:
-        raise AssertionError(f"setup: after check-in {device} holds no certificate of {', '.join(missing)}")
+        waited = "".join(dict.fromkeys(driver.wait_note(delivery_key(name)) for name in missing))
+        raise SetupFailed(f"[contract: CONTRACT] set-up: after check-in {device} holds no certificate of "
+                          f"{', '.join(missing)}{waited}, so the scenario's situation cannot be built")
 
 
 # ----------------------------------------------------------------------------- When

@@ -59,6 +59,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from certconform import mdm
+from certconform.conformance.product import key_of
 from certconform.model.reference import ReferenceMDM
 
 ISSUED = ("scep", "pkcs")  # kinds the MDM's CA can issue (and so revoke)
@@ -153,6 +154,13 @@ class Shadow:
         return copy.deepcopy(self)
 
 
+def _cell_of(name) -> str | None:
+    """The cell prefix a name of an event carries (conformance/product.py), or None."""
+    if not isinstance(name, str):
+        return None
+    return key_of({"device": name})
+
+
 # ============================================================================ the wrapper base
 class MockWrapper:
     """Pass-through of the bundled mock with hooks and inventory overlays for subclasses.
@@ -197,11 +205,41 @@ class MockWrapper:
 
     def view(self) -> list[dict]:
         """The mock's inventory for the hooks: in realistic mode as it will be once what is
-        pending has landed (so a hook sees the revocations and removals an event asked for)."""
-        return self.inner.eventual() if self.realistic else self.inner.observe()
+        pending has landed (so a hook sees the revocations and removals an event asked for).
+        While an event of a cell is applied (its names carry the cell's prefix, see
+        conformance/product.py), only that cell's records: an event reaches nothing else, and the
+        tenant of a run with cells holds every cell's records (read incrementally through the
+        mock's observe_since, so a hook costs what the cell holds, not what the run does)."""
+        if not self.realistic:
+            return self.inner.observe()
+        if self._scope is None:
+            return self.inner.eventual()
+        answer = self.inner.observe_since(self._cursor)
+        self._cursor = answer["cursor"]
+        if answer["full"]:
+            self._copy, self._cells = [], {}
+        copy = self._copy
+        copy.extend([None] * (answer["count"] - len(copy)))
+        for change in answer["changes"]:
+            i, record = change["index"], change["record"]
+            if copy[i] is None:
+                self._cells.setdefault(key_of(record), []).append(i)
+            copy[i] = record
+        pending = self.inner._pending_removals
+        out = []
+        for i in self._cells.get(self._scope, ()):
+            r = dict(copy[i])
+            if r.pop("revocation", None) == "pending":
+                r["revoked"] = True
+            if r["serial"] in pending:
+                r["installed"] = False
+            out.append(r)
+        return out
 
     def _reset_state(self) -> None:
+        self._scope, self._cursor, self._copy, self._cells = None, None, [], {}
         self.shadow = Shadow()
+        self._shadows: dict = {None: self.shadow}  # cell prefix -> the shadow of that cell's events
         self.force_revoked: set[str] = set()
         self.hide_revoked: set[str] = set()
         self.force_installed: set[str] = set()
@@ -217,12 +255,18 @@ class MockWrapper:
         self._reset_state()
 
     def apply(self, event: dict) -> None:
-        before = self.view()
-        shadow_before = self.shadow.copy()
-        if not self.intercept(event):
-            self.inner.apply(event)  # ValueError / EventRejected propagate; nothing changed
-        self.shadow.apply(event)
-        self.on_event(event, before, shadow_before)
+        self._scope = next((k for k in map(_cell_of, event.values()) if k), None) if isinstance(event, dict) else None
+        # a shadow of the cell's own world (the tenant of a run with cells holds every cell's)
+        self.shadow = self._shadows.setdefault(self._scope, Shadow())
+        try:
+            before = self.view()
+            shadow_before = self.shadow.copy()
+            if not self.intercept(event):
+                self.inner.apply(event)  # ValueError / EventRejected propagate; nothing changed
+            self.shadow.apply(event)
+            self.on_event(event, before, shadow_before)
+        finally:
+            self._scope = None
 
     def observe(self) -> list[dict]:
         records = self.inner.observe()
@@ -1607,7 +1651,7 @@ class Run:
     message: str  # first line of the failure message
     seconds: float
     tail: str  # last lines of output when the result is unexpected
-    waited: str | None = None  # the failure's "after waiting X s, the declared settle_s Y s", if any
+    waited: str | None = None  # the failure's "after waiting X s, the declared ... window Y s", if any
     verdicts: dict = field(default_factory=dict)  # results.json verdict of each statement the entry breaks
 
 
@@ -1687,7 +1731,7 @@ _FAILED = re.compile(r"^(?:FAILED|ERROR) (\S+?::\S+?(?:\[[^\]]*\])?)(?: - .*)?$"
 _ID = re.compile(r"\b(CONTRACT|[A-Z][A-Z0-9]*(?:-[A-Z0-9]+)+)\b")
 _INVARIANT = re.compile(r"\[invariant ([a-z0-9-]+):|invariants violated: ([a-z0-9, -]+)")
 _EXCEPTION = re.compile(r"^E\s+((?:[A-Za-z_]\w*\.)*[A-Z]\w*)(?::|$)", re.M)
-_WAITED = re.compile(r"after waiting [0-9.]+ s, the declared settle_s [0-9.]+ s")  # steps/driver.py
+_WAITED = re.compile(r"after waiting [0-9.]+ s, the declared (?:settle_s|[a-z_]+ window) [0-9.]+ s")  # steps/driver.py
 
 
 def is_crash(exception: str | None) -> bool:

@@ -3,7 +3,7 @@
 
   - a realistic mock whose retire/wipe revocations never land (tests.mutants:
     realistic.RevocationNeverLands) is killed by the feature scenarios and by the stateful test,
-    each failure naming the statement, the wait ("after waiting X s, the declared settle_s Y s")
+    each failure naming the statement, the wait ("after waiting X s, the declared revocation window Y s")
     and the record's pending revocation; results.json and the HTML show it pending too;
   - against mock-realistic the not-supported verdict (scenarios that need a deletion by hand)
     reaches results.json (per statement and totals), junit.xml, cucumber.json and the HTML, with
@@ -37,17 +37,18 @@ except ImportError:  # tests/ on sys.path (rootdir-relative import mode)
     from adapters_realistic import WINDOWS_SCEP_SETUP as SETUP, fast
 
 ROOT = Path(__file__).resolve().parent.parent
-WAIT = re.compile(r"after waiting [0-9.]+ s, the declared settle_s [0-9.]+ s")
+WAIT = re.compile(r"after waiting [0-9.]+ s, the declared (?:settle_s|[a-z_]+ window) [0-9.]+ s")
 RETIRE_OR_WIPE = re.compile(r"\b(WIN|IOS|KNOX|MAC)-(SCEP|PKCS)-R[RV]-\d+\b")
 NEVER_LANDS = "tests.mutants:realistic.RevocationNeverLands"
 
 
-def _run(args: list[str], budget: str | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
+def _run(args: list[str], budget: str | None = None, timeout: float = 300,
+         env: dict | None = None) -> subprocess.CompletedProcess:
     """`python -m certconform.cli ARGS` (or pytest when args[0] is "pytest") from the project root.
     `budget` ("kill" or "pass:N", tests/mutants.py pytest_configure) bounds the stateful test:
     without it a realistic run explores the ci profile's 200 sequences, each event waiting for its
-    effects or a quiet period."""
-    env = {k: v for k, v in os.environ.items()
+    effects or a quiet period. `env`: further environment variables."""
+    env = {k: v for k, v in dict(os.environ, **(env or {})).items()
            if k not in ("PYTEST_ADDOPTS", "PYTEST_XDIST_WORKER", "CERTCONFORM_MDM", "CERTCONFORM_STRICT")}
     extra: list[str] = []
     if budget:

@@ -163,7 +163,10 @@ class IssuedLeaf:
 
 
 class RevocationList:
-    """The signed CRL of one CA. Only `revoke` changes it; `is_revoked` reads the signed CRL.
+    """The signed CRL of one CA. Only `revoke` changes it. `is_revoked` answers what the CRL lists
+    once signed: the entries entered so far, which the next signed CRL lists exactly (signing a
+    list of every revocation of a large tenant after each event cost more than the events did, so
+    a CRL is signed only when one is read: `crl()`, `pem()`, `revoked_serials()`).
 
     CRL numbers come from `numbers`, which the owner keeps for the CA's lifetime: a new list for
     the same CA (after a reset) goes on counting, so a relying party never sees a number again."""
@@ -175,11 +178,13 @@ class RevocationList:
         self._listed: set[int] = set()  # serials already entered, to keep entries unique
         self._crl: x509.CertificateRevocationList | None = None
         self._serials_in_crl: frozenset[int] = frozenset()
+        self.version = 0  # revocations entered so far (len(entries)); readers compare it
 
     def revoke(self, serial_number: int) -> None:
         if serial_number in self._listed:
             return
         self._listed.add(serial_number)
+        self.version += 1
         self._entries.append((serial_number, _now()))  # the entry is built when the CRL is signed
         self._crl = None  # stale: re-signed by the next reader
 
@@ -203,7 +208,12 @@ class RevocationList:
         return self._crl
 
     def is_revoked(self, serial_number: int) -> bool:
-        return serial_number in self.revoked_serials()
+        """Whether the CRL lists `serial_number` (as the next signed CRL will)."""
+        return serial_number in self._listed
+
+    def entered_since(self, version: int) -> list[int]:
+        """Serial numbers revoked after `version` (a value of `version` read earlier)."""
+        return [serial for serial, _ in self._entries[version:]]
 
     def revoked_serials(self) -> frozenset[int]:
         """The serial numbers the current signed CRL lists (signing it first when stale)."""

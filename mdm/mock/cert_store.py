@@ -40,14 +40,14 @@ class DeliveredCertificate:
 
 
 class _CrlGroup:
-    """The delivered certificates one CA's CRL speaks for, and the CRL serials last read."""
-    __slots__ = ("crl", "positions", "pending", "read")
+    """The delivered certificates one CA's CRL speaks for, and how much of the CRL was last read."""
+    __slots__ = ("crl", "by_number", "pending", "read")
 
     def __init__(self, crl: RevocationList) -> None:
         self.crl = crl
-        self.positions: list[int] = []  # positions in CertificateStore.delivered
+        self.by_number: dict[int, int] = {}  # X.509 serial number -> position in CertificateStore.delivered
         self.pending: list[int] = []  # delivered since the last records(): flag not yet read
-        self.read: frozenset[int] | None = None  # revoked_serials() at the last records()
+        self.read = 0  # crl.version at the last records()
 
 
 class CertificateStore:
@@ -62,6 +62,7 @@ class CertificateStore:
         self._records: list[dict] = []  # cert.record() of delivered[i], as of the last records()
         self._position: dict[str, int] = {}  # serial -> i
         self._groups: dict[int, _CrlGroup] = {}  # id(RevocationList) -> group, in first-delivery order
+        self.log: list[int] = []  # positions whose record changed (or appeared), in order: observe_since's cursor
 
     def deliver(self, cert: DeliveredCertificate) -> None:
         i = len(self.delivered)
@@ -74,8 +75,9 @@ class CertificateStore:
             group = self._groups.get(id(cert.crl))
             if group is None:
                 group = self._groups[id(cert.crl)] = _CrlGroup(cert.crl)
-            group.positions.append(i)
+            group.by_number[cert.serial_number] = i
             group.pending.append(i)
+        self.log.append(i)
 
     def installed(self, device: str, profile: str) -> DeliveredCertificate | None:
         return self._installed.get(device, {}).get(profile)
@@ -91,15 +93,29 @@ class CertificateStore:
         cert.installed = False
         del self._installed[cert.device][cert.profile]
         self._records[self._position[cert.serial]]["installed"] = False
+        self.log.append(self._position[cert.serial])
+
+    def touch(self, cert: DeliveredCertificate) -> None:
+        """Note that `cert`'s record changed (a revocation entered or landing)."""
+        self.log.append(self._position[cert.serial])
+
+    def record_at(self, i: int) -> dict:
+        """A fresh record of delivered[i], its revoked flag read from the CRL now."""
+        return self.delivered[i].record()
 
     def records(self) -> list[dict]:
-        """[cert.record() for cert in delivered] (fresh dicts the caller may change). Each CA's
-        CRL is read once per call, in the order of its first delivery (so a stale one is signed
-        where the per-record reading signed it), and the revoked flags follow what it lists."""
+        """[cert.record() for cert in delivered] (fresh dicts the caller may change). The revoked
+        flags follow what each CA's CRL lists: only the revocations entered since the last call
+        and the certificates delivered since are looked up."""
         for group in self._groups.values():
-            serials = group.crl.revoked_serials()
-            todo = group.positions if serials is not group.read else group.pending
-            for i in todo:
-                self._records[i]["revoked"] = self.delivered[i].issued.serial_number in serials
-            group.read, group.pending = serials, []
+            crl = group.crl
+            if crl.version != group.read:
+                for number in crl.entered_since(group.read):
+                    i = group.by_number.get(number)
+                    if i is not None:
+                        self._records[i]["revoked"] = True
+                group.read = crl.version
+            for i in group.pending:
+                self._records[i]["revoked"] = crl.is_revoked(self.delivered[i].issued.serial_number)
+            group.pending = []
         return list(map(dict.copy, self._records))

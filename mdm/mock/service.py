@@ -21,26 +21,34 @@ from .events import EVENT_FIELDS, parse_event
 from .profiles import Profile, ProfileStore
 
 
+DEFAULT_POOL = 128  # realistic mode: devices per platform (a stateful cell binds up to 4 of a platform: 32 cells at once)
+MARGIN = 0.05  # realistic mode: seconds each declared window adds to its delay
+
+
 class MockMDM:
     """The bundled mock MDM: reset / apply / observe, plus its CA certificate and CRL."""
 
     def __init__(self, edition: str | None = None, realistic: bool = False, revocation_delay: float = 0.05,
-                 removal_delay: float = 0.05, pool: dict[str, int] | None = None) -> None:
+                 removal_delay: float = 0.05, pool: dict[str, int] | None = None, delivery_delay: float = 0.0) -> None:
         # Which edition of the document the mock follows (removal_policy.EDITIONS): the argument,
         # else env CERTCONFORM_EDITION, else the 01/13/2022 edition. reset() keeps it.
         self.edition = policy.edition_of(edition)
         # Realistic mode (spec mock-realistic): revocations land `revocation_delay` seconds later
         # (a connector polling the service), removals at the device's next check-in or after
-        # `removal_delay`, devices come from a fixed pool per platform, and nothing deletes a
-        # certificate by hand. Delays are timestamps checked when the mock is next called
-        # (observe/apply), so no thread runs behind the caller's back.
+        # `removal_delay`, the certificates of a check-in `delivery_delay` seconds after it,
+        # devices come from a fixed pool per platform (a pool device is bound from enrolment until
+        # the device is unenrolled, wiped or retired, then the lab has it back at once), and
+        # nothing deletes a certificate by hand. Delays are timestamps checked when the mock is
+        # next called (observe/apply), so no thread runs behind the caller's back.
         self.realistic = realistic
         if realistic:
-            for name, value in (("revocation_delay", revocation_delay), ("removal_delay", removal_delay)):
-                if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 3600:
-                    raise ValueError(f"{name} must be a number of seconds from 0 to 3600, got {value!r}")
+            for name, value in (("revocation_delay", revocation_delay), ("removal_delay", removal_delay),
+                                ("delivery_delay", delivery_delay)):
+                if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 86400:
+                    raise ValueError(f"{name} must be a number of seconds from 0 to 86400, got {value!r}")
         self.revocation_delay, self.removal_delay = float(revocation_delay), float(removal_delay)
-        self.pool = dict(pool) if pool is not None else {p: 4 for p in policy.PLATFORMS}
+        self.delivery_delay = float(delivery_delay)
+        self.pool = dict(pool) if pool is not None else {p: DEFAULT_POOL for p in policy.PLATFORMS}
         self._pki = TenantPKI()
         self.reset()
 
@@ -54,6 +62,9 @@ class MockMDM:
         self._root_deliveries = 0
         self._pending_revocations: dict[str, tuple[float, DeliveredCertificate]] = {}  # serial -> (due, cert)
         self._pending_removals: dict[str, tuple[float, DeliveredCertificate]] = {}
+        self._pending_deliveries: list[tuple[float, DeliveredCertificate]] = []  # (due, cert), in issue order
+        self._bound: dict[str, int] = {}  # platform -> pool devices bound (enrolled devices)
+        self._epoch = f"{id(self):x}-{time.monotonic_ns():x}"  # observe_since cursors name it; a reset makes a new one
 
     def apply(self, event: dict) -> None:
         """Perform one event. Bad input raises ValueError before anything changes."""
@@ -74,36 +85,82 @@ class MockMDM:
                     r["revocation"] = "pending"
         return records
 
+    def observe_since(self, cursor: str | None = None) -> dict:
+        """What changed since `cursor` (the optional incremental observation: the answer of
+        `GET /certificates?since=CURSOR`, mdm/observe_since.py): the records whose fields changed
+        or that are new since then, by index, and the next cursor. A cursor from before a reset,
+        another MockMDM or malformed gets every record (`"full": true`)."""
+        self._land()
+        epoch, _, revision = (cursor or "").rpartition(".")
+        log = self._store.log
+        since = int(revision) if epoch == self._epoch and revision.isdigit() and int(revision) <= len(log) else None
+        if since is None:
+            indexes: list[int] = list(range(len(self._store.delivered)))
+            records = self.observe()
+            changes = [{"index": i, "record": records[i]} for i in indexes]
+        else:
+            changes = []
+            for i in sorted(set(log[since:])):
+                record = self._store.record_at(i)
+                if record["serial"] in self._pending_revocations:
+                    record["revocation"] = "pending"
+                changes.append({"index": i, "record": record})
+        return {"cursor": f"{self._epoch}.{len(log)}", "full": since is None, "count": len(self._store.delivered),
+                "changes": changes}
+
     # -- realistic mode: revocations and removals that land later -------------------------------
     def _revoke(self, cert: DeliveredCertificate) -> None:
         if cert.crl is None:
             return
         if not self.realistic:
             cert.crl.revoke(cert.serial_number)
+            self._store.touch(cert)
         elif cert.serial not in self._pending_revocations and not cert.crl.is_revoked(cert.serial_number):
-            self._pending_revocations[cert.serial] = (time.monotonic() + self.revocation_delay, cert)
+            self._pending_revocations[cert.serial] = (time.monotonic() + self._delay("revocation"), cert)
+            self._store.touch(cert)
 
     def _remove(self, cert: DeliveredCertificate) -> None:
         if not self.realistic:
             self._store.uninstall(cert)
         elif cert.serial not in self._pending_removals:
-            self._pending_removals[cert.serial] = (time.monotonic() + self.removal_delay, cert)
+            self._pending_removals[cert.serial] = (time.monotonic() + self._delay("removal"), cert)
+
+    def _delay(self, kind: str) -> float:
+        """Seconds until a change of `kind` (revocation, removal, delivery) lands (realistic mode);
+        a subclass may vary it (tests: random delays within the declared window)."""
+        return {"revocation": self.revocation_delay, "removal": self.removal_delay,
+                "delivery": self.delivery_delay}[kind]
 
     def _land(self, device: str | None = None) -> None:
-        """Perform the revocations and removals that are due (and every pending removal of
-        `device`, which is checking in)."""
-        if not (self._pending_revocations or self._pending_removals):
+        """Perform the revocations, removals and deliveries that are due (and every pending removal
+        of `device`, which is checking in)."""
+        if not (self._pending_revocations or self._pending_removals or self._pending_deliveries):
             return
         now = time.monotonic()
         for serial, (due, cert) in list(self._pending_revocations.items()):
             if due <= now:
                 del self._pending_revocations[serial]
                 cert.crl.revoke(cert.serial_number)
+                self._store.touch(cert)
         for serial, (due, cert) in list(self._pending_removals.items()):
             if due <= now or cert.device == device:
                 del self._pending_removals[serial]
                 if cert.installed:
                     self._store.uninstall(cert)
+        if any(due <= now for due, _ in self._pending_deliveries):
+            waiting = []
+            for due, cert in self._pending_deliveries:
+                if due > now:
+                    waiting.append((due, cert))
+                    continue
+                target = self._enrollments.device(cert.device)
+                profile = self._profiles.profiles.get(cert.profile)
+                # a certificate sent to a device that left management, or for a profile that no
+                # longer targets it, never arrives
+                if target is not None and profile is not None and self._targets(target, profile) \
+                        and self._store.installed(cert.device, cert.profile) is None:
+                    self._store.deliver(cert)
+            self._pending_deliveries = waiting
 
     # -- extras for reviewers and the HTTP server ----------------------------------------------
     def eventual(self) -> list[dict]:
@@ -134,10 +191,13 @@ class MockMDM:
         caps = {"platforms": list(policy.PLATFORMS), "kinds": list(policy.KINDS), "cas": list(policy.CAS),
                 "unsupported_actions": {f"{p}/{a}": why for (p, a), why in policy.UNSUPPORTED_ACTIONS.items()}}
         if self.realistic:
-            slowest = max(self.revocation_delay, self.removal_delay)
+            windows = {"delivery": round(self.delivery_delay + MARGIN, 3),
+                       "revocation": round(self.revocation_delay + MARGIN, 3),
+                       "removal": round(self.removal_delay + MARGIN, 3),
+                       "propagation": 0.0, "device_action": 0.0}  # group changes and device actions act at once
             caps.update(events=[e for e in EVENT_FIELDS if e != "delete_certificate"], observes=list(policy.KINDS),
-                        settle_s=round(slowest + 0.05, 3),  # the delays plus a margin
-                        devices=dict(self.pool))
+                        settle_s=max(windows.values()),  # (for suites that know no `windows`)
+                        windows=windows, devices=dict(self.pool))
         return caps
 
     # -- lookups that raise ValueError naming the field ----------------------------------------
@@ -290,10 +350,10 @@ class MockMDM:
             raise ValueError(f"enroll: name {device!r} is already {taken} (field 'device')")
         owner = self._user("enroll", user)
         if self.realistic:
-            used = sum(1 for d in self._enrollments.devices.values() if d.platform == platform)
-            if used >= self.pool.get(platform, 0):
+            if self._bound.get(platform, 0) >= self.pool.get(platform, 0):
                 raise EventRejected(f"enroll: no free {platform} device: all {self.pool.get(platform, 0)} "
                                     "devices of the pool are bound")
+            self._bound[platform] = self._bound.get(platform, 0) + 1
         # Our choice: an unlicensed user may enroll, but its devices get nothing at check-in
         # (see _on_check_in).
         self._enrollments.enroll(device, platform, owner)
@@ -352,13 +412,19 @@ class MockMDM:
             # deleted or has no licence; what is installed stays.
             return
         missing = self._targeting(target) - self._store.installed_profiles(device)
+        if self._pending_deliveries:  # already on their way: not sent twice
+            missing -= {cert.profile for _, cert in self._pending_deliveries if cert.device == device}
         # Issue every certificate first, deliver them after: nothing is delivered unless all are.
         issued, roots = [], self._root_deliveries
         for profile in sorted((self._profiles.profiles[n] for n in missing), key=lambda p: p.order):
             roots += profile.kind == "trusted_root"
             issued.append(self._issue(device, profile, root_delivery=roots))
+        delay = self._delay("delivery") if self.realistic else 0.0
         for cert in issued:
-            self._store.deliver(cert)
+            if delay > 0:
+                self._pending_deliveries.append((time.monotonic() + delay, cert))
+            else:
+                self._store.deliver(cert)
         self._root_deliveries = roots
 
     def _on_delete_certificate(self, device: str, profile: str) -> None:
@@ -373,13 +439,20 @@ class MockMDM:
         self._store.uninstall(cert)
 
     def _on_unenroll(self, device: str) -> None:
-        remote_actions.unenroll(self._device("unenroll", device), self._store, self._settle)
+        self._end(remote_actions.unenroll, self._device("unenroll", device))
 
     def _on_wipe(self, device: str) -> None:
-        remote_actions.wipe(self._device("wipe", device), self._store, self._settle)
+        self._end(remote_actions.wipe, self._device("wipe", device))
 
     def _on_retire(self, device: str) -> None:
-        remote_actions.retire(self._device("retire", device), self._store, self._settle)
+        self._end(remote_actions.retire, self._device("retire", device))
+
+    def _end(self, action, target: Device) -> None:
+        """A remote action; a pool device it ends the management of is free again (realistic)."""
+        was = target.enrolled
+        action(target, self._store, self._settle)
+        if was and not target.enrolled and self.realistic:
+            self._bound[target.platform] -= 1
 
     # -- issuance ------------------------------------------------------------------------------
     def _issue(self, device: str, profile: Profile, root_delivery: int) -> DeliveredCertificate:
