@@ -117,6 +117,44 @@ def test_one_observation_serves_every_cell_waiting_for_it():
     assert product.observations <= 2  # (one, unless a thread was descheduled past the first)
 
 
+class _LosesChanges:
+    """The realistic mock whose observe_since answers report new records but forget changes to
+    records the client already holds (a lossy extension whose answers still add up)."""
+
+    def __init__(self, broken: bool):
+        self.mock, self.broken = MockMDM(realistic=True, revocation_delay=0.0, removal_delay=0.0), broken
+        self._held = 0
+
+    def __getattr__(self, name):
+        return getattr(self.mock, name)
+
+    def observe_since(self, cursor=None):
+        answer = self.mock.observe_since(cursor)
+        if self.broken and not answer["full"]:
+            answer = dict(answer, changes=[c for c in answer["changes"] if c["index"] >= self._held])
+        self._held = answer["count"]
+        return answer
+
+
+@pytest.mark.parametrize("broken", [True, False])
+def test_the_hub_checks_observe_since_answers_and_reports_a_lossy_one_once(broken):
+    product_of = _LosesChanges(broken)
+    product = SharedProduct(product_of, capabilities.parse(product_of.capabilities()))
+    cell = CellAdapter(product, cell_prefix(1))
+    for ev in [*SETUP, {"type": "retire", "device": "d"}, {"type": "check_in", "device": "d"}]:
+        cell.apply(ev)
+        cell.observe()
+    for _ in range(64):  # a copy that missed a change is caught at the next check (at most 64 answers on)
+        seen = cell.observe()
+    assert seen == [{k: (v[3:] if k in ("device", "user", "profile") and isinstance(v, str) else v)
+                     for k, v in r.items()} for r in product_of.mock.observe()]
+    if broken:  # the retire's changes were left out, and caught: the cell saw them all the same
+        assert [f["extension"] for f in product.contract_findings] == ["observe_since"]
+        assert "left out changes" in product.contract_findings[0]["message"]
+    else:
+        assert product.contract_findings == [] and product._since
+
+
 def test_the_request_budget_spaces_every_call():
     budget = RequestBudget(100)
     start = time.monotonic()
