@@ -566,7 +566,10 @@ class Tenant:
         if kind in ("scep", "pkcs"):
             event.update(root=root or self._hidden_root(), ca=ca)
         self._apply(event)
-        reaches = ptype.family.platforms if kind == "trusted_root" or self._issues_under(ca, root) else ()
+        # an imported PKCS profile delivers only PFX files uploaded per user (userPFXCertificate), a
+        # route this emulator does not serve: nothing is ever uploaded, so nothing is delivered
+        delivers = kind == "trusted_root" or (kind != "pkcs_imported" and self._issues_under(ca, root))
+        reaches = ptype.family.platforms if delivers else ()
         self.mock.scope(profile.id, reaches)
         self.profiles[profile.id] = profile
         return profile
