@@ -268,8 +268,7 @@ class IntuneAdapter:
     def _delete_user(self, e: dict) -> None:
         for user_id in self.pool_users.get(e["user"], []):
             self.graph.request("DELETE", f"{V1}/users/{user_id}")
-            self.to_restore.append(user_id)
-            self.to_relicense[:] = [u for u in self.to_relicense if u != user_id]  # restored with what it had
+            self.to_restore.append(user_id)  # restored with the licences it had: a withdrawn one is given back after
 
     def _create_group(self, e: dict) -> None:
         group = self.graph.request("POST", f"{V1}/groups", {
