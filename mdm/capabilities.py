@@ -1,10 +1,13 @@
 """The optional capabilities of an implementation (../shared/CONTRACT.md, "Optional: real products").
 
-What this module knows: the four keys `events`, `observes`, `settle_s` and `devices` of a
-`capabilities()` / `GET /capabilities` answer, their defaults when absent (everything performable,
-every kind observable, synchronous, devices enrolled on demand), and how to check them: a
-malformed value is a ValueError with one line naming the key. Every other key (platforms, kinds,
-observe_since, ...) is ignored here.
+What this module knows: the keys `events`, `observes`, `settle_s` and `devices` of a
+`capabilities()` / `GET /capabilities` answer, and two more an implementation on a real product
+may declare: `unsupported_on` ({event type: {platform: reason}}: events it never performs on
+devices of that platform, e.g. a wipe that would erase a Mac) and `dry_run` (true: it sends
+nothing to the product, so nothing can be judged); their defaults when absent (everything
+performable, every kind observable, synchronous, devices enrolled on demand, a real run), and how
+to check them: a malformed value is a ValueError with one line naming the key. Every other key
+(platforms, kinds, observe_since, the latency keys of issue 20, ...) is ignored here.
 What it does not know: what the suite does with them (steps/driver.py: NotSupported before an
 event that cannot be performed, settle polling; conformance/test_stateful.py: the generator).
 """
@@ -21,9 +24,15 @@ class Capabilities:
     observes: frozenset[str] = frozenset(KINDS)
     settle_s: float = 0.0
     devices: dict[str, int] | None = None  # {platform: pool size}; None: enrolled on demand
+    unsupported_on: dict[str, dict[str, str]] | None = None  # {event type: {platform: reason}}
+    dry_run: bool = False
 
     def performs(self, event_type: str) -> bool:
         return event_type in self.events
+
+    def refuses_on(self, event_type: str, platform: str | None) -> str | None:
+        """The reason `event_type` is never performed on a `platform` device, or None."""
+        return ((self.unsupported_on or {}).get(event_type) or {}).get(platform or "")
 
     def pool(self, platform: str) -> int | None:
         """How many devices of `platform` can be enrolled (None: no limit)."""
@@ -63,8 +72,8 @@ def parse(raw: object) -> Capabilities:
     if "observes" in raw:
         observes = _names(raw["observes"], "observes", KINDS)
     settle = raw.get("settle_s", 0)
-    if isinstance(settle, bool) or not isinstance(settle, (int, float)) or not 0 <= settle < 3600:
-        raise ValueError(f"capabilities 'settle_s' must be a number of seconds from 0 to 3600, got {settle!r}"[:200])
+    if isinstance(settle, bool) or not isinstance(settle, (int, float)) or not 0 <= settle < float("inf"):
+        raise ValueError(f"capabilities 'settle_s' must be a number of seconds >= 0, got {settle!r}"[:200])
     devices = raw.get("devices")
     if devices is not None:
         if not isinstance(devices, dict):
@@ -75,7 +84,19 @@ def parse(raw: object) -> Capabilities:
             if isinstance(n, bool) or not isinstance(n, int) or n < 0:
                 raise ValueError(f"capabilities 'devices' for {platform} must be a count >= 0, got {n!r}"[:200])
         devices = dict(devices)
-    return Capabilities(events, observes, float(settle), devices)
+    refused = raw.get("unsupported_on")
+    if refused is not None:
+        if not isinstance(refused, dict) or not all(
+                e in EVENT_FIELDS and isinstance(per, dict) and all(p in PLATFORMS and isinstance(why, str)
+                                                                     for p, why in per.items())
+                for e, per in refused.items()):
+            raise ValueError(f"capabilities 'unsupported_on' must be {{event type: {{platform: reason}}}}, got "
+                             f"{refused!r}"[:200])
+        refused = {e: dict(per) for e, per in refused.items()}
+    dry_run = raw.get("dry_run", False)
+    if not isinstance(dry_run, bool):
+        raise ValueError(f"capabilities 'dry_run' must be true or false, got {dry_run!r}"[:200])
+    return Capabilities(events, observes, float(settle), devices, refused, dry_run)
 
 
 def _names(value: object, key: str, known) -> frozenset[str]:

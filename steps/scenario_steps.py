@@ -100,6 +100,8 @@ def every_profile_assigned(driver: Driver, request, text: str):
 @given(parsers.parse('"{device}" has checked in and holds a certificate from every profile'))
 def checked_in(driver: Driver, device: str):
     driver.given({"type": "check_in", "device": device})
+    if driver.caps.dry_run:
+        return  # nothing was delivered, nothing is judged: the Then step says so
     held = {r["profile"] for r in driver.observe() if r["device"] == device and r["installed"]}
     missing = [name for name, p in driver.world.profiles.items() if name not in held and p.kind in driver.caps.observes]
     if missing:

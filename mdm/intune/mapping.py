@@ -142,7 +142,7 @@ GRAPH_LIMITS = (
 EVENTS: dict[str, list[str]] = {
     "create_user": ["no request: a contract user stands for the pool users whose devices it enrols (docs/intune.md)"],
     "create_group": ["POST /v1.0/groups {displayName, mailEnabled: false, mailNickname, securityEnabled: true}"],
-    "add_member": ["user: POST /v1.0/groups/{group}/members/$ref {@odata.id: .../v1.0/directoryObjects/{pool user}} for each of its pool users (later ones join when bound)",
+    "add_member": ["user: POST /v1.0/groups/{group}/members/$ref {@odata.id: .../v1.0/directoryObjects/{poolUser}} for each of its pool users (later ones join when bound)",
                    "device: GET /v1.0/devices?$filter=deviceId eq '{azureADDeviceId}', then the same $ref with the directory device's id",
                    "a device no longer enrolled (wiped, retired): no request"],
     "remove_member": ["DELETE /v1.0/groups/{group}/members/{member}/$ref (each pool user of a user; none for a device no longer enrolled)"],
@@ -157,8 +157,8 @@ EVENTS: dict[str, list[str]] = {
     "check_in": ["POST /beta/deviceManagement/managedDevices/{device}/syncDevice"],
     "wipe": ["POST /beta/deviceManagement/managedDevices/{device}/wipe {keepEnrollmentData: false, keepUserData: false} (only with --allow-destructive; never on android_work; on macos only with allow_macos_wipe)"],
     "retire": ["POST /beta/deviceManagement/managedDevices/{device}/retire (only with --allow-destructive)"],
-    "withdraw_license": ["POST /v1.0/users/{pool user}/assignLicense {addLicenses: [], removeLicenses: [skuId]} for each of its pool users (reset gives it back)"],
-    "delete_user": ["DELETE /v1.0/users/{pool user} for each of its pool users (only with --allow-destructive; reset restores them: POST /v1.0/directory/deletedItems/{id}/restore)"],
+    "withdraw_license": ["POST /v1.0/users/{poolUser}/assignLicense {addLicenses: [], removeLicenses: [skuId]} for each of its pool users (reset gives it back)"],
+    "delete_user": ["DELETE /v1.0/users/{poolUser} for each of its pool users (only with --allow-destructive; reset restores them: POST /v1.0/directory/deletedItems/{id}/restore)"],
     "delete_group": ["DELETE /v1.0/groups/{group}"],
 }
 for _event, _why in UNSUPPORTED_EVENTS.items():
