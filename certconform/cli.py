@@ -11,6 +11,9 @@
                                                                        realistic mock (docs/graph-wire.md)
     certconform drift DOC [--json] [--against EDITION] [--overlay [PATH]]
                                                                        compare another edition of the document
+    certconform rehearse [--time-scale 3600] [--shards 4] [--allow-destructive] [--dry-run] ...
+                                                                       the Intune campaign against the Graph
+                                                                       emulator (docs/intune.md)
     certconform --version
 
 Every problem with the command line or its inputs is one line on stderr and a non-zero exit:
@@ -179,10 +182,18 @@ def build_parser() -> argparse.ArgumentParser:
                        help="write the new edition's overlay skeleton to PATH (never overwrites; "
                             "without PATH: print it instead of the report)")
     drift.set_defaults(func=_drift)
+    # parsed by certconform.rehearse itself (main() hands it every argument); listed here for --help
+    sub.add_parser("rehearse", add_help=False,
+                   help="rehearse the Intune campaign against the Graph emulator (certconform rehearse --help)")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["rehearse"]:
+        from certconform.rehearse import main as rehearse_main
+
+        return rehearse_main(argv[1:])
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     if args.command != "run" and extra:

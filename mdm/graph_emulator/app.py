@@ -324,7 +324,8 @@ class Tokens:
         lifetime = tenant.delays.token_lifetime_s
         if tenant.fault == "token-expires-early":
             lifetime /= 10
-        self.lifetime = tenant.clock.real(lifetime)  # real seconds
+        # real seconds; at least one, the least an OAuth expires_in (whole seconds) can say
+        self.lifetime = max(1.0, tenant.clock.real(lifetime))
         self.issued: dict[str, tuple[float, str]] = {}  # token -> (expires at, app)
         self.static_expires = time.monotonic() + self.lifetime
 
@@ -342,8 +343,8 @@ class Tokens:
         now = time.monotonic()
         self.issued = {t: v for t, v in self.issued.items() if v[0] > now}  # forget expired ones
         self.issued[token] = (now + self.lifetime, str(form.get("client_id") or "app"))
-        return JSONResponse({"token_type": "Bearer", "expires_in": max(1, math.floor(self.lifetime)),
-                             "ext_expires_in": max(1, math.floor(self.lifetime)), "access_token": token})
+        return JSONResponse({"token_type": "Bearer", "expires_in": math.floor(self.lifetime),
+                             "ext_expires_in": math.floor(self.lifetime), "access_token": token})
 
     def check(self, header: bytes | None) -> tuple[str | None, str]:
         """(app, "") for a valid bearer token; (None, why) otherwise."""
