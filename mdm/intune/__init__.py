@@ -41,7 +41,7 @@ def load(token: str | None = None, timeout: float | None = None, allow_destructi
         transport = DryRunTransport(cfg.secrets(), stream=stream)
     client = GraphClient(cfg.graph_url, provider, timeout=timeout or cfg.timeout_s, max_retries=cfg.max_retries,
                          max_retry_wait_s=cfg.max_retry_wait_s, secrets=cfg.secrets(), transport=transport,
-                         limits=mapping.GRAPH_LIMITS)
+                         limits=mapping.GRAPH_LIMITS if cfg.graph_limits else ())
     try:
         return IntuneAdapter(cfg, client, cleanup_at_exit=cleanup_at_exit)
     except (GraphError, ConfigError, TimeoutError) as exc:

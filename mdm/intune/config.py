@@ -67,6 +67,9 @@ FIELDS = {
     "allow_macos_wipe": "1 to let a wipe reach a macOS device too (it erases the Mac; needs allow_destructive)",
     "dry_run": "1 to print every Graph request instead of sending it (also --dry-run); judges nothing",
     "time_scale": "the emulator's --time-scale (rehearsals only: refused for a real tenant)",
+    "graph_limits": "1 (default) to keep within Graph's documented per-app request limits; 0 only against an emulator "
+                    "run with --no-graph-limits (self-tests)",
+    "sync_wait_s": "after syncDevice, wait up to this long (Intune's seconds) for the device's check-in (default 0)",
 }
 
 
@@ -98,6 +101,8 @@ class IntuneConfig:
     allow_macos_wipe: bool = False
     dry_run: bool = False
     time_scale: float = 1.0
+    sync_wait_s: float = 0.0
+    graph_limits: bool = True
 
     @property
     def emulator(self) -> bool:
@@ -220,7 +225,8 @@ def check(raw: dict) -> IntuneConfig:
                 raise ConfigError(f"setting {name!r}: want a string")
             setattr(cfg, name, raw[name].strip())
     for name, kind, low, high in (("max_retries", int, 0, 50), ("max_retry_wait_s", float, 0, 3600),
-                                  ("timeout_s", float, 0.1, 600), ("time_scale", float, 1e-9, 1e7)):
+                                  ("timeout_s", float, 0.1, 600), ("time_scale", float, 1e-9, 1e7),
+                                  ("sync_wait_s", float, 0, 86400)):
         if name in raw:
             try:
                 value = kind(raw[name])
@@ -229,7 +235,7 @@ def check(raw: dict) -> IntuneConfig:
             if not low <= value <= high:
                 raise ConfigError(f"setting {name!r}: want {low:g} to {high:g}, got {value:g}")
             setattr(cfg, name, value)
-    for name in ("allow_destructive", "allow_macos_wipe", "dry_run"):
+    for name in ("allow_destructive", "allow_macos_wipe", "dry_run", "graph_limits"):
         if name in raw:
             setattr(cfg, name, _flag(raw[name]))
     cfg.graph_url = cfg.graph_url.rstrip("/")
@@ -240,6 +246,8 @@ def check(raw: dict) -> IntuneConfig:
     if cfg.time_scale != 1.0 and not cfg.emulator:
         raise ConfigError("setting 'time_scale': only for a rehearsal against the emulator (a loopback graph_url); "
                           "a real tenant runs in real time")
+    if not cfg.graph_limits and not cfg.emulator:
+        raise ConfigError("setting 'graph_limits': a real tenant throttles past its documented limits; keep it on")
     if cfg.update_edit not in UPDATE_EDITS:
         raise ConfigError(f"setting 'update_edit': want one of {', '.join(UPDATE_EDITS)}, got {cfg.update_edit!r}"[:200])
     if cfg.allow_macos_wipe and not cfg.allow_destructive:
