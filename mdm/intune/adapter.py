@@ -363,20 +363,18 @@ class IntuneAdapter:
 
     def _check_in(self, e: dict) -> None:
         """syncDevice; with sync_wait_s, return once the device has checked in (its
-        lastSyncDateTime passed the request) or that long (Intune's seconds) has gone by."""
+        lastSyncDateTime changed) or that long (Intune's seconds) has gone by."""
         binding = self.bindings.get(e["device"])
         if binding is None:
             return  # no longer enrolled: nothing to sync (the pool device may serve another binding now)
-        asked = time.time()
-        self.graph.request("POST", f"{BETA}/managedDevices/{binding.managed_id}/syncDevice")
+        path = f"{BETA}/managedDevices/{binding.managed_id}"
+        before = (self.graph.get(path) or {}).get("lastSyncDateTime") if self.cfg.sync_wait_s else None
+        self.graph.request("POST", f"{path}/syncDevice")
         deadline = time.monotonic() + self.cfg.sync_wait_s / self.cfg.time_scale
         pause = 1.0 / max(self.request_budget(), 0.1)
         while time.monotonic() < deadline:
-            device = self.graph.get(f"{BETA}/managedDevices/{binding.managed_id}") or {}
-            synced = _when(device.get("lastSyncDateTime"))
-            if synced is not None and synced >= asked - 1.0 and device.get("lastSyncDateTime") != device.get(
-                    "enrolledDateTime"):
-                return
+            if (self.graph.get(path) or {}).get("lastSyncDateTime") != before:
+                return  # the device checked in
             time.sleep(min(pause, max(0.0, deadline - time.monotonic())))  # polling the device's check-in
 
     def _device_action(self, e: dict, body: dict | None) -> None:
