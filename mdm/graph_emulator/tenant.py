@@ -484,9 +484,9 @@ class Tenant:
         leaves Intune, its Entra record goes except on iOS and macOS, and the lab's person enrols
         it again after a while (the lab's choice): same name, new ids, the same user."""
         device = self.device(device_id)
+        self.actions.append((action, device.platform, device.name))  # every request that reached Intune
         if action == "wipe" and device.platform in NO_WIPE:
             raise GraphError(409, "Conflict", NO_WIPE[device.platform])
-        self.actions.append((action, device.platform, device.name))
         if device.state != "managed":
             return  # an action is pending already
         device.state = f"{action}Pending"
