@@ -26,8 +26,10 @@ from .tenant import Tenant
 from .timing import THROTTLE_LIMITS
 
 DEFAULT_TOKEN = "certconform-graph"
-# Not Graph: the emulator's CA roots, for a rehearsal's configuration (docs/graph-wire.md)
+# Not Graph: the emulator's CA roots, for a rehearsal's configuration, and the remote actions that
+# reached it, for the self-tests (docs/graph-wire.md, "Not Graph")
 PKI_ROUTE = "/certconform/pki-roots"
+ACTIONS_ROUTE = "/certconform/actions"
 MAX_BODY = 256 * 1024
 
 # $filter clauses per collection
@@ -418,6 +420,9 @@ class GraphGuard:
             return await self.tokens.issue(form)(scope, receive, send)
         if path == PKI_ROUTE and method == "GET":
             return await _json(self.tenant.published_roots())(scope, receive, send)
+        if path == ACTIONS_ROUTE and method == "GET":
+            return await _json([{"action": a, "platform": p, "device": d}
+                                for a, p, d in self.tenant.actions])(scope, receive, send)
         given = [v for k, v in scope["headers"] if k == b"authorization"]
         app_id, why = self.tokens.check(given[0] if len(given) == 1 else None)
         if app_id is None:
