@@ -31,7 +31,8 @@ CAUGHT = {
     "wrong-ca-root": ("WINSCEPRR3", 1, "after check-in dev1 holds no certificate of scep"),
     "revocation-never-issued-on-retire": ("WINSCEPRR3", 1, "is revoked and removed, but observe() reports"),
     "retire-never-completes": ("WINSCEPRR3", 1, "still not so after waiting"),
-    "revoked-but-not-removed": ("WINSCEPRR3", 1, "is revoked and removed, but observe() reports revoked, installed"),
+    "revoked-but-not-removed": ("WINSCEPRR3", 1, "is revoked and removed, but observe() reports revoked=True, "
+                                                 "installed=True"),
     "slower-than-documented": ("WINSCEPRR3", 1, "after check-in dev1 holds no certificate of scep"),
     "update-does-not-reissue": ("WINSCEPRV1", 1, "is revoked"),
 }

@@ -48,7 +48,9 @@ def load(token: str | None = None, timeout: float | None = None, allow_destructi
         client.close()
         text = str(exc)
         if getattr(exc, "status", 0) == 401:
-            text = f"Graph at {cfg.graph_url} rejected the token (HTTP 401): check the credentials or CERTCONFORM_INTUNE_TOKEN"
+            text = f"Graph at {cfg.graph_url} rejected the token (HTTP 401): " + (
+                "the token expired (a token lasts about an hour; give client credentials, which renew)"
+                if "expired" in text else "check the credentials or CERTCONFORM_INTUNE_TOKEN")
         raise AdapterSpecError(f"intune: {text}") from None
     except AdapterSpecError as exc:
         client.close()
