@@ -31,7 +31,8 @@ def mock_server_with_token():
 # tests/test_mutants.py); its tests stay in one file so that one worker runs it once and nobody waits
 # behind its file lock. (Not `--dist loadgroup`: with pytest 9.2 xdist 3.8 no longer applies
 # `xdist_group` marks, pytest-dev/pytest-xdist#1386.)
-LONGEST_FIRST = ("tests/test_mutants.py", "tests/test_intune_e2e.py", "tests/test_realistic_runs.py",
+LONGEST_FIRST = ("tests/test_mutants.py", "tests/test_intune_e2e.py", "tests/test_intune_faults.py",
+                 "tests/test_realistic_runs.py",
                  "tests/test_realistic_proof.py", "tests/test_conformance_runs.py", "tests/test_reports_run.py")
 
 
