@@ -30,6 +30,7 @@ DEFAULT_TOKEN = "certconform-graph"
 # reached it, for the self-tests (docs/graph-wire.md, "Not Graph")
 PKI_ROUTE = "/certconform/pki-roots"
 ACTIONS_ROUTE = "/certconform/actions"
+MIN_TOKEN_S = 30.0
 MAX_BODY = 256 * 1024
 
 # $filter clauses per collection
@@ -323,11 +324,14 @@ class Tokens:
 
     def __init__(self, settings: GraphSettings, tenant: Tenant) -> None:
         self.settings, self.tenant = settings, tenant
-        lifetime = tenant.delays.token_lifetime_s
+        # Real seconds: a token is about the client's clock. Time-scaled, it lasts at least
+        # MIN_TOKEN_S (a loaded machine must not make a just-issued token stale before it is
+        # used); under the fault token-expires-early a tenth of it, at least one second.
+        lifetime = tenant.clock.real(tenant.delays.token_lifetime_s)
         if tenant.fault == "token-expires-early":
-            lifetime /= 10
-        # real seconds; at least one, the least an OAuth expires_in (whole seconds) can say
-        self.lifetime = max(1.0, tenant.clock.real(lifetime))
+            self.lifetime = max(1.0, lifetime / 10)
+        else:
+            self.lifetime = max(MIN_TOKEN_S, lifetime)
         self.issued: dict[str, tuple[float, str]] = {}  # token -> (expires at, app)
         self.static_expires = time.monotonic() + self.lifetime
 

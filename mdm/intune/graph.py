@@ -80,7 +80,7 @@ class GraphClient:
         url = self.url(path)
         if urlsplit(url).netloc != self._host:
             raise GraphError(f"Graph {method} {self._show(url)}: refusing to send the token to another host than {self._host}")
-        renewed = False
+        renewed = 0
         for attempt in itertools.count():
             self.budget.take(method, urlsplit(url).path)
             try:
@@ -96,8 +96,8 @@ class GraphClient:
                 raise GraphError(f"Graph {method} {self._show(url)} failed: "
                                  f"{redact((str(exc).splitlines() or [type(exc).__name__])[0], self._secrets)}") from None
             self.requests += 1
-            if response.status_code == 401 and not renewed and self._renewed():
-                renewed = True  # the token expired (or was revoked): a new one, the same request again
+            if response.status_code == 401 and renewed < 2 and self._renewed():
+                renewed += 1  # the token expired (or was revoked): a new one, the same request again
                 continue
             throttled = response.status_code == 429 or (response.status_code == 503 and "Retry-After" in response.headers)
             if throttled and attempt < self.max_retries:
