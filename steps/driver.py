@@ -148,7 +148,7 @@ class Driver:
         """Skip the test (NotSupported) before an event the capabilities say cannot be performed."""
         reason = self.unsupported(event)
         if reason is not None:
-            pytest.skip(NOT_SUPPORTED + reason)
+            pytest.skip(NOT_SUPPORTED + (f"{DRY_RUN}; and {reason}" if self.caps.dry_run else reason))
 
     def require_observable(self, kind: str) -> None:
         """Skip the test (NotSupported) before a check that must read a `kind` certificate the

@@ -700,3 +700,23 @@ def test_update_profile_makes_the_configured_edit(edit, prop, values):
 
 def test_docs_carry_the_mapping_tables():
     assert mapping.readme_table() in (ROOT / "docs" / "intune.md").read_text()
+
+
+def test_a_dry_run_judges_nothing_and_every_report_says_so(tmp_path):
+    """Issue 21: `--dry-run -s -k genimported1` printed requests, then FAILED 7 and wrote FAIL
+    GEN-IMPORTED-1 with no dry-run mark. Now nothing is judged, and every report says why."""
+    environ = {k: v for k, v in __import__("os").environ.items() if not k.startswith("CERTCONFORM_INTUNE_")}
+    environ.update(env(pool="windows=lab-win-1;ios=lab-ios-1;macos=lab-mac-1;android_knox=lab-knox-1"))
+    result = subprocess.run([sys.executable, "-m", "certconform.cli", "run", "--mdm", "intune", "--dry-run", "-s",
+                             "-k", "genimported1 or winsceprr3", f"--report-dir={tmp_path / 'r'}"],
+                            capture_output=True, text=True, env=environ, cwd=tmp_path, timeout=300)
+    out = result.stdout + result.stderr
+    assert result.returncode == 0, out[-3000:]
+    assert "dry-run: POST" in out and "FAILED" not in out and "DRY RUN: nothing was sent" in out
+    reports = tmp_path / "r"
+    results = __import__("json").loads((reports / "results.json").read_text())
+    judged = {s: v["verdict"] for s, v in results["statements"].items() if v["verdict"] not in ("not-run",)}
+    assert judged and set(judged.values()) <= {"not-supported", "not-validated"}, judged
+    assert results["run"]["capabilities"]["dry_run"] is True
+    assert "dry run" in (reports / "junit.xml").read_text() and "DRY RUN" in (reports / "index.html").read_text()
+    assert "dry run" in (reports / "cucumber.json").read_text()
