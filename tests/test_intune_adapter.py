@@ -38,7 +38,8 @@ REAL = "https://graph.example.test"  # not loopback: a real tenant's rules
 def env(**extra) -> dict:
     base = {"CERTCONFORM_INTUNE_TOKEN": TOKEN, "CERTCONFORM_INTUNE_GRAPH_URL": BASE,
             "CERTCONFORM_INTUNE_POOL": "windows=lab-win-1,lab-win-2;ios=lab-ios-1",
-            "CERTCONFORM_INTUNE_LICENSE_SKU": SKU, "CERTCONFORM_INTUNE_PREFIX": "t1-"}
+            "CERTCONFORM_INTUNE_LICENSE_SKU": SKU, "CERTCONFORM_INTUNE_PREFIX": "t1-",
+            "CERTCONFORM_INTUNE_GRAPH_LIMITS": "0"}  # the request budget is tested on its own
     base.update({f"CERTCONFORM_INTUNE_{k.upper()}": v for k, v in extra.items()})
     return base
 
@@ -54,7 +55,7 @@ def real_tenant_env(tmp_path, **extra) -> dict:
         path = tmp_path / f"{name}.pem"
         path.write_bytes(CertificateAuthority(f"lab {name}", "lab").certificate.public_bytes(serialization.Encoding.PEM))
         roots[name] = str(path)
-    settings = {k: v for k, v in env().items() if k != "CERTCONFORM_INTUNE_TOKEN"}
+    settings = {k: v for k, v in env().items() if k not in ("CERTCONFORM_INTUNE_TOKEN", "CERTCONFORM_INTUNE_GRAPH_LIMITS")}
     settings.update({f"CERTCONFORM_INTUNE_{k.upper()}": v for k, v in {
         "graph_url": REAL, "tenant_id": "tid", "client_id": "cid", "client_secret": SECRET,
         "root_certificate": roots["root"], "third_party_root_certificate": roots["third"],
@@ -343,6 +344,28 @@ def test_a_graph_error_names_the_request_code_and_message_in_one_line():
     assert text.startswith("Graph POST /v1.0/groups answered HTTP 400: Request_BadRequest: Another object")
     assert "\n" not in text and TOKEN not in text
     assert "g1" not in a.world.groups  # a failed event changes nothing
+
+
+def test_the_request_budget_waits_for_the_next_window_before_a_limit_is_passed():
+    from certconform.mdm.intune.graph import Budget
+
+    now, waits = [0.0], []
+
+    def sleep(seconds):
+        waits.append(seconds)
+        now[0] += seconds
+
+    budget = Budget((("/beta/deviceManagement/deviceConfigurations", 5, 2, 20.0),), sleep=sleep, clock=lambda: now[0])
+    for _ in range(2):
+        budget.take("POST", "/beta/deviceManagement/deviceConfigurations")
+    budget.take("GET", "/v1.0/groups")  # another service: not counted
+    assert waits == []
+    now[0] += 3.0
+    budget.take("POST", "/beta/deviceManagement/deviceConfigurations")  # the third write waits out the window
+    assert waits == [17.0]
+    for _ in range(5):
+        budget.take("GET", "/beta/deviceManagement/deviceConfigurations")
+    assert waits == [17.0, 20.0]  # the sixth request of the new window waited for the next one
 
 
 def test_next_links_to_another_host_are_not_followed():
