@@ -74,14 +74,19 @@ def running_emulator(*options: str, time_scale: float = 3600.0, token: str = SEC
             time.sleep(0.05)  # waiting for a server to start
         yield url
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        if process.stdout:
-            process.stdout.close()
+        stop(process)
+
+
+def stop(process: subprocess.Popen) -> None:
+    """Stop a server this module (or a self-test) started: terminate, kill if it will not stop."""
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+    if process.stdout:
+        process.stdout.close()
 
 
 def emulator_settings(url: str, workdir: Path, time_scale: float, token: str = SECRET,

@@ -52,14 +52,9 @@ def _wait_until_ready(process: subprocess.Popen, url: str, token: str | None, ti
 
 def _stop(process: subprocess.Popen) -> None:
     """Stop a server started by one of the context managers below (kill it if it will not stop)."""
-    process.terminate()
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-    if process.stdout:
-        process.stdout.close()
+    from certconform.rehearse import stop
+
+    stop(process)
 
 
 @contextlib.contextmanager
