@@ -221,7 +221,9 @@ def record_fields(issuance_state: str | None, revoke_status: str | None) -> dict
 
 def readme_table() -> str:
     """The mapping as Markdown (docs/intune.md embeds exactly this)."""
-    lines = ["| contract event | Graph requests |", "|---|---|"]
+    lines = ["| contract platform | enrol the pool device as | what a tenant cannot do |", "|---|---|---|"]
+    lines += [f"| `{p}` | {mode} | {note or '-'} |" for p, (mode, note) in MANAGEMENT_MODES.items()]
+    lines += ["", "| contract event | Graph requests |", "|---|---|"]
     for event, requests in EVENTS.items():
         lines.append(f"| `{event}` | " + "<br>".join(r.replace("|", "\\|") for r in requests) + " |")
     lines += ["", "| family (contract platforms) | trusted_root | scep | pkcs | pkcs_imported |", "|---|---|---|---|---|"]
