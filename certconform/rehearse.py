@@ -233,12 +233,13 @@ def main(argv: list[str] | None = None) -> int:
         threads = [threading.Thread(target=run, daemon=True) for run in runs]
         for thread in threads:
             thread.start()
+        beat = time.monotonic()
         while any(t.is_alive() for t in threads):
-            for thread in threads:
-                thread.join(timeout=HEARTBEAT_S / len(threads))
+            next(t for t in threads if t.is_alive()).join(timeout=max(0.1, beat + HEARTBEAT_S - time.monotonic()))
             busy = [r.label for r, t in zip(runs, threads) if t.is_alive()]
-            if busy:
-                say(f"running for {time.monotonic() - start:.0f} s: {', '.join(busy)}")
+            if busy and time.monotonic() >= beat + HEARTBEAT_S:
+                beat = time.monotonic()
+                say(f"running for {beat - start:.0f} s: {', '.join(busy)}")
     failed = [r for r in runs if r.exit != 0]
     for r in runs:
         c = r.counts()
