@@ -38,7 +38,9 @@ _WORK = tempfile.TemporaryDirectory(prefix="certconform-e2e-")
 
 
 def intune_env(base_url: str, scale: float = SCALE, **extra) -> dict:
-    env = {**clean_environ(), **emulator_settings(base_url, Path(_WORK.name), scale, token=TOKEN),
+    # a directory per emulator: concurrent runs must not overwrite each other's CA roots
+    workdir = Path(tempfile.mkdtemp(dir=_WORK.name))
+    env = {**clean_environ(), **emulator_settings(base_url, workdir, scale, token=TOKEN),
            "CERTCONFORM_INTUNE_GRAPH_LIMITS": "0"}
     env.update(extra)
     return env
