@@ -97,7 +97,7 @@ def running_mock_server(token: str | None = None, host: str = "127.0.0.1",
 
 @contextlib.contextmanager
 def running_graph_emulator(*extra_args: str, token: str = "graph-selftest",
-                           startup_timeout: float = 30.0) -> Iterator[str]:
+                           startup_timeout: float = 90.0) -> Iterator[str]:
     """Run `certconform serve --graph` on a free loopback port; yield its base URL. The readiness
     probe is one authenticated GET (it counts towards --throttle-every)."""
     port = free_port()
