@@ -29,7 +29,8 @@ except ImportError:
     from servers import PROJECT_ROOT, running_graph_emulator
     from test_intune_e2e import EMULATOR, TOKEN, intune_env
 
-# fault -> (-k selection, exit code, what the output must say)
+# fault -> (-k selection, exit code, what the output must say: one of these where the moment the
+# fault shows depends on the machine's speed)
 CAUGHT = {
     "pool-device-without-user": ("WINSCEPRR3", 4, "has no user: each pool device must be enrolled by a test user"),
     "wrong-ca-root": ("WINSCEPRR3", 1, "after check-in dev1 holds no certificate of scep"),
@@ -37,7 +38,8 @@ CAUGHT = {
     "retire-never-completes": ("WINSCEPRR3", 1, "still not so after waiting"),
     "revoked-but-not-removed": ("WINSCEPRR3", 1, "is revoked and removed, but observe() reports revoked=True, "
                                                  "installed=True"),
-    "slower-than-documented": ("WINSCEPRR3", 1, "after check-in dev1 holds no certificate of scep"),
+    "slower-than-documented": ("WINSCEPRR3", 1, ("after check-in dev1 holds no certificate of scep",
+                                                "is revoked and removed, but observe() reports revoked=False")),
     "update-does-not-reissue": ("WINSCEPRV1", 1, "is revoked"),
 }
 
@@ -82,7 +84,7 @@ def test_the_fault_is_caught_with_a_message_that_says_what_went_wrong(fault, run
     _, code, said = CAUGHT[fault]
     run = runs[fault]
     assert run["code"] == code, run["output"][-3000:]
-    assert said in run["output"], run["output"][-3000:]
+    assert any(s in run["output"] for s in ((said,) if isinstance(said, str) else said)), run["output"][-3000:]
     if code == 1:  # judged: the statement fails (never a false pass)
         assert any(s["verdict"] == "fail" for s in run["statements"].values())
 
