@@ -6,6 +6,8 @@
     python3 dev.py selftest [pytest args]               run the suite's own tests (tests/), which include
                                                         the conformance suite against reference, mock and HTTP,
                                                         on every core (pytest-xdist -n auto; pass -n 0 for serial)
+    python3 dev.py rehearse [certconform rehearse args] rehearse the Intune campaign against Graph emulators
+                                                        (docs/intune.md)
     python3 dev.py shell-path                           print the virtual environment's bin directory
 
 Both commands first make sure the article (the specification, which the project never contains) is
@@ -107,8 +109,8 @@ def main(argv: list[str]) -> int:
         print(__doc__)
         return 0 if argv else 2
     command, rest = argv[0], argv[1:]
-    if command not in ("conformance", "selftest", "shell-path"):
-        fail(f"unknown command {command!r}: use conformance, selftest or shell-path", 2)
+    if command not in ("conformance", "selftest", "rehearse", "shell-path"):
+        fail(f"unknown command {command!r}: use conformance, selftest, rehearse or shell-path", 2)
     # the self-tests also need the optional `selftest` extra (msgraph-beta-sdk, tests/test_graph_sdk.py)
     ensure_env(("selftest",) if command == "selftest" else ())
     if command == "shell-path":
@@ -117,6 +119,8 @@ def main(argv: list[str]) -> int:
     ensure_article(needed=command == "selftest")
     if command == "conformance":
         return subprocess.call([str(PY), "-m", "certconform.cli", "run", *rest], cwd=ROOT)
+    if command == "rehearse":
+        return subprocess.call([str(PY), "-m", "certconform.cli", "rehearse", *rest], cwd=ROOT)
     # The self-tests are independent of each other (own ports, own temporary report dirs; the mutant
     # catalogue runs once under a file lock), so they run on every core unless told otherwise.
     parallel = [] if any(a == "-n" or a.startswith(("-n", "--numprocesses")) or a == "no:xdist" for a in rest) \

@@ -31,16 +31,18 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
     pool = f"windows={args.devices},ios={args.devices}"
-    with running_graph_emulator("--pool", pool, "--revocation-delay", "0", "--removal-delay", "0",
-                                token=TOKEN) as base, \
+    delays = ("--delay", "notify=0", "--delay", "propagation=0", "--delay", "revocation=0", "--no-graph-limits")
+    with running_graph_emulator("--pool", pool, *delays, token=TOKEN) as base, \
             httpx.Client(base_url=base, headers={"Authorization": f"Bearer {TOKEN}"}) as http:
+        roots = http.get("/certconform/pki-roots").json()
         group = http.post("/v1.0/groups", json={"displayName": "b-g", "mailEnabled": False, "mailNickname": "g",
                                                 "securityEnabled": True}).json()["id"]
         profiles = []
         for root_type, scep_type in (("windows81TrustedRootCertificate", "windows81SCEPCertificateProfile"),
                                      ("iosTrustedRootCertificate", "iosScepCertificateProfile")):
             root = http.post("/beta/deviceManagement/deviceConfigurations",
-                             json={"@odata.type": f"#microsoft.graph.{root_type}", "displayName": "b-r"}).json()["id"]
+                             json={"@odata.type": f"#microsoft.graph.{root_type}", "displayName": "b-r",
+                                   "trustedRootCertificate": roots["intune"]}).json()["id"]
             scep = http.post("/beta/deviceManagement/deviceConfigurations", json={
                 "@odata.type": f"#microsoft.graph.{scep_type}", "displayName": "b-s",
                 "rootCertificate@odata.bind": f"https://graph.microsoft.com/beta/deviceManagement/deviceConfigurations('{root}')"}
@@ -49,13 +51,9 @@ def main() -> int:
                 {"target": {"@odata.type": "#microsoft.graph.groupAssignmentTarget", "groupId": group}}]})
             profiles.append((scep, scep_type))
         devices = http.get("/beta/deviceManagement/managedDevices?$top=999").json()["value"]
-        for n, device in enumerate(devices):
-            user = http.post("/v1.0/users", json={"accountEnabled": True, "displayName": f"b-{n}", "mailNickname": f"b{n}",
-                                                  "userPrincipalName": f"b{n}@lab.test",
-                                                  "passwordProfile": {"password": "x"}}).json()["id"]
-            http.post(f"/v1.0/groups/{group}/members/$ref", json={"@odata.id": f"https://x/v1.0/directoryObjects/{user}"})
-            http.post(f"/beta/deviceManagement/managedDevices/{device['id']}/users/$ref",
-                      json={"@odata.id": f"https://x/beta/users/{user}"})
+        for device in devices:  # each enrolled by its lab user
+            http.post(f"/v1.0/groups/{group}/members/$ref",
+                      json={"@odata.id": f"https://x/v1.0/directoryObjects/{device['userId']}"})
         requests, records, start = 0, 0, time.perf_counter()
         for _ in range(args.rounds):
             for device in devices:

@@ -23,6 +23,9 @@
     certconform fuzz  --mdm SPEC [--workers N] [--database URL] [--budget SECONDS] [--no-dashboard]
                                                                        a HypoFuzz campaign over a shared example
                                                                        database (docs/fuzz.md)
+    certconform rehearse [--time-scale 3600] [--shards 4] [--allow-destructive] [--dry-run] ...
+                                                                       the Intune campaign against the Graph
+                                                                       emulator (docs/intune.md)
     certconform --version
 
 Every problem with the command line or its inputs is one line on stderr and a non-zero exit:
@@ -300,6 +303,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_fuzz_arguments(fuzz)
     fuzz.set_defaults(func=_fuzz)
+    # parsed by certconform.rehearse itself (main() hands it every argument); listed here for --help
+    sub.add_parser("rehearse", add_help=False,
+                   help="rehearse the Intune campaign against the Graph emulator (certconform rehearse --help)")
     return parser
 
 
@@ -310,6 +316,11 @@ def _requirements(args: argparse.Namespace, extra: list[str]) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["rehearse"]:
+        from certconform.rehearse import main as rehearse_main
+
+        return rehearse_main(argv[1:])
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     if args.command not in ("run", "plan") and extra:

@@ -596,7 +596,10 @@ def write_reports(collector: Collector, out_dir: Path, meta: dict) -> str:
     cut = results["run"].get("cut_short")
     edition = f"edition {b.edition} ({b.document['edition']})"
     unsupported = t.get("not-supported", 0)
-    if unsupported * 2 > t["statements"]:
+    caps = results["run"].get("capabilities")
+    if isinstance(caps, dict) and caps.get("dry_run") is True:
+        tail += "; DRY RUN: nothing was sent to the product, nothing was judged"
+    elif unsupported * 2 > t["statements"]:
         tail += (f"; MOST STATEMENTS NOT SUPPORTED: the implementation's capabilities rule out {unsupported} of "
                  f"{t['statements']}, so this run says little about its conformance")
     return (f"results: {out_dir / 'index.html'}: {results['verdict'].upper()}: {edition}: {t['statements']} statements: {counts}{tail}"

@@ -44,7 +44,7 @@ from certconform.model.behaviour import ALL_PLATFORMS
 from certconform.model.world import CAS, DEVICE_ACTIONS, KINDS
 from certconform.progress import Progress, terminal_writer
 from certconform.mdm.capabilities import ALL as CAPS_ALL
-from certconform.steps.driver import Driver, MalformedInventory, log_entries
+from certconform.steps.driver import DRY_RUN, NOT_SUPPORTED, Driver, MalformedInventory, log_entries
 
 TALLY = Tally()  # checks of run_machine calls given no tally of their own
 COVERAGE, STATEMENTS = TALLY.transitions, TALLY.statements  # (names kept for older callers)
@@ -691,6 +691,8 @@ def pytest_generate_tests(metafunc):
 @pytest.mark.stateful
 def test_random_event_sequences(sut, conformance_log, pytestconfig, request, capsys, shard, capabilities):
     """Random sequences of every contract event, on every platform, checked after every event."""
+    if capabilities.dry_run:
+        pytest.skip(NOT_SUPPORTED + DRY_RUN)
     current = settings()
     profile = settings.get_current_profile_name()
     seed_note, seed = fix_seed(pytestconfig, current)

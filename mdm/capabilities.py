@@ -2,13 +2,17 @@
 and the slow-product extension fixed in docs/slow-products.md).
 
 What this module knows: the keys `events`, `observes`, `settle_s`, `devices`, `windows`,
-`max_requests_per_s`, `needs_person` and `cells` of a `capabilities()` / `GET /capabilities`
-answer, their defaults when absent (everything performable, every kind observable, synchronous,
-devices enrolled on demand, every window = settle_s, no request budget, no person needed, any
-number of cells), how to check them (a malformed value is a ValueError with one line naming the
-key), and which window a change gets: its *aspect* (a revocation, a removal, a delivery at
-check-in) and the *cause* of the event (directory and group propagation, a device action).
-Every other key (platforms, kinds, observe_since, ...) is ignored here.
+`max_requests_per_s`, `needs_person`, `cells`, `unsupported_on` and `dry_run` of a
+`capabilities()` / `GET /capabilities` answer, their defaults when absent (everything performable,
+every kind observable, synchronous, devices enrolled on demand, every window = settle_s, no request
+budget, no person needed, any number of cells, every event performed on every platform, a real
+run), how to check them (a malformed value is a ValueError with one line naming the key), and which
+window a change gets: its *aspect* (a revocation, a removal, a delivery at check-in) and the *cause*
+of the event (directory and group propagation, a device action). `unsupported_on` ({event type:
+{platform: reason}}) names events an implementation on a real product never performs on devices of
+a platform (e.g. a wipe that would erase a Mac); `dry_run` true means it sends nothing to the
+product, so nothing can be judged. Every other key (platforms, kinds, observe_since, ...) is
+ignored here.
 What it does not know: what the suite does with them (steps/driver.py: NotSupported before an
 event that cannot be performed, waiting for the windows; conformance/test_stateful.py: the
 generator; conformance/scheduler.py: cells, the request budget, the pool, people).
@@ -49,11 +53,18 @@ class Capabilities:
     needs_person: dict[str, str] = field(default_factory=dict)  # {event type: one-line instruction}
     cells: int | None = None  # how many independent cells at once (None: unbounded)
 
+    unsupported_on: dict[str, dict[str, str]] | None = None  # {event type: {platform: reason}}
+    dry_run: bool = False
+
     def __hash__(self) -> int:  # (dict fields: hash what identifies the declaration)
         return hash((self.events, self.observes, self.settle_s, tuple(sorted((self.windows or {}).items()))))
 
     def performs(self, event_type: str) -> bool:
         return event_type in self.events
+
+    def refuses_on(self, event_type: str, platform: str | None) -> str | None:
+        """The reason `event_type` is never performed on a `platform` device, or None."""
+        return ((self.unsupported_on or {}).get(event_type) or {}).get(platform or "")
 
     def pool(self, platform: str) -> int | None:
         """How many devices of `platform` can be enrolled (None: no limit)."""
@@ -184,8 +195,20 @@ def parse(raw: object) -> Capabilities:
     cells = raw.get("cells")
     if cells is not None and (isinstance(cells, bool) or not isinstance(cells, int) or cells < 1):
         raise ValueError(f"capabilities 'cells' must be an integer >= 1, got {cells!r}"[:200])
+    refused = raw.get("unsupported_on")
+    if refused is not None:
+        if not isinstance(refused, dict) or not all(
+                e in EVENT_FIELDS and isinstance(per, dict) and all(p in PLATFORMS and isinstance(why, str)
+                                                                     for p, why in per.items())
+                for e, per in refused.items()):
+            raise ValueError(f"capabilities 'unsupported_on' must be {{event type: {{platform: reason}}}}, got "
+                             f"{refused!r}"[:200])
+        refused = {e: dict(per) for e, per in refused.items()}
+    dry_run = raw.get("dry_run", False)
+    if not isinstance(dry_run, bool):
+        raise ValueError(f"capabilities 'dry_run' must be true or false, got {dry_run!r}"[:200])
     return Capabilities(events, observes, settle, devices, windows, None if budget is None else float(budget),
-                        {e: t.strip() for e, t in people.items()}, cells)
+                        {e: t.strip() for e, t in people.items()}, cells, refused, dry_run)
 
 
 def _names(value: object, key: str, known) -> frozenset[str]:

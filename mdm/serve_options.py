@@ -114,9 +114,9 @@ def add_serve_options(parser: argparse.ArgumentParser, port_required: bool = Fal
                         help="serve the mock in its realistic mode (spec mock-realistic): delayed revocations and "
                              "removals, a device pool per platform, no deletion by hand")
     parser.add_argument("--revocation-delay", type=float, default=None, metavar="S",
-                        help="with --realistic or --graph: seconds until a revocation lands (default 0.05)")
+                        help="with --realistic: seconds until a revocation lands (default 0.05)")
     parser.add_argument("--removal-delay", type=float, default=None, metavar="S",
-                        help="with --realistic or --graph: seconds until a removal lands, unless the device checks "
+                        help="with --realistic: seconds until a removal lands, unless the device checks "
                              "in first (default 0.05)")
     parser.add_argument("--delivery-delay", type=float, default=None, metavar="S",
                         help="with --realistic: seconds until the certificates of a check-in land on the device "
@@ -173,8 +173,7 @@ def realistic_service(args: argparse.Namespace):
     if not getattr(args, "realistic", False):
         given = [k for k, v in delays.items() if v is not None]
         if given:
-            needs = "--realistic" if given[0] == "delivery_delay" else "--realistic or --graph"
-            raise ServeError(f"--{given[0].replace('_', '-')} needs {needs}")
+            raise ServeError(f"--{given[0].replace('_', '-')} needs --realistic")
         return None
     from certconform.mdm.mock import MockMDM
 

@@ -57,6 +57,7 @@ class SetupFailed(AssertionError):
 # A plain skip (not a subclass), so the reason reads "not supported: ..." in JUnit and the reports.
 NotSupported = pytest.skip.Exception
 NOT_SUPPORTED = "not supported: "
+DRY_RUN = "dry run: the implementation sent nothing to the product, so nothing is judged (capabilities 'dry_run')"
 
 
 class MalformedInventory(AssertionError):
@@ -184,11 +185,13 @@ class Driver:
         """Skip the test (NotSupported) before an event the capabilities say cannot be performed."""
         reason = self.unsupported(event)
         if reason is not None:
-            pytest.skip(NOT_SUPPORTED + reason)
+            pytest.skip(NOT_SUPPORTED + (f"{DRY_RUN}; and {reason}" if self.caps.dry_run else reason))
 
     def require_observable(self, kind: str) -> None:
         """Skip the test (NotSupported) before a check that must read a `kind` certificate the
-        implementation cannot observe (capabilities 'observes')."""
+        implementation cannot observe (capabilities 'observes'), or any check in a dry run."""
+        if self.caps.dry_run:
+            pytest.skip(NOT_SUPPORTED + DRY_RUN)
         if kind not in self.caps.observes:
             pytest.skip(NOT_SUPPORTED + f"the implementation cannot observe {kind} certificates "
                         "(capabilities 'observes')")
@@ -208,6 +211,11 @@ class Driver:
             return f"the implementation cannot perform {etype} (capabilities 'events')"
         if self.unattended and etype in caps.needs_person:
             return person_needed(etype, caps.needs_person[etype])
+        device = self.world.devices.get(event.get("device", "")) if isinstance(event.get("device"), str) else None
+        refused = caps.refuses_on(etype, device.platform if device is not None else None)
+        if refused is not None:
+            return f"the implementation does not perform {etype} on {device.platform} devices: {refused} " \
+                   "(capabilities 'unsupported_on')"
         if etype == "enroll":
             pool = caps.pool(event["platform"])
             used = sum(1 for d in self.world.devices.values() if d.platform == event["platform"])
@@ -334,7 +342,10 @@ class Driver:
         return self.results[self.block_start:]
 
     def end_block(self) -> list[dict]:
-        """Called by Then steps: the snapshot before the When block (kept for further Thens)."""
+        """Called by Then steps: the snapshot before the When block (kept for further Thens). In a
+        dry run (capabilities 'dry_run') every event was sent to nothing: the check is not judged."""
+        if self.caps.dry_run:
+            pytest.skip(NOT_SUPPORTED + DRY_RUN)
         if self.block_before is None:
             raise AssertionError("a Then step needs a When step before it")
         self.then_seen = True

@@ -32,7 +32,7 @@ def mock_server_with_token():
 # behind its file lock. (Not `--dist loadgroup`: with pytest 9.2 xdist 3.8 no longer applies
 # `xdist_group` marks, pytest-dev/pytest-xdist#1386.)
 LONGEST_FIRST = ("tests/test_mutants.py", "tests/test_slow_resume.py", "tests/test_intune_e2e.py", "tests/test_slow_runs.py",
-                 "tests/test_realistic_runs.py",
+                 "tests/test_intune_faults.py", "tests/test_realistic_runs.py",
                  "tests/test_realistic_proof.py", "tests/test_conformance_runs.py", "tests/test_reports_run.py",
                  "tests/test_fuzz.py")
 

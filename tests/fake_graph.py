@@ -3,11 +3,14 @@
 Not the emulator and not the mock: it keeps the objects the adapter creates, answers with Graph's
 shapes (201 + entity, 204, `{"error": {...}}`, `@odata.nextLink`), records every request, and
 serves certificate states that the TEST scripts (`states[config_id] = [...]`). It knows nothing
-about which event should revoke or remove what. Knobs: `page_size`, `throttle` (answer the next
-N requests 429), `fail` (route substring -> (status, code, message)).
+about which event should revoke or remove what. Its pool devices are each enrolled by a user of
+their own; a wiped or retired device is gone until the test calls `reenrol(name)`. Knobs:
+`page_size`, `throttle` (answer the next N requests 429), `fail` (route substring -> (status,
+code, message)).
 """
 from __future__ import annotations
 
+import datetime as dt
 import itertools
 import json
 import uuid
@@ -15,8 +18,9 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 
-BASE = "https://graph.example.test"
+BASE = "http://127.0.0.1:9"  # loopback: the emulator's rules (placeholders and a static token allowed)
 TOKEN = "s3cret-token-value"
+SKU = "c1ec4a95-1f05-45b3-a911-aa3fa01094f5"
 
 
 class FakeGraph:
@@ -30,8 +34,10 @@ class FakeGraph:
         self.states: dict[str, list[dict]] = {}  # config id -> scripted managedDeviceCertificateStates
         self.managed: dict[str, dict] = {}
         self.directory: dict[str, dict] = {}
+        self.deleted: dict[str, dict] = {}  # soft-deleted users
         self.page_size, self.throttle, self.retry_after = page_size, 0, "0"
         self.fail: dict[str, tuple[int, str, str]] = {}
+        self.out: dict[str, str] = {}  # wiped or retired device name -> its user
         self._ids = itertools.count(1)
         for platform, names in (pool or {"windows": ["lab-win-1", "lab-win-2"], "ios": ["lab-ios-1"]}).items():
             for name in names:
@@ -40,10 +46,27 @@ class FakeGraph:
     def new_id(self) -> str:
         return str(uuid.UUID(int=next(self._ids)))
 
-    def add_device(self, name: str) -> dict:
-        device = {"id": self.new_id(), "deviceName": name, "azureADDeviceId": self.new_id(), "userId": None}
+    def add_device(self, name: str, user_id: str | None = None) -> dict:
+        """A pool device enrolled by a user of its own (made for it unless given)."""
+        if user_id is None:
+            user_id = self.new_id()
+            self.users[user_id] = {"id": user_id, "displayName": f"user of {name}",
+                                   "userPrincipalName": f"user-{name}@lab.example",
+                                   "assignedLicenses": [{"skuId": SKU}]}
+        device = {"id": self.new_id(), "deviceName": name, "azureADDeviceId": self.new_id(), "userId": user_id,
+                  "userPrincipalName": self.users.get(user_id, {}).get("userPrincipalName", ""),
+                  "managementState": "managed", "enrolledDateTime": "2030-01-01T00:00:00Z"}
         self.managed[device["id"]] = device
         self.directory[self.new_id()] = {"deviceId": device["azureADDeviceId"], "displayName": name}
+        return device
+
+    def user_of(self, name: str) -> str:
+        return next(d["userId"] for d in self.managed.values() if d["deviceName"] == name)
+
+    def reenrol(self, name: str) -> dict:
+        """A person enrols a wiped or retired device again: a new id, the same user."""
+        device = self.add_device(name, self.out.pop(name))
+        device["enrolledDateTime"] = dt.datetime.now(dt.timezone.utc).isoformat()
         return device
 
     def transport(self) -> httpx.MockTransport:
@@ -78,8 +101,17 @@ class FakeGraph:
                 return self._members(method, parts, body)
             return self._directory(method, parts[2:], query, body, self.groups)
         if parts[:2] == ["v1.0", "devices"]:
+            if len(parts) == 4 and parts[3] == "memberOf":
+                return self._page(path, query, [{"id": g, **self.groups[g]} for g, m in self.members.items()
+                                                if parts[2] in m])
             want = query.get("$filter", "").split("'")[1]
             return self._page(path, query, [{"id": i, **d} for i, d in self.directory.items() if d["deviceId"] == want])
+        if parts[:3] == ["v1.0", "directory", "deletedItems"] and parts[-1] == "restore" and method == "POST":
+            user = self.deleted.pop(parts[3], None)
+            if user is None:
+                return _error(404, "Request_ResourceNotFound", "not a deleted item")
+            self.users[user["id"]] = user
+            return httpx.Response(200, json=user)
         if parts[:3] == ["beta", "deviceManagement", "managedDevices"]:
             return self._managed(method, parts[3:], query, body)
         if parts[:3] == ["beta", "deviceManagement", "deviceConfigurations"]:
@@ -97,9 +129,15 @@ class FakeGraph:
         if rest and rest[0] not in store:
             return _error(404, "Request_ResourceNotFound", f"Resource '{rest[0]}' does not exist")
         if len(rest) == 1 and method == "DELETE":
-            del store[rest[0]]
+            gone = store.pop(rest[0])
+            if store is self.users:
+                self.deleted[rest[0]] = gone
             return httpx.Response(204)
+        if len(rest) == 1 and method == "GET":
+            return httpx.Response(200, json=store[rest[0]])
         if len(rest) == 2 and rest[1] == "assignLicense":
+            held = store[rest[0]].setdefault("assignedLicenses", [])
+            held[:] = [x for x in held if x["skuId"] not in body["removeLicenses"]] + body["addLicenses"]
             return httpx.Response(200, json=store[rest[0]])
         return _error(405, "BadRequest", "method not served")
 
@@ -126,13 +164,10 @@ class FakeGraph:
         if device is None:
             return _error(404, "ResourceNotFound", "no managed device")
         action = rest[1] if len(rest) > 1 else ""
-        if action == "users" and method == "POST":
-            device["userId"] = body["@odata.id"].rsplit("/", 1)[1]
-            return httpx.Response(204)
         if action in ("syncDevice", "wipe", "retire") and method == "POST":
-            if action in ("wipe", "retire"):  # the lab re-enrols it at once: a new id
+            if action in ("wipe", "retire"):  # gone from Intune until a person enrols it again (reenrol())
                 del self.managed[rest[0]]
-                self.add_device(device["deviceName"])
+                self.out[device["deviceName"]] = device["userId"]
             return httpx.Response(204)
         return _error(405, "BadRequest", "method not served")
 

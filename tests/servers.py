@@ -52,14 +52,9 @@ def _wait_until_ready(process: subprocess.Popen, url: str, token: str | None, ti
 
 def _stop(process: subprocess.Popen) -> None:
     """Stop a server started by one of the context managers below (kill it if it will not stop)."""
-    process.terminate()
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-    if process.stdout:
-        process.stdout.close()
+    from certconform.rehearse import stop
+
+    stop(process)
 
 
 @contextlib.contextmanager
@@ -102,7 +97,7 @@ def running_mock_server(token: str | None = None, host: str = "127.0.0.1",
 
 @contextlib.contextmanager
 def running_graph_emulator(*extra_args: str, token: str = "graph-selftest",
-                           startup_timeout: float = 30.0) -> Iterator[str]:
+                           startup_timeout: float = 90.0) -> Iterator[str]:
     """Run `certconform serve --graph` on a free loopback port; yield its base URL. The readiness
     probe is one authenticated GET (it counts towards --throttle-every)."""
     port = free_port()

@@ -11,6 +11,7 @@ optional dependency (extra `selftest`, installed by `python3 dev.py selftest`).
 from __future__ import annotations
 
 import asyncio
+import base64
 import time
 import uuid
 
@@ -68,6 +69,10 @@ from graph_sdk import certificate_states, follow, sdk_client, set_primary_user
 from servers import running_graph_emulator
 
 TOKEN = "graph-selftest"
+# real seconds (time scale 1): a device answers in 0.2 s, group changes and primary users show at
+# once, the lab's person re-enrols a device in 0.5 s
+EMULATOR_DELAYS = ("--delay", "notify=0.2", "--delay", "propagation=0", "--delay", "primary_user=0",
+                   "--delay", "reenrol=0.5")
 SKU = uuid.UUID("c1ec4a95-1f05-45b3-a911-aa3fa01094f5")  # any SKU id: the emulator takes every SKU as Intune's
 
 # family -> kind -> SDK model class (written out here, independently of the emulator's catalogue)
@@ -140,6 +145,7 @@ async def every_route(base: str, seen: list) -> dict:
     assert [lic.sku_id for lic in licensed.assigned_licenses] == [SKU]
     await client.users.by_user_id(other.id).assign_license.post(
         AssignLicensePostRequestBody(add_licenses=[AssignedLicense(sku_id=SKU)], remove_licenses=[]))
+    roots = httpx.get(f"{base}/certconform/pki-roots").json()  # not Graph: the emulator's CA roots
 
     # -- groups and membership -------------------------------------------------------------------
     group = await client.groups.with_url(v1(client, "/groups")).post(
@@ -169,9 +175,11 @@ async def every_route(base: str, seen: list) -> dict:
         f"{base}/beta/deviceManagement/managedDevices?$filter=deviceName eq 'lab-windows-01'").get()
     (device,) = found.value
     assert isinstance(device, ManagedDevice) and device.operating_system == "Windows"
-    assert device.device_type == DeviceType.Desktop and device.user_id == ""
-    assert (await client.device_management.managed_devices.by_managed_device_id(device.id).users.get()).value == []
-    await set_primary_user(client, device.id, user.id)
+    lab_user = device.user_id  # the lab's devices are enrolled by lab users of their own
+    assert device.device_type == DeviceType.Desktop and lab_user and device.user_principal_name.endswith("@lab.example")
+    assert [u.id for u in (await client.device_management.managed_devices.by_managed_device_id(device.id)
+                           .users.get()).value] == [lab_user]
+    await set_primary_user(client, device.id, user.id)  # Windows only; shows after --delay primary_user
     device = await client.device_management.managed_devices.by_managed_device_id(device.id).get()
     assert device.user_id == user.id and device.user_principal_name == "cc-alice@lab.test"
     primary = await client.device_management.managed_devices.by_managed_device_id(device.id).users.get()
@@ -188,6 +196,13 @@ async def every_route(base: str, seen: list) -> dict:
         ReferenceCreate(odata_id=f"https://graph.microsoft.com/v1.0/directoryObjects/{entry.id}"))
     assert {m.odata_type for m in (await client.groups.by_group_id(spare.id).members.get()).value} == \
         {"#microsoft.graph.user", "#microsoft.graph.device"}
+    for version_url in (lambda path: v1(client, path), lambda path: f"{base}/beta{path}"):
+        groups_of_device = await client.devices.by_device_id(entry.id).member_of.with_url(
+            version_url(f"/devices/{entry.id}/memberOf")).get()
+        assert [g.id for g in groups_of_device.value] == [spare.id]
+        groups_of_user = await client.users.by_user_id(user.id).member_of.with_url(
+            version_url(f"/users/{user.id}/memberOf")).get()
+        assert [g.id for g in groups_of_user.value] == [group.id]
     await client.groups.by_group_id(spare.id).members.by_directory_object_id(entry.id).ref.delete()
     await client.groups.by_group_id(spare.id).members.by_directory_object_id(other.id).ref.with_url(
         v1(client, f"/groups/{spare.id}/members/{other.id}/$ref")).delete()
@@ -197,7 +212,8 @@ async def every_route(base: str, seen: list) -> dict:
     made: dict[str, dict[str, object]] = {}
     for family, classes in PROFILE_CLASSES.items():
         root = await client.device_management.device_configurations.post(
-            classes["trusted_root"](display_name=f"cc-root-{family}", trusted_root_certificate=b"root"))
+            classes["trusted_root"](display_name=f"cc-root-{family}",
+                                    trusted_root_certificate=base64.b64decode(roots["intune"])))
         assert isinstance(root, classes["trusted_root"]) and uuid.UUID(root.id)
         made[family] = {"trusted_root": root}
         bind = {"rootCertificate@odata.bind":
@@ -229,12 +245,16 @@ async def every_route(base: str, seen: list) -> dict:
     assigned = await profile_item.assignments.get()
     assert [a.target.group_id for a in assigned.value] == [group.id]
 
-    # -- check-in delivers; the record parses into ManagedDeviceCertificateState -----------------
+    # -- check-in delivers (the device checks in after --delay notify); the record parses into
+    # ManagedDeviceCertificateState
+    await client.groups.by_group_id(group.id).members.ref.post(
+        ReferenceCreate(odata_id=f"https://graph.microsoft.com/v1.0/directoryObjects/{entry.id}"))
     device_item = client.device_management.managed_devices.by_managed_device_id(device.id)
     await device_item.sync_device.post()
-    (state,) = await certificate_states(client, scep.id, scep_type)
+    (state,) = await poll_states(client, scep.id, scep_type, lambda s: len(s) == 1)
     assert isinstance(state, ManagedDeviceCertificateState)
-    assert state.device_display_name == "lab-windows-01" and state.user_display_name == "cc-alice"
+    # the certificate is the enrolling user's (a new primary user does not change it)
+    assert state.device_display_name == "lab-windows-01" and state.user_display_name == "Lab user windows-01"
     assert state.certificate_issuance_state == CertificateIssuanceStates.Installed
     assert state.certificate_revoke_status == CertificateRevocationStatus.None_
     assert state.device_platform == DevicePlatformType.Windows10AndLater
@@ -252,25 +272,28 @@ async def every_route(base: str, seen: list) -> dict:
     patched = await profile_item.patch(Windows81SCEPCertificateProfile(description="changed"))
     assert patched.description == "changed" and patched.version == 2
 
-    # -- retire: revocation goes through pending, the lab re-enrols the device -------------------
+    # -- retire: pending until the device checks in; revocation goes through pending; the lab's
+    # person enrols the device again -------------------------------------------------------------
     await device_item.retire.post()
-    (state,) = await certificate_states(client, scep.id, scep_type)
-    facts["right_after_retire"] = state.certificate_revoke_status
+    assert (await device_item.get()).management_state.value == "retirePending"
+    (state,) = await poll_states(client, scep.id, scep_type,
+                                 lambda s: s[0].certificate_revoke_status != CertificateRevocationStatus.None_)
+    facts["first_change_after_retire"] = state.certificate_revoke_status
     (state,) = await poll_states(client, scep.id, scep_type,
                                  lambda s: s[0].certificate_revoke_status == CertificateRevocationStatus.Revoked)
     facts["after_retire"] = state.certificate_revoke_status
     gone = await error_of(device_item.get())
     assert gone.response_status_code == 404 and gone.error.code == "ResourceNotFound"
-    (again,) = (await client.device_management.managed_devices.with_url(
-        f"{base}/beta/deviceManagement/managedDevices?$filter=deviceName eq 'lab-windows-01'").get()).value
-    assert again.id != device.id and again.user_id == "" and again.azure_a_d_device_id != device.azure_a_d_device_id
+    again = await poll_device(client, base, "lab-windows-01")
+    assert again.id != device.id and again.user_id == lab_user and again.azure_a_d_device_id != device.azure_a_d_device_id
 
     # -- wipe (another pool device), unassign, deletes -------------------------------------------
     (tablet,) = (await client.device_management.managed_devices.with_url(
         f"{base}/beta/deviceManagement/managedDevices?$filter=deviceName eq 'lab-ios-01'").get()).value
     await client.device_management.managed_devices.by_managed_device_id(tablet.id).wipe.post(
         WipePostRequestBody(keep_enrollment_data=False, keep_user_data=False))
-    await error_of(client.device_management.managed_devices.by_managed_device_id(tablet.id).get())
+    wiped = await poll_device(client, base, "lab-ios-01", lambda d: d.id != tablet.id)
+    assert wiped.user_id == tablet.user_id
     answer = await profile_item.assign.post(AssignPostRequestBody(assignments=[]))
     assert answer.value == []
     await client.device_management.device_configurations.by_device_configuration_id(scep.id).delete()
@@ -280,10 +303,29 @@ async def every_route(base: str, seen: list) -> dict:
         AssignLicensePostRequestBody(add_licenses=[], remove_licenses=[SKU]))
     await client.users.by_user_id(user.id).with_url(v1(client, f"/users/{user.id}")).delete()
     await client.users.by_user_id(other.id).delete()
+    # deleted users can be restored (directory-deleteditems-restore.md), in both versions
+    for version_url, who in ((lambda path: v1(client, path), user), (lambda path: f"{base}/beta{path}", other)):
+        item = client.directory.deleted_items.by_directory_object_id(who.id)
+        assert (await item.with_url(version_url(f"/directory/deletedItems/{who.id}")).get()).id == who.id
+        assert (await item.restore.with_url(version_url(f"/directory/deletedItems/{who.id}/restore")).post()).id == who.id
+        await client.users.by_user_id(who.id).delete()
     await v1_group.delete()
     await client.groups.by_group_id(spare.id).delete()
-    assert (await client.users.get()).value == [] and (await client.groups.get()).value == []
+    assert (await client.users.with_url(f"{base}/beta/users?$filter=startswith(displayName,'cc-')").get()).value == []
+    assert (await client.groups.get()).value == []
     return facts
+
+
+async def poll_device(client, base: str, name: str, done=lambda d: True, timeout: float = 30.0):
+    """The managed device `name` once there is one and `done(it)` holds (a person's re-enrolment
+    lands later); polling, not a timing assertion."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = (await client.device_management.managed_devices.with_url(
+            f"{base}/beta/deviceManagement/managedDevices?$filter=deviceName eq '{name}'").get()).value
+        if found and done(found[0]) or time.monotonic() > deadline:
+            return found[0] if found else None
+        await asyncio.sleep(0.1)
 
 
 def test_the_sdk_reaches_every_route_and_parses_every_answer():
@@ -291,10 +333,10 @@ def test_the_sdk_reaches_every_route_and_parses_every_answer():
 
     seen: list = []
     with running_graph_emulator("--page-size", "3", "--throttle-every", "25", "--retry-after", "1",
-                                "--revocation-delay", "4", "--removal-delay", "0.2", token=TOKEN) as base:
+                                *EMULATOR_DELAYS, "--delay", "revocation=2", token=TOKEN) as base:
         facts = asyncio.run(every_route(base, seen))
     # revocation of a SCEP certificate on retire goes through pending, then lands (Intune's way)
-    assert facts["right_after_retire"] == CertificateRevocationStatus.Pending
+    assert facts["first_change_after_retire"] == CertificateRevocationStatus.Pending
     assert facts["after_retire"] == CertificateRevocationStatus.Revoked
     # every route the emulator serves was reached by the SDK (method and path template)
     routes = build_app(Tenant(pool={})).app.routes
@@ -372,24 +414,24 @@ def test_requests_without_the_token_get_401_and_foreign_hosts_421():
 
 async def retire_and_watch(base: str) -> list:
     client = sdk_client(base, TOKEN)
-    user = await client.users.post(new_user_body("cc-eve"))
     group = await client.groups.post(Group(display_name="cc-g", mail_enabled=False, mail_nickname="g",
                                            security_enabled=True))
-    await client.groups.by_group_id(group.id).members.ref.post(
-        ReferenceCreate(odata_id=f"https://graph.microsoft.com/v1.0/directoryObjects/{user.id}"))
-    root = await client.device_management.device_configurations.post(IosTrustedRootCertificate(display_name="cc-r"))
+    (device,) = (await client.device_management.managed_devices.with_url(
+        f"{base}/beta/deviceManagement/managedDevices?$filter=deviceName eq 'lab-ios-01'").get()).value
+    await client.groups.by_group_id(group.id).members.ref.post(  # the lab user who enrolled it
+        ReferenceCreate(odata_id=f"https://graph.microsoft.com/v1.0/directoryObjects/{device.user_id}"))
+    root_der = base64.b64decode(httpx.get(f"{base}/certconform/pki-roots").json()["intune"])
+    root = await client.device_management.device_configurations.post(
+        IosTrustedRootCertificate(display_name="cc-r", trusted_root_certificate=root_der))
     scep = IosScepCertificateProfile(display_name="cc-s")
     scep.additional_data = {"rootCertificate@odata.bind":
                             f"https://graph.microsoft.com/beta/deviceManagement/deviceConfigurations('{root.id}')"}
     scep = await client.device_management.device_configurations.post(scep)
     await client.device_management.device_configurations.by_device_configuration_id(scep.id).assign.post(
         AssignPostRequestBody(assignments=[DeviceConfigurationAssignment(target=GroupAssignmentTarget(group_id=group.id))]))
-    (device,) = (await client.device_management.managed_devices.with_url(
-        f"{base}/beta/deviceManagement/managedDevices?$filter=deviceName eq 'lab-ios-01'").get()).value
-    await set_primary_user(client, device.id, user.id)
     await client.device_management.managed_devices.by_managed_device_id(device.id).sync_device.post()
     type_name = odata_type(IosScepCertificateProfile)
-    (state,) = await certificate_states(client, scep.id, type_name)
+    (state,) = await poll_states(client, scep.id, type_name, lambda s: len(s) == 1)
     assert state.certificate_issuance_state == CertificateIssuanceStates.Installed
     await client.device_management.managed_devices.by_managed_device_id(device.id).retire.post()
     # wait until the removal has landed; with --revocation-delay 0 a revocation, if requested,
@@ -401,7 +443,7 @@ async def retire_and_watch(base: str) -> list:
 @pytest.mark.parametrize("fault", [None, "revocation-never-issued-on-retire"])
 def test_the_faulty_mode_never_revokes_on_retire(fault):
     extra = ("--fault", fault) if fault else ()
-    with running_graph_emulator("--revocation-delay", "0", "--removal-delay", "0.2", *extra, token=TOKEN) as base:
+    with running_graph_emulator(*EMULATOR_DELAYS, "--delay", "revocation=0", *extra, token=TOKEN) as base:
         (state,) = asyncio.run(retire_and_watch(base))
     assert state.certificate_issuance_state == CertificateIssuanceStates.Deleted
     want = CertificateRevocationStatus.None_ if fault else CertificateRevocationStatus.Revoked

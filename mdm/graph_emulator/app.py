@@ -1,13 +1,18 @@
 # What this module knows: the HTTP side of the Graph emulator -- the routes of docs/graph-wire.md,
-# their status codes and OData envelopes, bearer-token auth (401), every-Nth-request throttling
-# (429 with Retry-After, before anything changes) and Graph's error body for every refusal,
-# unknown routes and methods included. Directory routes answer under /v1.0 and /beta, Intune's
-# under /beta. What it does not know: what a write means for the mock (tenant.py).
+# their status codes and OData envelopes, the token endpoint (client credentials) and bearer-token
+# auth with expiry (401), Graph's documented per-app throttling limits and the self-tests'
+# every-Nth-request throttling (429 with Retry-After, before anything changes), and Graph's error
+# body for every refusal, unknown routes and methods included. Directory routes answer under
+# /v1.0 and /beta, Intune's under /beta. What it does not know: what a write means for the mock,
+# or when it takes effect (tenant.py).
 """The Graph emulator's ASGI application (Starlette, under FastAPI's dependency set)."""
 from __future__ import annotations
 
 import hmac
 import json
+import math
+import secrets
+import time
 from typing import Any, Awaitable, Callable
 
 from starlette.applications import Starlette
@@ -18,8 +23,14 @@ from starlette.routing import Route
 
 from .odata import GraphError, bad_request, page, parse_filter, query_options
 from .tenant import Tenant
+from .timing import THROTTLE_LIMITS
 
 DEFAULT_TOKEN = "certconform-graph"
+# Not Graph: the emulator's CA roots, for a rehearsal's configuration, and the remote actions that
+# reached it, for the self-tests (docs/graph-wire.md, "Not Graph")
+PKI_ROUTE = "/certconform/pki-roots"
+ACTIONS_ROUTE = "/certconform/actions"
+MIN_TOKEN_S = 30.0
 MAX_BODY = 256 * 1024
 
 # $filter clauses per collection
@@ -31,10 +42,15 @@ PROFILE_FILTERS = {"startswith": ("displayName",), "eq": ("displayName", "id")}
 
 
 class GraphSettings:
+    """`token`: the client secret of the token endpoint, also accepted as a bearer token obtained
+    elsewhere (which expires like any token, `token_lifetime_s` Intune seconds after the emulator
+    starts); `throttle_limits`: Graph's documented per-app limits (timing.THROTTLE_LIMITS; None: off)."""
+
     def __init__(self, token: str = DEFAULT_TOKEN, page_size: int = 100, throttle_every: int = 0,
-                 retry_after: int = 1, hosts=None) -> None:
+                 retry_after: int = 1, hosts=None, throttle_limits=THROTTLE_LIMITS) -> None:
         self.token, self.page_size = token, page_size
         self.throttle_every, self.retry_after = throttle_every, retry_after
+        self.throttle_limits = throttle_limits
         # a certconform.mdm.server.HostPolicy: the Host (and Origin) names a request may carry
         # (None: any, as in the in-process tests)
         self.hosts = hosts
@@ -131,13 +147,24 @@ def build_app(tenant: Tenant, settings: GraphSettings | None = None) -> Starlett
 
     # -- directory devices ---------------------------------------------------------------------
     async def devices(request: Request) -> Response:
-        return collection(request, [d.directory_entity() for d in tenant.devices.values()], "devices", DEVICE_FILTERS)
+        return collection(request, [d.entity() for d in tenant.directory.values()], "devices", DEVICE_FILTERS)
 
     async def device(request: Request) -> Response:
         found = tenant.directory_device(request.path_params["id"])
         if found is None:
             raise GraphError(404, "Request_ResourceNotFound", f"Resource '{request.path_params['id']}' does not exist.")
-        return entity(request, found.directory_entity(), "devices")
+        return entity(request, found.entity(), "devices")
+
+    async def member_of(request: Request) -> Response:
+        groups = tenant.member_of(request.path_params["id"])
+        return collection(request, [g.entity() for g in groups], "directoryObjects")
+
+    async def deleted_user(request: Request) -> Response:
+        return entity(request, tenant.deleted_user(request.path_params["id"]).entity(), "directoryObjects")
+
+    async def restore(request: Request) -> Response:
+        await _body(request, required=False)
+        return entity(request, tenant.restore_user(request.path_params["id"]).entity(), "directoryObjects")
 
     # -- managed devices -----------------------------------------------------------------------
     async def managed_devices(request: Request) -> Response:
@@ -225,6 +252,10 @@ def build_app(tenant: Tenant, settings: GraphSettings | None = None) -> Starlett
             Route(f"{v}/groups/{{id}}/members/{{member}}/$ref", remove_member, methods=["DELETE"]),
             Route(f"{v}/devices", devices, methods=["GET"]),
             Route(f"{v}/devices/{{id}}", device, methods=["GET"]),
+            Route(f"{v}/devices/{{id}}/memberOf", member_of, methods=["GET"]),
+            Route(f"{v}/users/{{id}}/memberOf", member_of, methods=["GET"]),
+            Route(f"{v}/directory/deletedItems/{{id}}", deleted_user, methods=["GET"]),
+            Route(f"{v}/directory/deletedItems/{{id}}/restore", restore, methods=["POST"]),
         ]
     dm = "/beta/deviceManagement"
     routes += [
@@ -258,7 +289,7 @@ def build_app(tenant: Tenant, settings: GraphSettings | None = None) -> Starlett
 
     app = Starlette(routes=routes, exception_handlers={GraphError: graph_error, HTTPException: http_error})
     app.state.tenant, app.state.settings = tenant, settings
-    return GraphGuard(app, settings)
+    return GraphGuard(app, settings, tenant)
 
 
 def _host_refusal(scope, hosts) -> GraphError | None:
@@ -287,13 +318,90 @@ def _host_refusal(scope, hosts) -> GraphError | None:
     return None
 
 
-class GraphGuard:
-    """ASGI middleware before routing: Host/Origin (421/403), bearer token (401), then
-    every-Nth-request throttling (429)."""
+class Tokens:
+    """Access tokens issued by the token endpoint, each with its expiry (real seconds), and the
+    configured secret as a bearer token obtained elsewhere, which expires as one issued at start."""
 
-    def __init__(self, app, settings: GraphSettings) -> None:
-        self.app, self.settings = app, settings
-        self.expected = f"Bearer {settings.token}".encode()
+    def __init__(self, settings: GraphSettings, tenant: Tenant) -> None:
+        self.settings, self.tenant = settings, tenant
+        # Real seconds: a token is about the client's clock. Time-scaled, it lasts at least
+        # MIN_TOKEN_S (a loaded machine must not make a just-issued token stale before it is
+        # used); under the fault token-expires-early a tenth of it, at least one second.
+        lifetime = tenant.clock.real(tenant.delays.token_lifetime_s)
+        if tenant.fault == "token-expires-early":
+            self.lifetime = max(1.0, lifetime / 10)
+        else:
+            self.lifetime = max(MIN_TOKEN_S, lifetime)
+        self.issued: dict[str, tuple[float, str]] = {}  # token -> (expires at, app)
+        self.static_expires = time.monotonic() + self.lifetime
+
+    def issue(self, form: dict) -> Response:
+        """POST /{tenant}/oauth2/v2.0/token, grant_type=client_credentials (the Microsoft identity
+        platform's client-credentials flow): the secret must be the configured token."""
+        if form.get("grant_type") != "client_credentials":
+            return JSONResponse({"error": "unsupported_grant_type",
+                                 "error_description": "only client_credentials is served"}, 400)
+        secret = str(form.get("client_secret") or "")
+        if not hmac.compare_digest(secret.encode(), self.settings.token.encode()):
+            return JSONResponse({"error": "invalid_client", "error_description": "AADSTS7000215: Invalid client "
+                                 "secret provided."}, 401)
+        token = "emu." + secrets.token_urlsafe(24)
+        now = time.monotonic()
+        self.issued = {t: v for t, v in self.issued.items() if v[0] > now}  # forget expired ones
+        self.issued[token] = (now + self.lifetime, str(form.get("client_id") or "app"))
+        return JSONResponse({"token_type": "Bearer", "expires_in": math.floor(self.lifetime),
+                             "ext_expires_in": math.floor(self.lifetime), "access_token": token})
+
+    def check(self, header: bytes | None) -> tuple[str | None, str]:
+        """(app, "") for a valid bearer token; (None, why) otherwise."""
+        if header is None:
+            return None, "Access token is empty."
+        text = header.decode("latin-1")
+        token = text.removeprefix("Bearer ")
+        now = time.monotonic()
+        if hmac.compare_digest(token.encode(), self.settings.token.encode()) and text.startswith("Bearer "):
+            return ("static", "") if now < self.static_expires else \
+                (None, "Lifetime validation failed, the token is expired.")
+        found = self.issued.get(token) if text.startswith("Bearer ") else None
+        if found is None:
+            return None, "Access token validation failure. Invalid audience."
+        return (found[1], "") if now < found[0] else (None, "Lifetime validation failed, the token is expired.")
+
+
+class Throttle:
+    """Graph's per-app limits (timing.THROTTLE_LIMITS): fixed windows per (app, service), any
+    request and writes counted apart; a request past a limit is 429 with the seconds left."""
+
+    def __init__(self, limits) -> None:
+        self.limits = limits or ()
+        self.windows: dict[tuple[str, str], list] = {}  # (app, prefix) -> [window start, any, writes]
+
+    def refuse(self, app: str, method: str, path: str) -> int | None:
+        """Retry-After seconds if this request is over a limit (it is then not counted), else None."""
+        for prefix, any_limit, write_limit, window in self.limits:
+            if not path.startswith(prefix):
+                continue
+            now = time.monotonic()
+            slot = self.windows.setdefault((app, prefix), [now, 0, 0])
+            if now - slot[0] >= window:
+                slot[:] = [now, 0, 0]
+            write = method in ("POST", "PUT", "PATCH", "DELETE")
+            if slot[1] >= any_limit or (write and slot[2] >= write_limit):
+                return max(1, math.ceil(slot[0] + window - now))
+            slot[1] += 1
+            slot[2] += write
+        return None
+
+
+class GraphGuard:
+    """ASGI middleware before routing: Host/Origin (421/403), the token endpoint, bearer token
+    (401, expired tokens included), throttling (429: Graph's documented limits and the self-tests'
+    every-Nth-request knob); then the effects that are due, then the route."""
+
+    def __init__(self, app, settings: GraphSettings, tenant: Tenant) -> None:
+        self.app, self.settings, self.tenant = app, settings, tenant
+        self.tokens = Tokens(settings, tenant)
+        self.throttle = Throttle(settings.throttle_limits)
         self.count = 0
 
     @property
@@ -307,15 +415,31 @@ class GraphGuard:
             refused = _host_refusal(scope, self.settings.hosts)
             if refused is not None:
                 return await _error(refused)(scope, receive, send)
+        path, method = scope["path"], scope["method"]
+        if path.endswith("/oauth2/v2.0/token") and method == "POST":
+            from urllib.parse import parse_qsl
+
+            body = await Request(scope, receive).body()
+            form = dict(parse_qsl(body.decode("utf-8", "replace")))
+            return await self.tokens.issue(form)(scope, receive, send)
+        if path == PKI_ROUTE and method == "GET":
+            return await _json(self.tenant.published_roots())(scope, receive, send)
+        if path == ACTIONS_ROUTE and method == "GET":
+            return await _json([{"action": a, "platform": p, "device": d}
+                                for a, p, d in self.tenant.actions])(scope, receive, send)
         given = [v for k, v in scope["headers"] if k == b"authorization"]
-        if len(given) != 1 or not hmac.compare_digest(given[0], self.expected):
-            message = "Access token is empty." if not given else "Access token validation failure. Invalid audience."
-            return await _error(GraphError(401, "InvalidAuthenticationToken", message,
+        app_id, why = self.tokens.check(given[0] if len(given) == 1 else None)
+        if app_id is None:
+            return await _error(GraphError(401, "InvalidAuthenticationToken", why,
                                            {"WWW-Authenticate": 'Bearer realm=""'}))(scope, receive, send)
         self.count += 1
         every = self.settings.throttle_every
-        if every and self.count % every == 0:
+        wait = self.throttle.refuse(app_id, method, path)
+        if wait is None and every and self.count % every == 0:
+            wait = self.settings.retry_after
+        if wait is not None:
             return await _error(GraphError(
                 429, "TooManyRequests", "Too many requests: the application is throttled; retry after the time "
-                "in the Retry-After header.", {"Retry-After": str(self.settings.retry_after)}))(scope, receive, send)
+                "in the Retry-After header.", {"Retry-After": str(wait)}))(scope, receive, send)
+        self.tenant.advance()
         return await self.app(scope, receive, send)

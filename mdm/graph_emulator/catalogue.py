@@ -7,8 +7,27 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-# Faulty modes for the self-tests: an Intune that breaks the article, which the suite must catch.
-FAULTS = ("revocation-never-issued-on-retire",)
+# Faulty modes for the self-tests: an Intune (or a lab) that goes wrong where issue 21 found the
+# adapter would break or mislead on a real tenant; for each, a self-test shows that the suite or
+# the adapter catches it, with a message that names it (tests/test_intune_faults.py).
+# fault -> (the issue's finding, what goes wrong)
+FAULTS = {
+    "pool-device-without-user": ("1 primary user", "the lab's devices were enrolled without a user (shared "
+                                 "devices): the adapter refuses the pool at start, naming the device"),
+    "wrong-ca-root": ("2 nothing can be issued", "the CA issues under another root than the one the emulator "
+                      "publishes: no SCEP certificate is ever installed; the suite fails the delivery"),
+    "revocation-never-issued-on-retire": ("4 device life cycle", "retire never asks the CA to revoke"),
+    "retire-never-completes": ("4 device life cycle", "a retired device never checks in: the retire stays "
+                               "pending, nothing is revoked or removed"),
+    "token-expires-early": ("5 tokens", "access tokens live a tenth of their documented lifetime: the "
+                            "adapter must renew them"),
+    "revoked-but-not-removed": ("6 observation", "retire revokes but leaves the certificate installed, "
+                                "reported as issuance state `revoked`"),
+    "slower-than-documented": ("7 timing", "every delay is twice the documented bound: the suite fails "
+                               "the waits, naming the window"),
+    "update-does-not-reissue": ("8 update_profile", "editing a profile's certificate settings changes "
+                                "nothing on the devices"),
+}
 
 PLATFORMS = ("windows", "ios", "macos", "android_knox", "android_legacy", "android_work")
 

@@ -45,10 +45,14 @@ def revoke_status(record: dict) -> str:
 
 
 def render(record: dict, certificate, profile_id: str, profile_name: str, device_id: str, device_name: str,
-           user_display: str, cert_platform: str, clock: StateClock) -> dict:
-    """One managedDeviceCertificateState for an inventory `record` and its x509 `certificate`."""
+           user_display: str, cert_platform: str, clock: StateClock, revoked_state: bool = False) -> dict:
+    """One managedDeviceCertificateState for an inventory `record` and its x509 `certificate`.
+    `revoked_state` (the fault revoked-but-not-removed): a revoked certificate still installed
+    reads issuance state `revoked`, which says nothing about whether it left the device."""
     serial = record["serial"]
     issuance = "installed" if record["installed"] else "deleted"
+    if revoked_state and record["installed"] and record.get("revoked"):
+        issuance = "revoked"
     revoke = revoke_status(record)
     issued_at = clock.issued(serial)
     changed_at = clock.changed(serial, (issuance, revoke))

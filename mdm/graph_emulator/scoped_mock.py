@@ -1,12 +1,16 @@
-# What this module knows: the two things Intune does that the contract's mock does not need to --
-# a profile reaches only devices of its platform family, and (for the self-tests) a faulty mode in
-# which retire never asks the CA to revoke. It adds both to MockMDM(realistic=True) by overriding
-# the mock's targeting and revocation hooks; everything else is the mock's own behaviour.
+# What this module knows: what Intune does that the contract's mock does not need to -- a profile
+# reaches only devices of its platform family; a macOS wipe is performed (current Intune: memdocs
+# intune/remote-actions/device-wipe-macos.md), its certificates going as in the macOS retire table
+# of devices-wipe.md (removed and revoked) -- and, for the self-tests, the faulty modes that act on
+# certificates (retire never asks the CA to revoke; retire revokes but leaves the certificate
+# installed). It adds them to MockMDM(realistic=True) by overriding the mock's hooks; everything
+# else is the mock's own behaviour.
 # What it does not know: Graph (names here are the emulator's GUIDs, opaque to the mock).
 """A realistic MockMDM whose profiles are scoped to platforms, with an optional retire fault."""
 from __future__ import annotations
 
 from certconform.mdm.mock import MockMDM
+from certconform.mdm.mock import remote_actions
 
 from .catalogue import FAULTS
 
@@ -45,6 +49,19 @@ class ScopedMock(MockMDM):
         if self._retiring and self.fault == "revocation-never-issued-on-retire":
             return  # the fault: the revocation request is never sent
         super()._revoke(cert)
+
+    def _remove(self, cert) -> None:
+        if self._retiring and self.fault == "revoked-but-not-removed":
+            return  # the fault: the certificate stays on the device (reported as issuance state `revoked`)
+        super()._remove(cert)
+
+    def _on_wipe(self, device: str) -> None:
+        target = self._device("wipe", device)
+        if target.platform != "macos":
+            return super()._on_wipe(device)
+        # Intune performs a macOS wipe today (the document's 2022 note refused it); what it does to
+        # certificates is the macOS row of devices-wipe.md's retire table: removed and revoked.
+        remote_actions.retire(target, self._store, self._settle)
 
     def _on_retire(self, device: str) -> None:
         self._retiring = True

@@ -1,6 +1,7 @@
 # What this module knows: the options of `certconform serve --graph` -- page size, throttling,
-# token, the lab's device pool, the mock's delays and the self-tests' fault -- how each is checked
-# (one line naming the option, via ServeError) and how the emulator is started with uvicorn.
+# token, the lab's device pool, the time scale and Intune's delays, and the self-tests' faults --
+# how each is checked (one line naming the option, via ServeError) and how the emulator is
+# started with uvicorn.
 # Kept free of Starlette imports until serving, so that building the command line stays fast.
 """Options and start-up of the Graph emulator."""
 from __future__ import annotations
@@ -11,9 +12,11 @@ import sys
 from certconform.mdm.serve_options import ServeError, bare_host
 
 from .catalogue import FAULTS, PLATFORMS
+from .timing import Delays
 
-GRAPH_ONLY = ("page_size", "throttle_every", "retry_after", "pool", "fault")
+GRAPH_ONLY = ("page_size", "throttle_every", "retry_after", "pool", "fault", "time_scale", "delay", "no_graph_limits")
 MAX_POOL = 50
+DELAY_NAMES = {f.removesuffix("_s"): f for f in Delays.__dataclass_fields__}
 
 
 def add_graph_options(parser: argparse.ArgumentParser) -> None:
@@ -31,6 +34,14 @@ def add_graph_options(parser: argparse.ArgumentParser) -> None:
                              f"platforms: {', '.join(PLATFORMS)})")
     parser.add_argument("--fault", default=None, metavar="NAME",
                         help=f"with --graph: a faulty Intune for self-tests ({', '.join(FAULTS)})")
+    parser.add_argument("--time-scale", type=float, default=None, metavar="X",
+                        help="with --graph: X seconds of Intune's time pass per real second (default 1; 3600: an "
+                             "hour of Intune is a second)")
+    parser.add_argument("--delay", action="append", default=None, metavar="NAME=S",
+                        help="with --graph: one of Intune's delays, in Intune's seconds (names: "
+                             f"{', '.join(DELAY_NAMES)}; defaults in docs/graph-wire.md); repeatable")
+    parser.add_argument("--no-graph-limits", action="store_true", default=None,
+                        help="with --graph: do not enforce Graph's documented per-app throttling limits")
 
 
 def parse_pool(text: str) -> dict[str, int]:
@@ -75,15 +86,37 @@ def graph_service(args: argparse.Namespace, token: str | None):
     pool = None if args.pool is None else parse_pool(args.pool)
     if args.fault is not None and args.fault not in FAULTS:
         raise ServeError(f"--fault: unknown fault {args.fault!r} (one of {', '.join(FAULTS)})")
-    delays = {k: v for k, v in (("revocation_delay", args.revocation_delay), ("removal_delay", args.removal_delay))
-              if v is not None}
-    try:
-        tenant = Tenant(pool=pool, fault=args.fault, **delays)
-    except ValueError as exc:
-        raise ServeError(f"--{str(exc).replace('_', '-')}") from None
+    for name in ("revocation_delay", "removal_delay"):
+        if getattr(args, name, None) is not None:
+            raise ServeError(f"--{name.replace('_', '-')} is for --realistic; with --graph use --delay "
+                             f"{'revocation' if name == 'revocation_delay' else 'notify'}=S (Intune's seconds)")
+    scale = 1.0 if args.time_scale is None else args.time_scale
+    if not 0 < scale <= 10_000_000:
+        raise ServeError(f"--time-scale must be above 0 and at most 10000000, got {scale:g}")
+    delays = parse_delays(args.delay or [])
+    tenant = Tenant(pool=pool, fault=args.fault, delays=delays, time_scale=scale)
     settings = GraphSettings(token=token or DEFAULT_TOKEN, page_size=page_size, throttle_every=throttle,
                              retry_after=retry_after)
+    if args.no_graph_limits:
+        settings.throttle_limits = None
     return tenant, settings
+
+
+def parse_delays(items: list[str]) -> Delays:
+    """Delays from ["notify=300", ...] (Intune's seconds); ServeError naming the first bad one."""
+    changes: dict[str, float] = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or name.strip() not in DELAY_NAMES:
+            raise ServeError(f"--delay {item!r}: want NAME=SECONDS, NAME one of {', '.join(DELAY_NAMES)}")
+        try:
+            seconds = float(value)
+        except ValueError:
+            raise ServeError(f"--delay {item!r}: {value!r} is not a number of seconds") from None
+        if not 0 <= seconds <= 30 * 86400 or (name.strip() == "token_lifetime" and seconds <= 0):
+            raise ServeError(f"--delay {item!r}: want 0 to 2592000 seconds (token_lifetime above 0)")
+        changes[DELAY_NAMES[name.strip()]] = seconds
+    return Delays().with_(**changes)
 
 
 def serve_graph(host: str, port: int, tenant, settings, allow_hosts=()) -> None:
@@ -99,7 +132,8 @@ def serve_graph(host: str, port: int, tenant, settings, allow_hosts=()) -> None:
     shown = f"[{bare_host(host)}]" if ":" in host else host
     pool = {p: sum(1 for d in tenant.devices.values() if d.platform == p) for p in PLATFORMS}
     print(f"certconform Graph emulator on http://{shown}:{port} (v1.0 and beta; bearer token required); "
-          f"page size {settings.page_size}, throttle every {settings.throttle_every or 'never'}, "
+          f"page size {settings.page_size}, throttle every {settings.throttle_every or 'never'}, Graph's limits "
+          f"{'on' if settings.throttle_limits else 'off'}, time scale {tenant.clock.scale:g}, "
           f"pool {', '.join(f'{p}={n}' for p, n in pool.items() if n)}; accepted Host names: "
           f"{settings.hosts.describe()}", file=sys.stderr, flush=True)
     if settings.token == DEFAULT_TOKEN and not is_loopback(host):

@@ -1,34 +1,47 @@
 """IntuneAdapter: the adapter contract (../shared/CONTRACT.md) over Microsoft Graph (spec `intune`).
 
-What this module knows: the run's state (contract names -> Graph ids, the device pool and its
-bindings, each contract profile's Graph profiles per platform family), how each contract event
-becomes the Graph requests of mapping.EVENTS, and how the per-profile certificate states become
-the contract inventory (mapping.record_fields). Event validation is the reference model's World
-(directory bookkeeping only: which names exist, who is in which group).
-What it does not know: HTTP details (graph.py), configuration (config.py), tokens (auth.py).
+What this module knows: the run's state -- contract names -> Graph ids; the device pool (devices
+already enrolled in Intune, each by a test user of its own: iOS, macOS and Android get their user
+at enrolment, and user certificates on Windows need that user signed in, memdocs intune/
+remote-actions/find-primary-user.md); which pool users stand for each contract user; the pool
+devices out until a person enrols them again; each contract profile's Graph profiles per
+platform family -- how each contract event becomes the Graph requests of mapping.EVENTS, and how
+the per-profile certificate states become the contract inventory (mapping.record_fields). Event
+validation is the reference model's World (directory bookkeeping only: which names exist, who is
+in which group). What it does not know: HTTP details (graph.py), configuration (config.py),
+tokens (auth.py).
 
-Safety: wipe and retire run only with allow_destructive (--allow-destructive, env
-CERTCONFORM_INTUNE_ALLOW_DESTRUCTIVE=1) and only on pool devices (the only devices the adapter
-knows); without it they are left out of capabilities()['events'], so the suite reports their
-checks not-supported, and a direct apply() raises EventRejected. reset() deletes only objects
-whose displayName starts with the run's prefix.
+Users: a contract user is no Graph object of its own. When it enrols a device, the pool user who
+enrolled that device becomes one of its pool users (held by no other contract user until reset);
+its group memberships and a withdrawn licence are replayed for each pool user it gains, and
+delete_user deletes them (Entra keeps deleted users 30 days; reset() restores them). The adapter
+never changes a device's primary user, so reset() has none to undo.
+
+Safety: wipe, retire and delete_user run only with allow_destructive (--allow-destructive, env
+CERTCONFORM_INTUNE_ALLOW_DESTRUCTIVE=1) and only on the pool; without it they are left out of
+capabilities()['events'], so the suite reports their checks not-supported, and a direct apply()
+raises EventRejected. A wipe never reaches an Android work profile, nor a Mac without
+allow_macos_wipe (capabilities()['unsupported_on']). reset() deletes only objects whose
+displayName starts with the run's prefix -- deleting a SCEP or PKCS profile makes Intune revoke
+its certificates, so use a throw-away CA -- and gives back what it took from the pool's users.
 """
 from __future__ import annotations
 
 import atexit
+import base64
 import datetime as dt
 import itertools
 import re
-import secrets
 import sys
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
-from certconform.mdm import EventRejected
+from certconform.mdm import AdapterSpecError, EventRejected
 from certconform.model.world import EVENT_FIELDS, PLATFORMS, World
 
 from . import mapping
-from .config import IntuneConfig
+from .config import UPDATE_EDITS, IntuneConfig
 from .graph import GraphClient, GraphError
 
 ODATA = "#microsoft.graph."
@@ -41,6 +54,17 @@ PKCS_WITH_ROOT = ("android", "android_work")
 
 
 @dataclass
+class PoolDevice:
+    """A pool device as Intune knows it now (its ids change when a person enrols it again)."""
+    name: str
+    platform: str
+    managed_id: str
+    aad_device_id: str
+    user_id: str  # the pool user who enrolled it
+    user_name: str
+
+
+@dataclass
 class Binding:
     """A contract device bound to a pool device, from enrol until wipe/retire (or reset)."""
     device: str
@@ -48,6 +72,7 @@ class Binding:
     pool_name: str
     managed_id: str
     aad_device_id: str
+    user_id: str
     bound_at: float
     released_at: float | None = None
     directory_id: str | None = None  # the directory device object (group membership), looked up once
@@ -57,7 +82,11 @@ class Binding:
 class GraphProfile:
     kind: str
     ids: dict[str, str] = field(default_factory=dict)  # family -> deviceConfiguration id
+    third_party_roots: dict[str, str] = field(default_factory=dict)  # trusted roots: family -> the 3rd-party CA's
     updates: int = 0
+
+    def all_ids(self) -> list[str]:
+        return list(self.ids.values()) + list(self.third_party_roots.values())
 
 
 class IntuneAdapter:
@@ -66,6 +95,10 @@ class IntuneAdapter:
         self.families = [f for f in mapping.FAMILIES
                          if any(cfg.pool.get(p) for p, fam in mapping.FAMILY.items() if fam == f)]
         self._closed = False
+        self.out: dict[str, tuple[str, str, float]] = {}  # pool device -> (platform, action, when): awaiting a person
+        self.to_restore: list[str] = []  # pool users deleted by this run (restored by reset)
+        self.to_relicense: list[str] = []  # pool users whose licence this run withdrew
+        self._roots = {"intune": _der_b64(cfg.root_certificate), "third_party": _der_b64(cfg.third_party_root_certificate)}
         self._check_pool()
         self._forget()
         # The suite resets before every test, never after the last: clean up at exit too.
@@ -80,38 +113,45 @@ class IntuneAdapter:
 
     # ------------------------------------------------------------------ set-up
     def _check_pool(self) -> None:
-        """Every pool device exists in Intune and has no primary user (one line naming the first
-        that does not): a device someone uses, or one an interrupted run left bound, is not free."""
+        """Every pool device is a managed device enrolled by a user of its own (one line naming the
+        first that is not)."""
+        users: dict[str, str] = {}
         for platform, names in self.cfg.pool.items():
             for name in names:
-                device = self._managed_device(name, platform)
-                if device.get("userId"):
-                    from certconform.mdm import AdapterSpecError
-
-                    who = device.get("userDisplayName") or device.get("userPrincipalName") or device["userId"]
+                device = self._pool_device(name, platform)
+                if device is None:
+                    raise AdapterSpecError(f"setting 'pool': {platform} device {name!r} is not a managed device in Intune")
+                if not device.user_id:
                     raise AdapterSpecError(
-                        f"setting 'pool': {platform} device {name!r} already has a primary user ({who}); a pool "
-                        "device must have none (if an interrupted run left it, run again with that run's prefix "
-                        "as CERTCONFORM_INTUNE_PREFIX: its reset() removes what it created)")
+                        f"setting 'pool': {platform} device {name!r} has no user: each pool device must be enrolled "
+                        "by a test user of its own (a shared device gets no user certificate; if a run deleted its "
+                        "user, restore the user from Entra's deleted users; docs/intune.md)")
+                if device.user_id in users:
+                    raise AdapterSpecError(
+                        f"setting 'pool': devices {users[device.user_id]!r} and {name!r} were enrolled by the same "
+                        f"user ({device.user_name}): each pool device needs a user of its own (docs/intune.md)")
+                users[device.user_id] = name
 
-    def _managed_device(self, name: str, platform: str) -> dict:
+    def _pool_device(self, name: str, platform: str, must_exist: bool = True) -> PoolDevice | None:
         found = self.graph.get(f"{BETA}/managedDevices?$filter=deviceName eq '{_quote(name)}'") or {}
-        devices = found.get("value", [])
-        if len(devices) != 1:
-            from certconform.mdm import AdapterSpecError
-
-            raise AdapterSpecError(f"setting 'pool': {platform} device {name!r} is "
-                                   + ("not a managed device in Intune" if not devices else f"ambiguous ({len(devices)} managed devices)"))
-        return devices[0]
+        devices = [d for d in found.get("value", []) if d.get("managementState", "managed") == "managed"]
+        if len(devices) > 1:
+            raise AdapterSpecError(f"setting 'pool': {platform} device {name!r} is ambiguous "
+                                   f"({len(devices)} managed devices)")
+        if not devices:
+            return None
+        d = devices[0]
+        return PoolDevice(name, platform, d["id"], str(d.get("azureADDeviceId") or ""), str(d.get("userId") or ""),
+                          str(d.get("userPrincipalName") or d.get("userDisplayName") or d.get("userId") or ""))
 
     def _forget(self) -> None:
         self.world = World()
-        self.users: dict[str, str] = {}  # contract user -> Graph id
-        self.groups: dict[str, str] = {}
+        self.groups: dict[str, str] = {}  # contract group -> Graph id
         self.profiles: dict[str, GraphProfile] = {}
+        self.pool_users: dict[str, list[str]] = {}  # contract user -> its pool users' ids
+        self.owner: dict[str, str] = {}  # pool user id -> the contract user it stands for
         self.bindings: dict[str, Binding] = {}  # contract device -> its binding
         self.history: list[Binding] = []  # every binding since reset (record attribution)
-        self.free = {p: list(names) for p, names in self.cfg.pool.items()}
         self.families_used: set[str] = set()
         self._seen: dict[str, tuple[int, str]] = {}  # serial -> (first-seen order, contract device)
         self._order = itertools.count()
@@ -123,24 +163,75 @@ class IntuneAdapter:
     def capabilities(self) -> dict:
         events = [e for e in EVENT_FIELDS if e not in mapping.UNSUPPORTED_EVENTS
                   and (self.cfg.allow_destructive or e not in mapping.DESTRUCTIVE_EVENTS)]
-        settle = 0.0 if self.cfg.dry_run else self.cfg.settle_s  # a dry run changes nothing: nothing to wait for
-        return {"events": events, "observes": list(mapping.OBSERVES), "settle_s": settle,
-                "devices": {p: len(self.cfg.pool.get(p, ())) for p in PLATFORMS},
-                "platforms": list(PLATFORMS)}
+        scale = self.cfg.time_scale
+        windows = {k: round(v / scale, 6) for k, v in mapping.WINDOWS.items()}
+        if self.cfg.dry_run:  # a dry run changes nothing: nothing to wait for, nothing to judge
+            windows = {k: 0.0 for k in windows}
+        caps = {"events": events, "observes": list(mapping.OBSERVES), "settle_s": max(windows.values()),
+                "windows": windows, "max_requests_per_s": self.request_budget(),
+                "devices": {p: len(self.cfg.pool.get(p, ())) for p in PLATFORMS}, "platforms": list(PLATFORMS),
+                "unsupported_on": self.unsupported_on(), "cells": 1,
+                "observation": dict(mapping.OBSERVATION)}
+        if self.cfg.allow_destructive:
+            caps["needs_person"] = {e: i for e, i in mapping.NEEDS_PERSON.items() if e in events}
+        if self.cfg.dry_run:
+            caps["dry_run"] = True
+        return caps
+
+    def request_budget(self) -> float:
+        """Adapter calls per second that keep Graph's write limit (the tightest): an event writes
+        once per platform family at most (mapping.GRAPH_LIMITS)."""
+        _, _, writes, window = mapping.GRAPH_LIMITS[0]
+        return round(writes / window / max(1, len(self.families)), 3)
+
+    def unsupported_on(self) -> dict[str, dict[str, str]]:
+        wipe = {"android_work": mapping.WORK_PROFILE_WIPE}
+        if not self.cfg.allow_macos_wipe:
+            wipe["macos"] = mapping.MACOS_WIPE
+        return {"wipe": wipe}
+
+    def awaiting_person(self) -> list[dict]:
+        """Pool devices out of the pool until a person enrols them again (wiped or retired)."""
+        self._refresh_out()
+        return [{"platform": platform, "device": name,
+                 "instruction": mapping.NEEDS_PERSON[action].format(device=name)}
+                for name, (platform, action, _) in sorted(self.out.items())]
+
+    def _refresh_out(self) -> None:
+        """A device that a person enrolled again since it went out is back in the pool."""
+        for name, (platform, action, since) in list(self.out.items()):
+            found = self.graph.get(f"{BETA}/managedDevices?$filter=deviceName eq '{_quote(name)}'") or {}
+            for d in found.get("value", []):
+                enrolled = _when(d.get("enrolledDateTime"))
+                if d.get("managementState", "managed") == "managed" and enrolled is not None and enrolled >= since - 1.0:
+                    del self.out[name]
+                    break
 
     def reset(self) -> None:
-        """Delete every object with the run's prefix (profiles, groups, users), nothing else."""
+        """Delete every object with the run's prefix (profiles, groups), nothing else, and give
+        back what the run took from the pool's users (deleted users restored, licences)."""
         prefix = self.cfg.prefix
         profiles = [p for p in self.graph.get_all(f"{BETA}/deviceConfigurations")
                     if str(p.get("displayName", "")).startswith(prefix)]
         # SCEP/PKCS first: a root named by a rootCertificate relationship cannot go first
         profiles.sort(key=lambda p: "TrustedRoot" in str(p.get("@odata.type", "")))
-        for p in profiles:
+        for p in profiles:  # Intune revokes the certificates of a deleted SCEP/PKCS profile: a throw-away CA
             self.graph.request("DELETE", f"{BETA}/deviceConfigurations/{p['id']}")
-        for kind in ("groups", "users"):
-            for obj in self.graph.get_all(f"{V1}/{kind}?$filter=startswith(displayName,'{_quote(prefix)}')"):
-                if str(obj.get("displayName", "")).startswith(prefix):  # never trust the filter alone
-                    self.graph.request("DELETE", f"{V1}/{kind}/{obj['id']}")
+        for obj in self.graph.get_all(f"{V1}/groups?$filter=startswith(displayName,'{_quote(prefix)}')"):
+            if str(obj.get("displayName", "")).startswith(prefix):  # never trust the filter alone
+                self.graph.request("DELETE", f"{V1}/groups/{obj['id']}")
+        while self.to_restore:
+            user_id = self.to_restore[0]
+            self.graph.request("POST", f"{V1}/directory/deletedItems/{user_id}/restore")
+            self.to_restore.pop(0)
+        while self.to_relicense:
+            user_id = self.to_relicense[0]
+            user = self.graph.get(f"{V1}/users/{user_id}") or {}
+            if not any(str(x.get("skuId")) == self.cfg.license_sku for x in user.get("assignedLicenses") or ()):
+                self.graph.request("POST", f"{V1}/users/{user_id}/assignLicense",
+                                   {"addLicenses": [{"skuId": self.cfg.license_sku, "disabledPlans": []}],
+                                    "removeLicenses": []})
+            self.to_relicense.pop(0)
         self._forget()
 
     def apply(self, event: dict) -> None:
@@ -151,6 +242,8 @@ class IntuneAdapter:
         if etype in mapping.DESTRUCTIVE_EVENTS and not self.cfg.allow_destructive:
             raise EventRejected(f"{etype} refused: destructive actions need --allow-destructive "
                                 "(env CERTCONFORM_INTUNE_ALLOW_DESTRUCTIVE=1)")
+        if etype in ("wipe", "retire") and e_platform(self.world, event) in self.unsupported_on().get(etype, {}):
+            raise EventRejected(f"{etype} not sent: {self.unsupported_on()[etype][e_platform(self.world, event)]}")
         try:
             getattr(self, "_" + etype)(event)
         except ValueError as exc:  # past validation, nothing is the caller's bad input (a ValueError would say so)
@@ -159,23 +252,23 @@ class IntuneAdapter:
 
     # -- directory
     def _create_user(self, e: dict) -> None:
-        nick = _nickname(self._name(e["user"]))
-        user = self.graph.request("POST", f"{V1}/users", {
-            "accountEnabled": True, "displayName": self._name(e["user"]), "mailNickname": nick,
-            "userPrincipalName": f"{nick}@{self.cfg.domain}", "usageLocation": self.cfg.usage_location,
-            "passwordProfile": {"forceChangePasswordNextSignIn": False, "password": _password()}})
-        self.users[e["user"]] = user["id"]
-        self.graph.request("POST", f"{V1}/users/{user['id']}/assignLicense",
-                           {"addLicenses": [{"skuId": self.cfg.license_sku, "disabledPlans": []}], "removeLicenses": []})
+        self.pool_users[e["user"]] = []  # no request: it gains pool users as it enrols devices
 
     def _withdraw_license(self, e: dict) -> None:
         if not self.world.users[e["user"]]:
             return  # withdrawn already: Graph answers 400 to removing a licence the user lacks
-        self.graph.request("POST", f"{V1}/users/{self.users[e['user']]}/assignLicense",
+        for user_id in self.pool_users.get(e["user"], []):
+            self._withdraw(user_id)
+
+    def _withdraw(self, user_id: str) -> None:
+        self.graph.request("POST", f"{V1}/users/{user_id}/assignLicense",
                            {"addLicenses": [], "removeLicenses": [self.cfg.license_sku]})
+        self.to_relicense.append(user_id)
 
     def _delete_user(self, e: dict) -> None:
-        self.graph.request("DELETE", f"{V1}/users/{self.users.pop(e['user'])}")
+        for user_id in self.pool_users.get(e["user"], []):
+            self.graph.request("DELETE", f"{V1}/users/{user_id}")
+            self.to_restore.append(user_id)  # restored with the licences it had: a withdrawn one is given back after
 
     def _create_group(self, e: dict) -> None:
         group = self.graph.request("POST", f"{V1}/groups", {
@@ -186,12 +279,17 @@ class IntuneAdapter:
     def _delete_group(self, e: dict) -> None:
         self.graph.request("DELETE", f"{V1}/groups/{self.groups.pop(e['group'])}")
 
-    def _member_id(self, member: str) -> str | None:
-        if member in self.users:
-            return self.users[member]
+    def _member_ids(self, member: str) -> list[str]:
+        """The directory objects that stand for a contract member: a user's pool users, a
+        device's directory device (none once it left Intune)."""
+        if member in self.pool_users:
+            return list(self.pool_users[member])
         binding = self.bindings.get(member)
-        if binding is None:  # wiped or retired: its directory device object is gone, so joining or
-            return None      # leaving a group cannot change what Intune delivers to it (no request)
+        if binding is None:  # wiped or retired: joining or leaving a group cannot change what Intune
+            return []        # delivers to it (no request)
+        return [self._directory_id(binding)]
+
+    def _directory_id(self, binding: Binding) -> str:
         if binding.directory_id is None:
             found = self.graph.get(f"{V1}/devices?$filter=deviceId eq '{_quote(binding.aad_device_id)}'") or {}
             if not found.get("value"):
@@ -200,43 +298,84 @@ class IntuneAdapter:
             binding.directory_id = found["value"][0]["id"]
         return binding.directory_id
 
+    def _join(self, group_id: str, object_id: str) -> None:
+        self.graph.request("POST", f"{V1}/groups/{group_id}/members/$ref",
+                           {"@odata.id": f"{GRAPH_HOST}/v1.0/directoryObjects/{object_id}"})
+
     def _add_member(self, e: dict) -> None:
         if e["member"] in self.world.groups[e["group"]]:
             return  # already a member: the contract's add is idempotent, Graph's $ref answers 400
-        member = self._member_id(e["member"])
-        if member is None:
-            return
-        self.graph.request("POST", f"{V1}/groups/{self.groups[e['group']]}/members/$ref",
-                           {"@odata.id": f"{GRAPH_HOST}/v1.0/directoryObjects/{member}"})
+        for object_id in self._member_ids(e["member"]):
+            self._join(self.groups[e["group"]], object_id)
 
     def _remove_member(self, e: dict) -> None:
-        member = self._member_id(e["member"])
-        if member is None:
-            return  # the membership went with the device object
-        self.graph.request("DELETE", f"{V1}/groups/{self.groups[e['group']]}/members/{member}/$ref")
+        for object_id in self._member_ids(e["member"]):
+            self.graph.request("DELETE", f"{V1}/groups/{self.groups[e['group']]}/members/{object_id}/$ref")
 
     # -- devices
     def _enroll(self, e: dict) -> None:
-        platform = e["platform"]
-        free = self.free.get(platform, [])
-        if not free:
-            raise EventRejected(f"no free {platform} device in the pool ({len(self.cfg.pool.get(platform, ()))} configured)")
-        name = free[0]
-        managed = self._managed_device(name, platform)  # its id changes when the lab re-enrols it
-        bound_at = time.time()
-        self.graph.request("POST", f"{BETA}/managedDevices/{managed['id']}/users/$ref",
-                           {"@odata.id": f"{GRAPH_HOST}/beta/users/{self.users[e['user']]}"})
-        free.pop(0)
-        binding = Binding(e["device"], platform, name, managed["id"], str(managed.get("azureADDeviceId") or ""), bound_at)
+        platform, user = e["platform"], e["user"]
+        device = self._free_device(platform, user)
+        if device is None:
+            self._refresh_out()
+            device = self._free_device(platform, user)
+        if device is None:
+            waiting = [n for n, (p, _, _) in self.out.items() if p == platform]
+            raise EventRejected(f"no free {platform} device in the pool ({len(self.cfg.pool.get(platform, ()))} "
+                                f"configured" + (f"; awaiting a person: {', '.join(waiting)}" if waiting else "") + ")")
+        binding = Binding(e["device"], platform, device.name, device.managed_id, device.aad_device_id, device.user_id,
+                          time.time())
+        self._drop_kept_memberships(binding)
+        if device.user_id not in self.owner:
+            self.owner[device.user_id] = user
+            self.pool_users[user].append(device.user_id)
+            for group in sorted(g for g, members in self.world.groups.items() if user in members):
+                self._join(self.groups[group], device.user_id)
+            if not self.world.users[user]:
+                self._withdraw(device.user_id)
         self.bindings[e["device"]] = binding
         self.history.append(binding)
         self.families_used.add(mapping.FAMILY[platform])
 
+    def _free_device(self, platform: str, user: str) -> PoolDevice | None:
+        """The first pool device of `platform` that no binding holds, no person must enrol again,
+        and whose pool user stands for no other contract user."""
+        held = {b.pool_name for b in self.bindings.values()}
+        for name in self.cfg.pool.get(platform, ()):
+            if name in held or name in self.out:
+                continue
+            device = self._pool_device(name, platform)
+            if device is None or not device.user_id or self.owner.get(device.user_id, user) != user:
+                continue
+            return device
+        return None
+
+    def _drop_kept_memberships(self, binding: Binding) -> None:
+        """A device's Entra record can outlive its enrolment (iOS, macOS: devices-wipe.md) and keep
+        the groups an earlier contract device joined: leave every group of this run it is in."""
+        ours = set(self.groups.values())
+        if not ours:
+            return
+        directory_id = self._directory_id(binding)
+        for group in self.graph.get_all(f"{V1}/devices/{directory_id}/memberOf"):
+            if group.get("id") in ours:
+                self.graph.request("DELETE", f"{V1}/groups/{group['id']}/members/{directory_id}/$ref")
+
     def _check_in(self, e: dict) -> None:
+        """syncDevice; with sync_wait_s, return once the device has checked in (its
+        lastSyncDateTime changed) or that long (Intune's seconds) has gone by."""
         binding = self.bindings.get(e["device"])
         if binding is None:
             return  # no longer enrolled: nothing to sync (the pool device may serve another binding now)
-        self.graph.request("POST", f"{BETA}/managedDevices/{binding.managed_id}/syncDevice")
+        path = f"{BETA}/managedDevices/{binding.managed_id}"
+        before = (self.graph.get(path) or {}).get("lastSyncDateTime") if self.cfg.sync_wait_s else None
+        self.graph.request("POST", f"{path}/syncDevice")
+        deadline = time.monotonic() + self.cfg.sync_wait_s / self.cfg.time_scale
+        pause = 1.0 / max(self.request_budget(), 0.1)
+        while time.monotonic() < deadline:
+            if (self.graph.get(path) or {}).get("lastSyncDateTime") != before:
+                return  # the device checked in
+            time.sleep(min(pause, max(0.0, deadline - time.monotonic())))  # polling the device's check-in
 
     def _device_action(self, e: dict, body: dict | None) -> None:
         binding = self.bindings.get(e["device"])
@@ -245,12 +384,13 @@ class IntuneAdapter:
         try:
             self.graph.request("POST", f"{BETA}/managedDevices/{binding.managed_id}/{e['type']}", body)
         except GraphError as exc:
-            if exc.status == 409:  # the platform refuses the action (e.g. wipe on macOS)
+            if exc.status == 409:  # the platform refuses the action
                 raise EventRejected(str(exc)) from None
             raise
         binding.released_at = time.time()
         del self.bindings[e["device"]]
-        self.free[binding.platform].append(binding.pool_name)  # last: least recently used first
+        # out of the pool until a person enrols it again (needs_person)
+        self.out[binding.pool_name] = (binding.platform, e["type"], binding.released_at)
 
     def _wipe(self, e: dict) -> None:
         self._device_action(e, {"keepEnrollmentData": False, "keepUserData": False})
@@ -260,43 +400,72 @@ class IntuneAdapter:
 
     # -- profiles
     def _create_profile(self, e: dict) -> None:
-        kind, profile = e["kind"], GraphProfile(e["kind"])
+        kind, profile, ca = e["kind"], GraphProfile(e["kind"]), e.get("ca")
         for family in self.families:
-            body = {"@odata.type": ODATA + mapping.ODATA_TYPES[(family, kind)],
-                    "displayName": f"{self._name(e['profile'])} ({family})",
-                    "description": _description(e.get("ca"), 0)}
-            body.update(self._settings(family, kind, e.get("ca")))
+            body = self._profile_body(family, kind, ca, self._name(e["profile"]))
             if kind == "scep" or (kind == "pkcs" and family in PKCS_WITH_ROOT):
-                root = self.profiles[e["root"]].ids[family]
+                root = self._root_for(e["root"], family, ca or "intune")
                 body["rootCertificate@odata.bind"] = f"{GRAPH_HOST}/beta/deviceManagement/deviceConfigurations('{root}')"
             created = self.graph.request("POST", f"{BETA}/deviceConfigurations", body)
             profile.ids[family] = created["id"]
         self.profiles[e["profile"]] = profile
 
-    def _settings(self, family: str, kind: str, ca: str | None) -> dict:
+    def _profile_body(self, family: str, kind: str, ca: str | None, name: str, root_ca: str = "intune") -> dict:
+        body = {"@odata.type": ODATA + mapping.ODATA_TYPES[(family, kind)],
+                "displayName": f"{name} ({family})" + (" (third-party root)" if root_ca == "third_party" else ""),
+                "description": _description(ca, 0)}
+        body.update(self._settings(family, kind, ca, root_ca))
+        return body
+
+    def _root_for(self, root: str, family: str, ca: str) -> str:
+        """The trusted-root profile a SCEP/PKCS profile of `ca` binds: the contract root's profile
+        for the Intune CA, or (made the first time it is needed, with the contract root's
+        assignments) its twin carrying the third-party CA's root."""
+        profile = self.profiles[root]
+        if ca != "third_party":
+            return profile.ids[family]
+        if family not in profile.third_party_roots:
+            body = self._profile_body(family, "trusted_root", None, self._name(root), root_ca="third_party")
+            profile.third_party_roots[family] = self.graph.request("POST", f"{BETA}/deviceConfigurations", body)["id"]
+            if self.world.profiles[root].groups:
+                self._assign(profile.third_party_roots[family], sorted(self.world.profiles[root].groups))
+        return profile.third_party_roots[family]
+
+    def _settings(self, family: str, kind: str, ca: str | None, root_ca: str = "intune") -> dict:
         """The type-specific properties a real tenant needs (documented in each type's page; every
         body is checked against msgraph-beta-sdk's models by tests/test_intune_bodies.py)."""
+        cfg, third = self.cfg, ca == "third_party"
+        edit, (first, _) = UPDATE_EDITS[cfg.update_edit][0], UPDATE_EDITS[cfg.update_edit][1]
         if kind == "trusted_root":
-            return {"trustedRootCertificate": _ROOT_DER_B64, "certFileName": "certconform-root.cer"}
+            return {"trustedRootCertificate": self._roots[root_ca], "certFileName": f"certconform-{root_ca}-root.cer"}
         if kind == "scep":
-            url = self.cfg.third_party_scep_url if ca == "third_party" else self.cfg.scep_url
-            return {"scepServerUrls": [url], "subjectNameFormat": "commonName", "keyUsage": "digitalSignature",
-                    "keySize": "size2048", "renewalThresholdPercentage": 20,
-                    "certificateValidityPeriodScale": "years", "certificateValidityPeriodValue": 1}
+            body = {"scepServerUrls": [cfg.third_party_scep_url if third else cfg.scep_url],
+                    "subjectNameFormat": "commonName", "keyUsage": "digitalSignature", "keySize": "size2048",
+                    "renewalThresholdPercentage": 20, "certificateValidityPeriodScale": "years",
+                    "certificateValidityPeriodValue": 1}
+            body[edit] = first
+            return body
         if kind == "pkcs":
-            return {"certificationAuthority": self.cfg.pkcs_ca, "certificationAuthorityName": self.cfg.pkcs_ca_name,
-                    "certificateTemplateName": "certconform", "renewalThresholdPercentage": 20,
+            body = {"certificationAuthority": cfg.third_party_pkcs_ca if third else cfg.pkcs_ca,
+                    "certificationAuthorityName": cfg.third_party_pkcs_ca_name if third else cfg.pkcs_ca_name,
+                    "certificateTemplateName": cfg.pkcs_template, "renewalThresholdPercentage": 20,
                     "certificateValidityPeriodScale": "years", "certificateValidityPeriodValue": 1}
+            if edit != "keyUsage":  # PKCS types have no keyUsage property: the validity edit stands in
+                body[edit] = first
+            return body
         if family == "ios":  # iosImportedPFXCertificateProfile has no renewal threshold (its doc page, the SDK's model)
             return {"intendedPurpose": "unassigned"}
         return {"intendedPurpose": "unassigned", "renewalThresholdPercentage": 20}
 
-    def _assign_all(self, profile_name: str) -> None:
-        groups = sorted(self.world.profiles[profile_name].groups)
+    def _assign(self, config_id: str, groups: list[str]) -> None:
         assignments = [{"target": {"@odata.type": ODATA + "groupAssignmentTarget", "groupId": self.groups[g]}}
                        for g in groups]
-        for config_id in self.profiles[profile_name].ids.values():
-            self.graph.request("POST", f"{BETA}/deviceConfigurations/{config_id}/assign", {"assignments": assignments})
+        self.graph.request("POST", f"{BETA}/deviceConfigurations/{config_id}/assign", {"assignments": assignments})
+
+    def _assign_all(self, profile_name: str) -> None:
+        groups = sorted(self.world.profiles[profile_name].groups)
+        for config_id in self.profiles[profile_name].all_ids():
+            self._assign(config_id, groups)
 
     def _assign_profile(self, e: dict) -> None:
         self.world.profiles[e["profile"]].groups.add(e["group"])  # the full set includes it
@@ -315,13 +484,18 @@ class IntuneAdapter:
             raise
 
     def _update_profile(self, e: dict) -> None:
+        """SCEP/PKCS: toggle the setting update_edit names (config.UPDATE_EDITS); other kinds: the
+        description (their certificates are not observed)."""
         profile, world = self.profiles[e["profile"]], self.world.profiles[e["profile"]]
         profile.updates += 1
-        for family, config_id in profile.ids.items():
+        prop, values = UPDATE_EDITS[self.cfg.update_edit]
+        if profile.kind == "pkcs" and prop == "keyUsage":
+            prop, values = UPDATE_EDITS["validity"]
+        for family, config_id in list(profile.ids.items()) + list(profile.third_party_roots.items()):
             body = {"@odata.type": ODATA + mapping.ODATA_TYPES[(family, profile.kind)],
                     "description": _description(world.ca, profile.updates)}
-            if profile.kind in ("scep", "pkcs"):  # a setting that makes the device renew
-                body["renewalThresholdPercentage"] = 20 + profile.updates % 2
+            if profile.kind in ("scep", "pkcs"):
+                body[prop] = values[profile.updates % 2]
             self.graph.request("PATCH", f"{BETA}/deviceConfigurations/{config_id}", body)
 
     # ------------------------------------------------------------------ observation
@@ -366,21 +540,21 @@ class IntuneAdapter:
     def _attribute(self, pool_name: str, issued: float | None) -> str | None:
         """The contract device that held pool device `pool_name` when the certificate was issued."""
         candidates = [b for b in self.history if b.pool_name == pool_name]
-        if not candidates:
+        if not candidates or issued is None:
             return None
-        if issued is not None:
-            for b in reversed(candidates):
-                if b.bound_at - 1.0 <= issued and (b.released_at is None or issued <= b.released_at + 1.0):
-                    return b.device
-        return candidates[-1].device
+        for b in reversed(candidates):
+            if b.bound_at - 1.0 <= issued and (b.released_at is None or issued <= b.released_at + 1.0):
+                return b.device
+        return None
 
     def close(self) -> None:
-        """Delete what this run created (a run leaves nothing behind on the tenant), then close."""
+        """Delete what this run created and give back what it took (a run leaves nothing behind
+        on the tenant but revoked certificates), then close."""
         if self._closed:
             return
         self._closed = True
         try:
-            if self.users or self.groups or self.profiles:
+            if self.groups or self.profiles or self.to_restore or self.to_relicense:
                 self.reset()
         finally:
             self.graph.close()
@@ -389,26 +563,27 @@ class IntuneAdapter:
         return f"IntuneAdapter({self.cfg.graph_url!r}, prefix={self.cfg.prefix!r})"
 
 
+def e_platform(world: World, event: dict) -> str | None:
+    """The platform of the device an event names (None if it names none the world knows)."""
+    device = world.devices.get(event.get("device", ""))
+    return device.platform if device is not None else None
+
+
 def _quote(text: str) -> str:
     """A string literal's content in an OData $filter (a quote is doubled)."""
     return text.replace("'", "''")
 
 
 def _nickname(name: str) -> str:
-    """mailNickname (and the UPN's local part): ASCII letters, digits and - _ . only, at most 64
-    characters, compared without case by the directory. A name that needs changing (capitals
-    included) gets a hash of itself, so two names never collide ("U1" and "u1" are two users)."""
+    """mailNickname: ASCII letters, digits and - _ . only, at most 64 characters, compared without
+    case by the directory. A name that needs changing (capitals included) gets a hash of itself, so
+    two names never collide ("G1" and "g1" are two groups)."""
     safe = re.sub(r"[^a-z0-9._-]", "-", name.lower())
     if safe == name and len(name) <= 64:
         return name
     import hashlib
 
     return safe[:55] + "-" + hashlib.sha256(name.encode()).hexdigest()[:8]
-
-
-def _password() -> str:
-    """A random password meeting Entra ID's complexity rules (never logged: graph.py redacts it)."""
-    return "Cc1!" + secrets.token_urlsafe(18)
 
 
 def _description(ca: str | None, updates: int) -> str:
@@ -433,17 +608,32 @@ def _when(value) -> float | None:
     return stamp.timestamp()
 
 
-def _root_der_b64() -> str:
-    """A self-signed root for trusted-root profiles (its identity does not matter to the suite)."""
-    import base64
+def _der_b64(path: str) -> str:
+    """The base64 DER of a root certificate file (PEM or DER); without a file, a self-signed
+    stand-in (fine for a dry run or the fake Graph of the self-tests; a real tenant must configure
+    its root: config.check refuses the placeholder, and the emulator delivers no certificate under
+    a root its CA does not issue under)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
 
+    if not path:
+        return _STAND_IN_ROOT
+    data = Path(path).read_bytes()
+    try:
+        cert = x509.load_pem_x509_certificate(data) if b"-----BEGIN" in data else x509.load_der_x509_certificate(data)
+    except ValueError:
+        raise AdapterSpecError(f"setting for {path}: not a PEM or DER certificate") from None
+    return base64.b64encode(cert.public_bytes(serialization.Encoding.DER)).decode()
+
+
+def _stand_in_root() -> str:
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.x509.oid import NameOID
 
     key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "certconform test root")])
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "certconform stand-in root")])
     now = dt.datetime.now(dt.timezone.utc)
     cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
             .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(days=1))
@@ -453,4 +643,4 @@ def _root_der_b64() -> str:
     return base64.b64encode(cert.public_bytes(serialization.Encoding.DER)).decode()
 
 
-_ROOT_DER_B64 = _root_der_b64()
+_STAND_IN_ROOT = _stand_in_root()

@@ -3,7 +3,9 @@
 What this module knows: every setting, its environment variable, its default, and how to check
 it; the config file (`CERTCONFORM_INTUNE_CONFIG=path`, TOML or YAML, keys as in FIELDS); a bad or
 missing value is a ConfigError with one line naming the setting (never its value when secret).
-What it does not know: Graph (graph.py) or tokens (auth.py).
+A real tenant (any Graph URL but a loopback one, the emulator's) gets no placeholder: its PKI
+settings must be the administrator's own, and a static token is refused (it lasts about an hour,
+a campaign days). What it does not know: Graph (graph.py) or tokens (auth.py).
 """
 from __future__ import annotations
 
@@ -20,7 +22,17 @@ from .mapping import FAMILY
 ENV = "CERTCONFORM_INTUNE_"
 SECRET_FIELDS = ("client_secret", "token")
 DEFAULT_GRAPH_URL = "https://graph.microsoft.com"
-DEFAULT_SETTLE_S = 900.0  # real Intune: revocation through the certificate connector takes minutes
+# PKI placeholders: fine against the emulator, refused on a real tenant (PKI_FIELDS)
+PLACEHOLDER_HOST = ".invalid"
+PKI_FIELDS = ("root_certificate", "third_party_root_certificate", "scep_url", "third_party_scep_url", "pkcs_ca",
+              "pkcs_ca_name", "pkcs_template", "third_party_pkcs_ca", "third_party_pkcs_ca_name")
+# update_profile: which edit of a SCEP/PKCS profile the adapter makes (no Graph or Intune page says
+# which edits make Intune reissue; docs/intune.md). name -> (property, its two values)
+UPDATE_EDITS = {
+    "validity": ("certificateValidityPeriodValue", (1, 2)),
+    "renewal_threshold": ("renewalThresholdPercentage", (20, 21)),
+    "key_usage": ("keyUsage", ("digitalSignature", "keyEncipherment,digitalSignature")),
+}
 
 
 class ConfigError(ValueError):
@@ -33,23 +45,31 @@ FIELDS = {
     "client_id": "application (client) id, for azure-identity",
     "client_secret": "client secret (or certificate_path)",
     "certificate_path": "PEM/PFX certificate of the application (or client_secret)",
-    "token": "a bearer token obtained elsewhere (the emulator's, or `az account get-access-token`); replaces the three above",
+    "token": "a bearer token obtained elsewhere: only with dry_run or against the emulator (a token lasts about an hour)",
     "graph_url": f"Graph base URL (default {DEFAULT_GRAPH_URL}; the emulator's http://127.0.0.1:PORT)",
-    "pool": "test devices per platform: `windows=NAME,NAME;ios=NAME` (a mapping in a file)",
-    "license_sku": "skuId (GUID) of the Intune licence given to created users",
-    "domain": "verified domain for created users' userPrincipalName (e.g. contoso.onmicrosoft.com)",
-    "usage_location": "usageLocation of created users (two letters; default US)",
+    "pool": "test devices per platform, each enrolled by a test user of its own: `windows=NAME,NAME;ios=NAME`",
+    "license_sku": "skuId (GUID) of the Intune licence the pool's users hold (withdraw_license takes it, reset gives it back)",
     "prefix": "name prefix of every object the run creates (default cc-<time>-<random>-)",
-    "settle_s": f"seconds within which Intune's effects appear (default {DEFAULT_SETTLE_S:g})",
-    "scep_url": "SCEP server URL written into SCEP profiles (default https://scep.invalid/certsrv/mscep/mscep.dll)",
-    "third_party_scep_url": "SCEP URL of the third-party CA (default https://scep.third-party.invalid/scep)",
-    "pkcs_ca": "certification authority FQDN for PKCS profiles (default ca.invalid)",
-    "pkcs_ca_name": "certification authority name for PKCS profiles (default certconform-ca)",
+    "root_certificate": "file (PEM or DER) of the root CA your Intune-connected CA issues under",
+    "third_party_root_certificate": "file (PEM or DER) of the root of the CA that plays the third-party CA",
+    "scep_url": "SCEP server URL (NDES) of the CA behind Intune's certificate connector",
+    "third_party_scep_url": "SCEP server URL of the third-party CA",
+    "pkcs_ca": "certification authority FQDN for PKCS profiles (the connector's CA)",
+    "pkcs_ca_name": "certification authority name for PKCS profiles",
+    "pkcs_template": "certificate template name for PKCS profiles",
+    "third_party_pkcs_ca": "certification authority FQDN for the third-party CA's PKCS profiles",
+    "third_party_pkcs_ca_name": "certification authority name for the third-party CA's PKCS profiles",
+    "update_edit": f"what update_profile changes in SCEP/PKCS profiles: {', '.join(UPDATE_EDITS)} (default validity)",
     "max_retries": "how often a throttled (429) request is retried (default 6)",
     "max_retry_wait_s": "the longest Retry-After honoured, seconds (default 120)",
     "timeout_s": "seconds per request (default 30)",
-    "allow_destructive": "1 to perform wipe and retire on pool devices (also --allow-destructive)",
-    "dry_run": "1 to print every Graph request instead of sending it (also --dry-run)",
+    "allow_destructive": "1 to perform wipe, retire and delete_user on the pool (also --allow-destructive)",
+    "allow_macos_wipe": "1 to let a wipe reach a macOS device too (it erases the Mac; needs allow_destructive)",
+    "dry_run": "1 to print every Graph request instead of sending it (also --dry-run); judges nothing",
+    "time_scale": "the emulator's --time-scale (rehearsals only: refused for a real tenant)",
+    "graph_limits": "1 (default) to keep within Graph's documented per-app request limits; 0 only against an emulator "
+                    "run with --no-graph-limits (self-tests)",
+    "sync_wait_s": "after syncDevice, wait up to this long (Intune's seconds) for the device's check-in (default 0)",
 }
 
 
@@ -63,19 +83,31 @@ class IntuneConfig:
     token: str | None = field(default=None, repr=False)
     pool: dict[str, list[str]] = field(default_factory=dict)
     license_sku: str = ""
-    domain: str = ""
-    usage_location: str = "US"
     prefix: str = ""
-    settle_s: float = DEFAULT_SETTLE_S
+    root_certificate: str = ""
+    third_party_root_certificate: str = ""
     scep_url: str = "https://scep.invalid/certsrv/mscep/mscep.dll"
     third_party_scep_url: str = "https://scep.third-party.invalid/scep"
     pkcs_ca: str = "ca.invalid"
     pkcs_ca_name: str = "certconform-ca"
+    pkcs_template: str = "certconform"
+    third_party_pkcs_ca: str = "ca.third-party.invalid"
+    third_party_pkcs_ca_name: str = "third-party-ca"
+    update_edit: str = "validity"
     max_retries: int = 6
     max_retry_wait_s: float = 120.0
     timeout_s: float = 30.0
     allow_destructive: bool = False
+    allow_macos_wipe: bool = False
     dry_run: bool = False
+    time_scale: float = 1.0
+    sync_wait_s: float = 0.0
+    graph_limits: bool = True
+
+    @property
+    def emulator(self) -> bool:
+        """Whether Graph is a loopback address (the emulator): placeholders and tokens allowed."""
+        return _loopback(self.graph_url)
 
     def __repr__(self) -> str:  # never a secret in a repr (reports, logs, tracebacks)
         shown = {k: v for k, v in self.__dict__.items() if k not in SECRET_FIELDS}
@@ -185,23 +217,25 @@ def load(environ=None, *, token: str | None = None, allow_destructive: bool | No
 
 def check(raw: dict) -> IntuneConfig:
     cfg = IntuneConfig()
-    for name in ("graph_url", "tenant_id", "client_id", "client_secret", "certificate_path", "token", "license_sku",
-                 "domain", "usage_location", "prefix", "scep_url", "third_party_scep_url", "pkcs_ca", "pkcs_ca_name"):
+    strings = ("graph_url", "tenant_id", "client_id", "client_secret", "certificate_path", "token", "license_sku",
+               "prefix", "update_edit") + PKI_FIELDS
+    for name in strings:
         if name in raw and raw[name] is not None:
             if not isinstance(raw[name], str):
                 raise ConfigError(f"setting {name!r}: want a string")
             setattr(cfg, name, raw[name].strip())
-    for name, kind, low, high in (("settle_s", float, 0, 3599), ("max_retries", int, 0, 50),
-                                  ("max_retry_wait_s", float, 0, 3600), ("timeout_s", float, 0.1, 600)):
+    for name, kind, low, high in (("max_retries", int, 0, 50), ("max_retry_wait_s", float, 0, 3600),
+                                  ("timeout_s", float, 0.1, 600), ("time_scale", float, 1e-9, 1e7),
+                                  ("sync_wait_s", float, 0, 86400)):
         if name in raw:
             try:
                 value = kind(raw[name])
             except (TypeError, ValueError):
                 raise ConfigError(f"setting {name!r}: want a number, got {raw[name]!r}"[:200]) from None
             if not low <= value <= high:
-                raise ConfigError(f"setting {name!r}: want {low} to {high}, got {value:g}")
+                raise ConfigError(f"setting {name!r}: want {low:g} to {high:g}, got {value:g}")
             setattr(cfg, name, value)
-    for name in ("allow_destructive", "dry_run"):
+    for name in ("allow_destructive", "allow_macos_wipe", "dry_run", "graph_limits"):
         if name in raw:
             setattr(cfg, name, _flag(raw[name]))
     cfg.graph_url = cfg.graph_url.rstrip("/")
@@ -209,6 +243,19 @@ def check(raw: dict) -> IntuneConfig:
         raise ConfigError(f"setting 'graph_url': want an http(s) URL, got {cfg.graph_url!r}"[:200])
     if cfg.graph_url.startswith("http://") and not _loopback(cfg.graph_url):
         raise ConfigError("setting 'graph_url': plain http only to a loopback address (the emulator); use https")
+    if cfg.time_scale != 1.0 and not cfg.emulator:
+        raise ConfigError("setting 'time_scale': only for a rehearsal against the emulator (a loopback graph_url); "
+                          "a real tenant runs in real time")
+    if not cfg.graph_limits and not cfg.emulator:
+        raise ConfigError("setting 'graph_limits': a real tenant throttles past its documented limits; keep it on")
+    if cfg.update_edit not in UPDATE_EDITS:
+        raise ConfigError(f"setting 'update_edit': want one of {', '.join(UPDATE_EDITS)}, got {cfg.update_edit!r}"[:200])
+    if cfg.allow_macos_wipe and not cfg.allow_destructive:
+        raise ConfigError("setting 'allow_macos_wipe' needs allow_destructive (--allow-destructive) too")
+    if cfg.token and not cfg.emulator and not cfg.dry_run:
+        raise ConfigError("setting 'token': a static token lasts about an hour and a run against a tenant takes "
+                          "hours: give tenant_id, client_id and client_secret (azure-identity renews the token); "
+                          "a token is accepted only with dry_run or against the emulator")
     if not cfg.token:
         for name in ("tenant_id", "client_id"):
             if not getattr(cfg, name):
@@ -227,15 +274,28 @@ def check(raw: dict) -> IntuneConfig:
         uuid.UUID(cfg.license_sku)
     except ValueError:
         what = "is missing" if not cfg.license_sku else "is not a GUID"
-        raise ConfigError(f"setting 'license_sku' {what} ({ENV}LICENSE_SKU: the skuId of an Intune licence)") from None
-    if not re.fullmatch(r"[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+", cfg.domain or ""):
-        raise ConfigError(f"setting 'domain' is missing or not a domain name ({ENV}DOMAIN, e.g. contoso.onmicrosoft.com)")
-    if not re.fullmatch(r"[A-Z]{2}", cfg.usage_location):
-        raise ConfigError("setting 'usage_location': want two capital letters (ISO 3166), e.g. US")
+        raise ConfigError(f"setting 'license_sku' {what} ({ENV}LICENSE_SKU: the skuId of the Intune licence the "
+                          "pool's users hold)") from None
     cfg.prefix = cfg.prefix or default_prefix()
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9-]{1,23}", cfg.prefix):
         raise ConfigError("setting 'prefix': want 2 to 24 letters, digits or '-', starting with a letter or digit")
+    if not cfg.emulator and not cfg.dry_run:
+        placeholder = next((name for name in PKI_FIELDS if _placeholder(cfg, name)), None)
+        if placeholder:
+            raise ConfigError(f"setting {placeholder!r} is a placeholder or missing, and {cfg.graph_url} is a real "
+                              f"tenant: give your test PKI's own value ({ENV}{placeholder.upper()}; docs/intune.md, "
+                              "'What to prepare')")
+    for name in ("root_certificate", "third_party_root_certificate"):
+        value = getattr(cfg, name)
+        if value and not Path(value).is_file():
+            raise ConfigError(f"setting {name!r}: {value}: no such file")
     return cfg
+
+
+def _placeholder(cfg: IntuneConfig, name: str) -> bool:
+    """Whether a PKI setting still holds no value of the administrator's own."""
+    value = getattr(cfg, name)
+    return not value or value == getattr(IntuneConfig, name) or PLACEHOLDER_HOST in value.lower()
 
 
 def _loopback(url: str) -> bool:

@@ -1,7 +1,10 @@
 """A small Microsoft Graph REST client over httpx: bearer auth, throttling, paging, errors, dry run.
 
 What this module knows: how Graph answers (JSON, `{"error": {"code", "message"}}`), throttling
-(429, and 503 with Retry-After: wait, retry, bounded), paging (`@odata.nextLink`, an absolute URL
+(429, and 503 with Retry-After: wait, retry, bounded), Graph's documented per-app limits (a
+request budget: the client waits before it would exceed them, mapping.GRAPH_LIMITS), an expired
+or revoked token (401: renewed once through the token provider, then the request is sent again),
+paging (`@odata.nextLink`, an absolute URL
 followed only on the configured host, so the token never goes elsewhere), redaction (no request
 body, header or message this module writes contains a secret) and the dry run (every request
 printed, none sent; DryRunTransport answers with placeholders).
@@ -47,7 +50,7 @@ def redact(value, secrets: list[str] = ()):
 class GraphClient:
     def __init__(self, base_url: str, token, *, timeout: float = 30.0, max_retries: int = 6,
                  max_retry_wait_s: float = 120.0, secrets: list[str] = (), transport: httpx.BaseTransport | None = None,
-                 sleep=time.sleep) -> None:
+                 sleep=time.sleep, limits=()) -> None:
         """`token`: a zero-argument callable returning the bearer token. `transport`: httpx's
         (tests pass httpx.MockTransport, the dry run DryRunTransport)."""
         self.base_url = base_url.rstrip("/")
@@ -60,6 +63,14 @@ class GraphClient:
         self._host = urlsplit(self.base_url).netloc
         self._client = httpx.Client(timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)), transport=transport,
                                     follow_redirects=False)
+        self.budget = Budget(limits, sleep=sleep)
+
+    def _renewed(self) -> bool:
+        renew = getattr(self._token, "renew", None)
+        try:
+            return bool(renew()) if callable(renew) else False
+        except Exception as exc:
+            raise GraphError(redact(str(exc), self._secrets)) from None
 
     def url(self, path: str) -> str:
         return path if path.startswith(("http://", "https://")) else self.base_url + path
@@ -69,7 +80,9 @@ class GraphClient:
         url = self.url(path)
         if urlsplit(url).netloc != self._host:
             raise GraphError(f"Graph {method} {self._show(url)}: refusing to send the token to another host than {self._host}")
+        renewed = 0
         for attempt in itertools.count():
+            self.budget.take(method, urlsplit(url).path)
             try:
                 token = self._token()
             except Exception as exc:  # e.g. azure-identity refused: a failure of the call, never "bad input"
@@ -83,6 +96,9 @@ class GraphClient:
                 raise GraphError(f"Graph {method} {self._show(url)} failed: "
                                  f"{redact((str(exc).splitlines() or [type(exc).__name__])[0], self._secrets)}") from None
             self.requests += 1
+            if response.status_code == 401 and renewed < 2 and self._renewed():
+                renewed += 1  # the token expired (or was revoked): a new one, the same request again
+                continue
             throttled = response.status_code == 429 or (response.status_code == 503 and "Retry-After" in response.headers)
             if throttled and attempt < self.max_retries:
                 self.throttled += 1
@@ -115,6 +131,8 @@ class GraphClient:
         except (ValueError, AttributeError):
             message = repr(response.content[:80])
         text = f"Graph {method} {self._show(url)} answered HTTP {response.status_code}"
+        if response.status_code == 401 and "expired" in message.lower():
+            text += " (the token expired: a token lasts about an hour; give client credentials, which renew)"
         if response.status_code in (429, 503):
             text += f" (still throttled after {self.max_retries} retries)"
         text += f": {code}: {message}" if code else f": {message}"
@@ -144,10 +162,38 @@ class GraphClient:
         self._client.close()
 
 
+class Budget:
+    """Graph's per-app limits as a request budget: before a request that would exceed a limit
+    (path prefix, any requests, writes, window seconds) in the current window, wait for the next
+    window. Throttled answers are still retried (GraphClient.request); this keeps them rare."""
+
+    def __init__(self, limits, sleep=time.sleep, clock=time.monotonic) -> None:
+        self.limits, self._sleep, self._clock = tuple(limits or ()), sleep, clock
+        self._windows: dict[str, list] = {}  # prefix -> [window start, any, writes]
+        self.waited = 0.0
+
+    def take(self, method: str, path: str) -> None:
+        write = method in ("POST", "PUT", "PATCH", "DELETE")
+        for prefix, any_limit, write_limit, window in self.limits:
+            if not path.startswith(prefix):
+                continue
+            slot = self._windows.setdefault(prefix, [self._clock(), 0, 0])
+            if self._clock() - slot[0] >= window:
+                slot[:] = [self._clock(), 0, 0]
+            if slot[1] >= any_limit or (write and slot[2] >= write_limit):
+                wait = max(0.0, slot[0] + window - self._clock())
+                self.waited += wait
+                self._sleep(wait)
+                slot[:] = [self._clock(), 0, 0]
+            slot[1] += 1
+            slot[2] += write
+
+
 class DryRunTransport(httpx.BaseTransport):
     """Prints each request (method, URL, body with secrets redacted; never a header) and answers
     without sending anything: a create gets a new placeholder id, a collection is empty, a
-    managed-device lookup by name finds one placeholder device, everything else is 204."""
+    managed-device lookup by name finds one placeholder device enrolled by a placeholder user,
+    everything else is 204."""
 
     def __init__(self, secrets: list[str] = (), stream=None) -> None:
         self._secrets = list(secrets)
@@ -170,7 +216,10 @@ class DryRunTransport(httpx.BaseTransport):
                 name = query.split("'")[1]
                 n = next(self._n)
                 return httpx.Response(200, json={"value": [{"id": str(uuid.UUID(int=n)), "deviceName": name,
-                                                            "azureADDeviceId": str(uuid.UUID(int=n + 1 << 64))}]})
+                                                            "azureADDeviceId": str(uuid.UUID(int=n + 1 << 64)),
+                                                            "userId": str(uuid.UUID(int=n + 2 << 64)),
+                                                            "userPrincipalName": f"user-of-{name}",
+                                                            "managementState": "managed"}]})
             if path.endswith("/devices") and query.startswith("deviceId eq "):
                 return httpx.Response(200, json={"value": [{"id": str(uuid.UUID(int=next(self._n))),
                                                             "deviceId": query.split("'")[1]}]})

@@ -18,6 +18,24 @@ certificateRevocationStatus).
 """
 from __future__ import annotations
 
+# contract platform -> the Intune management mode the pool's devices must be enrolled in, and what
+# a tenant can no longer enrol (memdocs intune/protect/certificates-profile-scep.md, intune/
+# enrollment/android-*; docs/intune.md). The adapter cannot check the mode; the administrator
+# enrols the pool accordingly.
+MANAGEMENT_MODES = {
+    "windows": ("Windows 10/11, Entra joined, enrolled by its pool user (user-driven)", ""),
+    "ios": ("iOS/iPadOS device enrolment (Company Portal or Automated Device Enrollment with user affinity), "
+            "enrolled by its pool user", "User Enrollment cannot be wiped"),
+    "macos": ("macOS, enrolled by its pool user", ""),
+    "android_knox": ("Android device administrator on a Samsung Knox device",
+                     "device administrator is out of support on devices with Google Mobile Services since 2024"),
+    "android_legacy": ("Android device administrator on a non-Knox device",
+                       "out of support with GMS since 2024; from Android 11 such a device cannot install a "
+                       "trusted root certificate, so SCEP cannot chain (certificates-profile-scep.md)"),
+    "android_work": ("Android Enterprise personally-owned work profile, enrolled by its pool user",
+                     "wipe is not supported (devices-wipe.md): declared not performed"),
+}
+
 # contract platform -> Graph platform family (one Graph profile per family the run uses).
 # Samsung KNOX and other device-administrator Android devices share the `android*` types;
 # Android Enterprise work profile has its own `androidWorkProfile*` types.
@@ -59,8 +77,11 @@ ODATA_TYPES: dict[tuple[str, str], str] = {
 # Kinds whose Graph profile has the managedDeviceCertificateStates relationship (the list route's
 # doc page names the SCEP, PKCS and imported PFX types; no trusted-root type has it, and no other
 # documented endpoint reports a trusted root per device with an identity of its own).
-UNOBSERVABLE_KINDS = ("trusted_root",)
-OBSERVES = ("scep", "pkcs", "pkcs_imported")
+# Imported PKCS profiles deliver only the PFX files uploaded per user (userPFXCertificate, memdocs
+# intune/protect/certificates-imported-pfx-configure.md); the adapter uploads none, so their
+# certificates are declared unobservable: their checks are not-supported, never judged.
+UNOBSERVABLE_KINDS = ("trusted_root", "pkcs_imported")
+OBSERVES = ("scep", "pkcs")
 
 # Contract events Graph cannot perform, and why (declared in capabilities(), never faked).
 UNSUPPORTED_EVENTS = {
@@ -68,33 +89,77 @@ UNSUPPORTED_EVENTS = {
     "unenroll": "user-initiated unenrolment is done on the device (Company Portal), not through Graph",
     "lose_license": "a licence lost other than by an administrator's withdrawal has no Graph action",
 }
-# wipe and retire are performed only with --allow-destructive (see adapter.py); without it they are
-# left out of capabilities()['events'] too.
-DESTRUCTIVE_EVENTS = ("wipe", "retire")
+# wipe and retire erase or release a pool device, delete_user deletes a pool user (restored at
+# reset): performed only with --allow-destructive; without it they are left out of
+# capabilities()['events'] too.
+DESTRUCTIVE_EVENTS = ("wipe", "retire", "delete_user")
+# event -> {platform: why} never performed on that platform (capabilities()['unsupported_on']); a
+# macOS wipe only with allow_macos_wipe (it erases the Mac: memdocs intune/remote-actions/
+# device-wipe-macos.md), never on an Android personally-owned work profile (devices-wipe.md)
+WORK_PROFILE_WIPE = "Intune does not support wipe on Android personally-owned work profiles (devices-wipe.md)"
+MACOS_WIPE = ("a macOS wipe erases the Mac (Intune performs it: device-wipe-macos.md); set allow_macos_wipe to "
+              "let it reach one")
+# after these events the pool device needs a person (capabilities()['needs_person'])
+NEEDS_PERSON = {
+    "wipe": "enrol {device} again with its pool user (the wipe erased it and took it out of Intune)",
+    "retire": "enrol {device} again with its pool user (the retire took it out of Intune)",
+}
+
+# Latencies (Intune's seconds) the adapter declares as capabilities()['windows'], each the bound a
+# page documents (docs/intune.md, "How long"); where no page gives a figure, the longest
+# documented per-device figure, never a kinder one.
+HOUR = 3600.0
+WINDOWS = {
+    # delivery: Intune notifies the device "immediately up to a few hours"; a device that missed
+    # the notifications gets it at its scheduled check-in, about every 8 hours
+    # (memdocs intune/configuration/device-profile-troubleshoot.md)
+    "delivery": 8 * HOUR,
+    # removal: at the device's next check-in after the change, the same 8-hour refresh cycle
+    "removal": 8 * HOUR,
+    # revocation: no page gives the certificate connector's figure (certificate-connector-overview.md
+    # lists revocation among its tasks, without a time); the refresh cycle bounds when Intune
+    # learns of the removal that triggers it
+    "revocation": 8 * HOUR,
+    # propagation: a user removed from a group: up to 7 hours or more, then the device's refresh
+    # cycle (device-profile-troubleshoot.md): 7 h + 8 h
+    "propagation": 15 * HOUR,
+    # device_action: a wipe or retire reaches a device that is on and connected in less than 15
+    # minutes; the retired device stays in Intune until it checks in (devices-wipe.md): the
+    # refresh cycle bounds a device that was not connected
+    "device_action": 8 * HOUR,
+}
+# Graph's per-app limits the adapter budgets for (microsoft-graph-docs-contrib
+# concepts/throttling-limits.md, Intune service limits): (path prefix, requests, writes, window s),
+# at 90 % so that a window that starts apart from Graph's own is not throttled
+GRAPH_LIMITS = (
+    ("/beta/deviceManagement/deviceConfigurations", 900, 90, 20.0),  # device configuration: 1000 / 100
+    ("/beta/deviceManagement/managedDevices", 1800, 180, 20.0),  # devices: 2000 / 200
+)
 
 # Contract event -> the Graph requests, in order. `{...}` are filled by the adapter; "per family"
 # means once for each Graph profile of the contract profile. This is the table the adapter runs
 # (adapter.py dispatches on its keys) and the README prints (readme_table()).
 EVENTS: dict[str, list[str]] = {
-    "create_user": ["POST /v1.0/users {accountEnabled, displayName, mailNickname, userPrincipalName, passwordProfile, usageLocation}",
-                    "POST /v1.0/users/{user}/assignLicense {addLicenses: [{skuId}], removeLicenses: []}"],
+    "create_user": ["no request: a contract user stands for the pool users whose devices it enrols (docs/intune.md)"],
     "create_group": ["POST /v1.0/groups {displayName, mailEnabled: false, mailNickname, securityEnabled: true}"],
-    "add_member": ["user: POST /v1.0/groups/{group}/members/$ref {@odata.id: .../v1.0/directoryObjects/{user}}",
+    "add_member": ["user: POST /v1.0/groups/{group}/members/$ref {@odata.id: .../v1.0/directoryObjects/{poolUser}} for each of its pool users (later ones join when bound)",
                    "device: GET /v1.0/devices?$filter=deviceId eq '{azureADDeviceId}', then the same $ref with the directory device's id",
-                   "a device no longer enrolled (wiped, retired): no request, its directory object is gone"],
-    "remove_member": ["DELETE /v1.0/groups/{group}/members/{member}/$ref (none for a device no longer enrolled)"],
-    "enroll": ["GET /beta/deviceManagement/managedDevices?$filter=deviceName eq '{pool device}' (a free pool device of the platform)",
-               "POST /beta/deviceManagement/managedDevices/{device}/users/$ref {@odata.id: .../beta/users/{user}} (primary user)"],
+                   "a device no longer enrolled (wiped, retired): no request"],
+    "remove_member": ["DELETE /v1.0/groups/{group}/members/{member}/$ref (each pool user of a user; none for a device no longer enrolled)"],
+    "enroll": ["GET /beta/deviceManagement/managedDevices?$filter=deviceName eq '{pool device}' (a free pool device of the platform, enrolled by a pool user no other contract user holds)",
+               "GET /v1.0/devices?$filter=deviceId eq '{azureADDeviceId}' and GET /v1.0/devices/{directoryDevice}/memberOf then DELETE /v1.0/groups/{group}/members/{directoryDevice}/$ref for each group of this run its Entra record kept from an earlier enrolment",
+               "a newly bound pool user gets the contract user's groups and withdrawn licence: POST /v1.0/groups/{group}/members/$ref, POST /v1.0/users/{poolUser}/assignLicense"],
     "create_profile": ["per family: POST /beta/deviceManagement/deviceConfigurations {@odata.type (table below), displayName, ...}",
                        "scep: the family's root profile bound in the body (rootCertificate@odata.bind)"],
     "assign_profile": ["per family: POST /beta/deviceManagement/deviceConfigurations/{profile}/assign {assignments: the FULL set of groupAssignmentTargets}"],
     "unassign_profile": ["per family: POST /beta/deviceManagement/deviceConfigurations/{profile}/assign {assignments: the full set without the group}"],
-    "update_profile": ["per family: PATCH /beta/deviceManagement/deviceConfigurations/{profile} {@odata.type, description (and renewalThresholdPercentage for SCEP/PKCS)}"],
-    "check_in": ["POST /beta/deviceManagement/managedDevices/{device}/syncDevice"],
-    "wipe": ["POST /beta/deviceManagement/managedDevices/{device}/wipe {keepEnrollmentData: false, keepUserData: false} (only with --allow-destructive)"],
+    "update_profile": ["per family: PATCH /beta/deviceManagement/deviceConfigurations/{profile} {@odata.type, description; SCEP/PKCS: the setting update_edit names (default certificateValidityPeriodValue 1 <-> 2)}"],
+    "check_in": ["POST /beta/deviceManagement/managedDevices/{device}/syncDevice",
+                 "with sync_wait_s: GET /beta/deviceManagement/managedDevices/{device} before, then until its lastSyncDateTime changes"],
+    "wipe": ["POST /beta/deviceManagement/managedDevices/{device}/wipe {keepEnrollmentData: false, keepUserData: false} (only with --allow-destructive; never on android_work; on macos only with allow_macos_wipe)"],
     "retire": ["POST /beta/deviceManagement/managedDevices/{device}/retire (only with --allow-destructive)"],
-    "withdraw_license": ["POST /v1.0/users/{user}/assignLicense {addLicenses: [], removeLicenses: [skuId]}"],
-    "delete_user": ["DELETE /v1.0/users/{user}"],
+    "withdraw_license": ["POST /v1.0/users/{poolUser}/assignLicense {addLicenses: [], removeLicenses: [skuId]} for each of its pool users (reset gives it back)"],
+    "delete_user": ["DELETE /v1.0/users/{poolUser} for each of its pool users (only with --allow-destructive; reset restores them: POST /v1.0/directory/deletedItems/{id}/restore)"],
     "delete_group": ["DELETE /v1.0/groups/{group}"],
 }
 for _event, _why in UNSUPPORTED_EVENTS.items():
@@ -106,8 +171,9 @@ OBSERVE_REQUEST = ("per SCEP/PKCS/imported profile and family: GET /beta/deviceM
 # certificateIssuanceStates -> installed. Only records with a certificate (a serial) in one of
 # these states are delivered certificates; the earlier states (unknown, challenge*, request*,
 # issuePending, responsePending, ...) and the failures have no certificate on the device yet and are
-# not reported. `revoked` is an issuance state too: the certificate was revoked (see REVOCATION)
-# and is no longer usable on the device.
+# not reported. `revoked` says the CA revoked it, NOT that it left the device: read as still
+# installed (and revoked) until a state says it is gone, so a revoked certificate left on the
+# device can never pass as "revoked and removed".
 ISSUANCE: dict[str, dict] = {
     "issued": {"installed": True},
     "installed": {"installed": True},
@@ -117,7 +183,15 @@ ISSUANCE: dict[str, dict] = {
     "deleteFailed": {"installed": True},  # the device failed to delete it: still there
     "deleted": {"installed": False},
     "removedFromCollection": {"installed": False},
-    "revoked": {"installed": False, "revoked": True},
+    "revoked": {"installed": True, "revoked": True},
+}
+# What a certificate state can and cannot tell (capabilities()['observation'], docs/intune.md)
+OBSERVATION = {
+    "can": "per SCEP/PKCS profile and device: the serial, whether the certificate is on the device "
+           "(installed ... deleted) and whether the CA revoked it (certificateRevokeStatus)",
+    "cannot": "trusted roots (no state route); a certificate deleted by hand before Intune saw it; `revoked` "
+              "issuance state alone says nothing of removal (read as installed); Windows states come through the "
+              "cast route Graph's metadata defines but the list page documents only nested",
 }
 
 # certificateRevocationStatus -> contract fields. `pending` and `issued` (the revocation request
@@ -147,8 +221,10 @@ def record_fields(issuance_state: str | None, revoke_status: str | None) -> dict
 
 
 def readme_table() -> str:
-    """The mapping as Markdown (the README's section for administrators embeds exactly this)."""
-    lines = ["| contract event | Graph requests |", "|---|---|"]
+    """The mapping as Markdown (docs/intune.md embeds exactly this)."""
+    lines = ["| contract platform | enrol the pool device as | what a tenant cannot do |", "|---|---|---|"]
+    lines += [f"| `{p}` | {mode} | {note or '-'} |" for p, (mode, note) in MANAGEMENT_MODES.items()]
+    lines += ["", "| contract event | Graph requests |", "|---|---|"]
     for event, requests in EVENTS.items():
         lines.append(f"| `{event}` | " + "<br>".join(r.replace("|", "\\|") for r in requests) + " |")
     lines += ["", "| family (contract platforms) | trusted_root | scep | pkcs | pkcs_imported |", "|---|---|---|---|---|"]
@@ -158,7 +234,7 @@ def readme_table() -> str:
         lines.append(f"| {family} ({platforms}) | {cells} |")
     lines += ["", f"Observation: {OBSERVE_REQUEST}.", "",
               "| certificateIssuanceState | installed |", "|---|---|"]
-    lines += [f"| `{state}` | {'yes' if f['installed'] else 'no'}{' (and revoked)' if f.get('revoked') else ''} |"
+    lines += [f"| `{state}` | {'yes' if f['installed'] else 'no'}{' (and revoked: removal not shown)' if f.get('revoked') else ''} |"
               for state, f in ISSUANCE.items()]
     lines.append("| any other state | not a delivered certificate: not reported |")
     lines += ["", "| certificateRevokeStatus | revoked | revocation |", "|---|---|---|"]

@@ -1,0 +1,259 @@
+"""`certconform rehearse`: the Intune campaign against the Graph emulator, from the installed package.
+
+    certconform rehearse [--time-scale 3600] [--shards 4] [--profile ci] [--no-features] [--no-stateful]
+                         [--allow-destructive [--allow-macos-wipe]] [--dry-run] [--fault NAME]
+                         [--report-dir DIR] [-k EXPR]
+
+What it does: starts one Graph emulator (`certconform serve --graph`, on a free loopback port,
+Intune's documented delays compressed by --time-scale) per run, configures the Intune adapter
+exactly as an administrator would (CERTCONFORM_INTUNE_* settings: the emulator's pool, its CA
+roots, client credentials whose tokens expire and renew), and runs `certconform run --mdm intune`
+against each: the feature scenarios in one run, each stateful shard in another, all at once. It
+prints a line when each run starts and ends, the suite's own progress lines, and a line every
+minute while anything runs; then one line per run and where its reports are. Exit 0 only when
+every run passed. With --dry-run nothing is sent and nothing is judged: the reports say so.
+
+What it does not know: what the suite judges (it reads only exit codes and the reports' summary).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import xml.etree.ElementTree as ET
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+
+SECRET = "rehearsal-client-secret"  # the emulator's client secret (a loopback emulator's, no tenant's)
+PLATFORMS = ("windows", "ios", "macos", "android_knox", "android_legacy", "android_work")
+POOL_SIZE = 4
+HEARTBEAT_S = 60.0
+# Interim, until the suite awaits a delivery within the adapter's 'delivery' window (issue 20):
+# the suite judges a check-in's deliveries when check_in returns, so group changes must have
+# reached Intune's targeting before the device checks in. 0 lies within the documented bound
+# ("up to 7 hours or more"), but it is the kindest value: the rehearsal says so when it starts.
+INTERIM_DELAYS = ("propagation=0",)
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextmanager
+def running_emulator(*options: str, time_scale: float = 3600.0, token: str = SECRET, timeout: float = 60.0):
+    """`certconform serve --graph` in a subprocess on a free loopback port; yields its base URL."""
+    import httpx
+
+    port = free_port()
+    command = [sys.executable, "-m", "certconform.cli", "serve", "--graph", "--port", str(port), "--token", token,
+               "--time-scale", f"{time_scale:g}", *options]
+    env = {k: v for k, v in os.environ.items() if k != "CERTCONFORM_TOKEN"}
+    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"the Graph emulator exited with {process.returncode}: "
+                                   f"{(process.stdout.read() if process.stdout else '').strip()[-300:]}")
+            try:
+                if httpx.get(f"{url}/certconform/pki-roots", timeout=1.0).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the Graph emulator at {url} did not answer within {timeout:.0f} s")
+            time.sleep(0.05)  # waiting for a server to start
+        yield url
+    finally:
+        stop(process)
+
+
+def stop(process: subprocess.Popen) -> None:
+    """Stop a server this module (or a self-test) started: terminate, kill if it will not stop."""
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+    if process.stdout:
+        process.stdout.close()
+
+
+def emulator_settings(url: str, workdir: Path, time_scale: float, token: str = SECRET,
+                      pool_size: int = POOL_SIZE, platforms=PLATFORMS) -> dict[str, str]:
+    """The CERTCONFORM_INTUNE_* settings an administrator would give for the emulator at `url`:
+    its pool (lab-PLATFORM-NN, each enrolled by its lab user), its CA roots (written to `workdir`),
+    client credentials (the emulator's token endpoint; its tokens expire), the licence its lab
+    users hold, the time scale."""
+    import base64
+
+    import httpx
+
+    from certconform.mdm.graph_emulator.tenant import LAB_SKU
+
+    roots = httpx.get(f"{url}/certconform/pki-roots", timeout=10).json()
+    files = {}
+    for ca, der in roots.items():
+        path = workdir / f"{ca}-root.cer"
+        path.write_bytes(base64.b64decode(der))
+        files[ca] = str(path)
+    pool = ";".join(f"{p}=" + ",".join(f"lab-{p}-{i:02d}" for i in range(1, pool_size + 1)) for p in platforms)
+    return {"CERTCONFORM_INTUNE_GRAPH_URL": url, "CERTCONFORM_INTUNE_TENANT_ID": "lab-tenant",
+            "CERTCONFORM_INTUNE_CLIENT_ID": "certconform-rehearsal", "CERTCONFORM_INTUNE_CLIENT_SECRET": token,
+            "CERTCONFORM_INTUNE_POOL": pool, "CERTCONFORM_INTUNE_LICENSE_SKU": LAB_SKU,
+            "CERTCONFORM_INTUNE_ROOT_CERTIFICATE": files["intune"],
+            "CERTCONFORM_INTUNE_THIRD_PARTY_ROOT_CERTIFICATE": files["third_party"],
+            "CERTCONFORM_INTUNE_TIME_SCALE": f"{time_scale:g}",
+            # until the suite awaits deliveries (issue 20's windows), check_in waits for the device's
+            # check-in, which a connected device makes within 15 minutes (devices-wipe.md)
+            "CERTCONFORM_INTUNE_SYNC_WAIT_S": "900"}
+
+
+def clean_environ() -> dict[str, str]:
+    """The environment without an administrator's own Intune settings (a rehearsal uses the emulator's)."""
+    return {k: v for k, v in os.environ.items() if not k.startswith(("CERTCONFORM_INTUNE_", "MDM_"))}
+
+
+class Run:
+    """One `certconform run --mdm intune` in a subprocess; its progress lines go to `say`."""
+
+    def __init__(self, label: str, args: list[str], env: dict, report_dir: Path, say) -> None:
+        self.label, self.report_dir, self.say = label, report_dir, say
+        self.command = [sys.executable, "-m", "certconform.cli", "run", "--mdm", "intune",
+                        f"--report-dir={report_dir}", *args]
+        self.env, self.started, self.exit, self.seconds, self.tail = env, 0.0, None, 0.0, []
+
+    def __call__(self) -> "Run":
+        self.started = time.monotonic()
+        self.say(f"{self.label}: started")
+        process = subprocess.Popen(self.command, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                   text=True, bufsize=1)
+        for line in process.stdout:
+            line = line.rstrip()
+            self.tail = (self.tail + [line])[-40:]
+            if line.startswith(("certconform stateful:", "certconform results:", "certconform run cut short")):
+                self.say(f"{self.label}: {line.removeprefix('certconform ')}")
+        self.exit = process.wait()
+        self.seconds = time.monotonic() - self.started
+        self.say(f"{self.label}: finished, exit {self.exit}, {self.seconds:.0f} s")
+        return self
+
+    def counts(self) -> dict:
+        junit = self.report_dir / "junit.xml"
+        if not junit.exists():
+            return {}
+        suite = ET.parse(junit).getroot()
+        suite = suite if suite.tag == "testsuite" else suite.find("testsuite")
+        return {k: int(suite.get(k, 0)) for k in ("tests", "failures", "errors", "skipped")}
+
+    def summary(self) -> str:
+        results = self.report_dir / "results.json"
+        if not results.exists():
+            return ""
+        data = json.loads(results.read_text())
+        return str(data.get("summary", {}).get("line") or data.get("summary") or "")[:200]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="certconform rehearse", description=__doc__.splitlines()[0])
+    ap.add_argument("--time-scale", type=float, default=3600.0,
+                    help="seconds of Intune's time per real second (default 3600: an hour of Intune is a second)")
+    ap.add_argument("--shards", type=int, default=4, help="stateful shards, each a run with its own emulator (default 4)")
+    ap.add_argument("--profile", default="ci", help="Hypothesis profile of the stateful shards (default ci)")
+    ap.add_argument("--no-features", action="store_true", help="leave out the feature scenarios")
+    ap.add_argument("--no-stateful", action="store_true", help="leave out the stateful shards")
+    ap.add_argument("--allow-destructive", action="store_true", help="as for a real run: wipe, retire, delete_user")
+    ap.add_argument("--allow-macos-wipe", action="store_true", help="as for a real run: let a wipe reach a Mac")
+    ap.add_argument("--no-graph-limits", action="store_true",
+                    help="neither the emulator nor the adapter keeps Graph's per-app request limits (quicker, kinder "
+                         "than Graph: self-tests only)")
+    ap.add_argument("--dry-run", action="store_true", help="print the Graph requests, send none, judge nothing")
+    ap.add_argument("--fault", default=None, metavar="NAME", help="a faulty emulator (self-tests; docs/graph-wire.md)")
+    ap.add_argument("--delay", action="append", default=None, metavar="NAME=S",
+                    help="one of the emulator's delays in Intune's seconds (serve --graph --delay); default "
+                         f"{' '.join(INTERIM_DELAYS)}: see INTERIM_DELAYS")
+    ap.add_argument("--report-dir", default="rehearsal", help="where each run's reports go (default ./rehearsal)")
+    ap.add_argument("-k", dest="keyword", default=None, help="pytest -k expression (a subset of the scenarios)")
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    args, extra = build_parser().parse_known_args(argv)
+    if args.shards < 1 or not args.time_scale > 0:
+        print("certconform rehearse: --shards must be at least 1 and --time-scale above 0", file=sys.stderr)
+        return 2
+    lock = threading.Lock()
+
+    def say(line: str) -> None:
+        with lock:
+            print(f"[{time.strftime('%H:%M:%S')}] {line}", flush=True)
+
+    common = ["-q", "--call-timeout", "0", *(["--allow-destructive"] if args.allow_destructive else []),
+              *(["--dry-run"] if args.dry_run else []), *(["-k", args.keyword] if args.keyword else []), *extra]
+    jobs = []
+    if not args.no_features:
+        jobs.append(("feature scenarios", ["-m", "not stateful"]))
+    if not args.no_stateful:
+        jobs += [(f"stateful shard {k}/{args.shards}",
+                  ["-m", "stateful", f"--stateful-shards={args.shards}", "-k", f"shard-{k}-of-{args.shards}",
+                   "--hypothesis-profile", args.profile]) for k in range(1, args.shards + 1)]
+    if not jobs:
+        print("certconform rehearse: nothing to run (--no-features and --no-stateful)", file=sys.stderr)
+        return 2
+    report_root = Path(args.report_dir).resolve()
+    delays = args.delay if args.delay is not None else list(INTERIM_DELAYS)
+    emulator = [*(["--fault", args.fault] if args.fault else []), *[f"--delay={d}" for d in delays],
+                *(["--no-graph-limits"] if args.no_graph_limits else [])]
+    say(f"{len(jobs)} run(s) of --mdm intune, each against its own Graph emulator (time scale {args.time_scale:g}: "
+        f"{3600 / args.time_scale:g} s an Intune hour; delays {' '.join(delays) or 'as documented'})"
+        f"{'; DRY RUN: nothing is sent, nothing is judged' if args.dry_run else ''}")
+    start = time.monotonic()
+    runs: list[Run] = []
+    with tempfile.TemporaryDirectory(prefix="certconform-rehearsal-") as tmp, ExitStack() as stack:
+        for i, (label, selection) in enumerate(jobs):
+            url = stack.enter_context(running_emulator(*emulator, time_scale=args.time_scale))
+            work = Path(tmp) / f"run{i}"
+            work.mkdir()
+            env = {**clean_environ(), **emulator_settings(url, work, args.time_scale)}
+            if args.allow_macos_wipe:
+                env["CERTCONFORM_INTUNE_ALLOW_MACOS_WIPE"] = "1"
+            if args.no_graph_limits:
+                env["CERTCONFORM_INTUNE_GRAPH_LIMITS"] = "0"
+            runs.append(Run(label, [*selection, *common], env, report_root / f"run{i}", say))
+        threads = [threading.Thread(target=run, daemon=True) for run in runs]
+        for thread in threads:
+            thread.start()
+        beat = time.monotonic()
+        while any(t.is_alive() for t in threads):
+            next(t for t in threads if t.is_alive()).join(timeout=max(0.1, beat + HEARTBEAT_S - time.monotonic()))
+            busy = [r.label for r, t in zip(runs, threads) if t.is_alive()]
+            if busy and time.monotonic() >= beat + HEARTBEAT_S:
+                beat = time.monotonic()
+                say(f"running for {beat - start:.0f} s: {', '.join(busy)}")
+    failed = [r for r in runs if r.exit != 0]
+    for r in runs:
+        c = r.counts()
+        judged = c.get("tests", 0) - c.get("skipped", 0)
+        say(f"{r.label}: exit {r.exit}, {judged - c.get('failures', 0) - c.get('errors', 0)} passed, "
+            f"{c.get('failures', 0) + c.get('errors', 0)} failed, {c.get('skipped', 0)} not judged; {r.seconds:.0f} s; "
+            f"reports in {r.report_dir}")
+    for r in failed:
+        print(f"\n--- {r.label}: last lines ---\n" + "\n".join(r.tail), flush=True)
+    say(f"wall time {time.monotonic() - start:.0f} s; "
+        + ("every run passed" if not failed else f"{len(failed)} run(s) failed")
+        + ("; DRY RUN: nothing was judged" if args.dry_run else ""))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
