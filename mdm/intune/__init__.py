@@ -3,7 +3,7 @@
     config.py   settings from CERTCONFORM_INTUNE_* / a TOML or YAML file (one-line errors)
     auth.py     bearer tokens: a static token, or azure-identity (optional extra certconform[intune])
     graph.py    the Graph REST client: throttling, paging, Graph errors, redaction, dry run
-    mapping.py  the event / @odata.type / certificate-state tables (the README prints them)
+    mapping.py  the event / @odata.type / certificate-state tables (docs/validating-intune.md prints them)
     adapter.py  IntuneAdapter: reset / apply / observe / capabilities
 
 `load(...)` builds the adapter from the configuration; every problem with it (a missing or bad
