@@ -8,7 +8,7 @@ reads Graph's answers) and must fit them exactly: every property is one of the m
 an `@odata.bind` of one of its relationships), every value parses (an unknown enum member parses
 to nothing), and a device configuration parses into the very type its `@odata.type` names.
 What it does not know: which properties a real tenant additionally *requires*; the models do not
-say (see the README's section for administrators).
+say (see docs/validating-intune.md).
 """
 from __future__ import annotations
 
