@@ -126,8 +126,8 @@ def test_the_statement_catalogue_holds_every_statement_conflict_and_interpretati
         with edition_in_force(edition) as b:
             for st in b.statements:
                 row = rows[st.id]
-                assert f" | {st.source.line} | `{st.source.sha256_8}` |" in row, st.id
-                assert f" | {st.event} | {st.outcome} | " in row and ", ".join(st.platforms) in row, st.id
+                assert f" | {st.source.list}, line {st.source.line}, `{st.source.sha256_8}` |" in row, st.id
+                assert f" | {', '.join(st.platforms)} | {', '.join(st.kinds)} | {st.event} → {st.outcome} | " in row, st.id
                 assert f" | {cell(st.says)}" in row, st.id
             for c in b.conflicts:
                 assert c.id in rows and all(s in rows[c.id] for s in c.statements), c.id
