@@ -18,7 +18,7 @@ only checks its citations against it.
 
 The first call creates .venv/ and installs the project (editable) with its dependencies from
 pyproject.toml; `selftest` adds the optional extra `selftest` (msgraph-beta-sdk, the self-tests'
-independent Graph client). Later calls reinstall only when pyproject.toml changed or an extra is
+independent Graph client; HypoFuzz; MkDocs, which builds docs/). Later calls reinstall only when pyproject.toml changed or an extra is
 missing.
 """
 from __future__ import annotations

@@ -6,7 +6,7 @@ which finished tests ended by an adapter error (their message carries tier contr
 timeout, a malformed inventory, a refused set-up; reports score them verdict `error`), fail-fast
 after N consecutive ones (pytest's session.shouldstop), why a run was cut short (fail-fast,
 Ctrl-C, -x / --maxfail), how the terminal shows one (ERROR, with the error's one line instead of
-a traceback, as the README promises), and how junit.xml shows verdict error: pytest's junitxml writes a
+a traceback, as docs/running.md promises), and how junit.xml shows verdict error: pytest's junitxml writes a
 call-phase exception as <failure> and offers no public way to choose <error>, so the test
 carries the property verdict=error (a public user property) and, once pytest has written the
 file, its <failure> is renamed <error> and the suite's counts follow.

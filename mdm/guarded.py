@@ -45,7 +45,7 @@ from contextlib import contextmanager
 
 from certconform.mdm import EventRejected
 
-DEFAULT_CALL_TIMEOUT = 30.0  # seconds; see README "Timeouts and fail-fast" for why
+DEFAULT_CALL_TIMEOUT = 30.0  # seconds; see docs/running.md, "Timeouts, fail-fast and adapter errors", for why
 HTTP_GRACE = 1.0  # extra seconds for an adapter that enforces the deadline itself
 PREFIX = "[contract: CONTRACT]"
 MAX_EVENT_TEXT = 160

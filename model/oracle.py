@@ -22,7 +22,7 @@ from certconform.model.world import DEVICE_ACTIONS, KINDS, World
 RECORD_FIELDS = {"device": str, "profile": str, "kind": str, "serial": str, "installed": bool, "revoked": bool}
 CONTRACT = "CONTRACT"  # cited for rules that come from ../shared/CONTRACT.md rather than the document
 
-# Tiers of a finding (README "Tiers"):
+# Tiers of a finding (docs/tiers.md):
 DOCUMENT = "document"  # the statement's own text requires it: always a failure
 READING = "reading"  # one of our interpretations or a contract convention: `deviates`; fails under --strict
 INTERFACE = "contract"  # the adapter broke the contract's interface, so nothing can be judged: always a failure

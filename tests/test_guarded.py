@@ -6,9 +6,11 @@ the one-line messages the suite promises. What they don't: how long a healthy ca
 """
 from __future__ import annotations
 
+import re
 import signal
 import threading
 import time
+from pathlib import Path
 
 import pytest
 from hypothesis import settings
@@ -111,12 +113,29 @@ def test_contract_answers_pass_and_crashes_are_named():
                                 'RuntimeError: database connection lost')
 
 
+def test_a_timeout_is_worded_as_the_documentation_shows_it():
+    """docs/running.md shows the line a call past --call-timeout prints (30 s, a wipe of dev1)."""
+    page = (Path(__file__).resolve().parent.parent / "docs" / "running.md").read_text()
+    shown = re.search(r"`(\[contract: CONTRACT\] apply\(\{.*?\}\) did not return within 30 s \(--call-timeout\))`", page)
+    assert shown, "docs/running.md no longer shows the timeout line"
+    gate = Gate()
+    guard = GuardedAdapter(gate, timeout=0.2, mode="thread")
+    for event in SETUP:
+        guard.apply(event)
+    try:
+        with pytest.raises(CallTimeout) as late:
+            guard.apply({"type": "wipe", "device": "dev1"})
+    finally:
+        gate.gate.set()
+    assert str(late.value) == shown.group(1).replace("within 30 s", "within 0.2 s")
+
+
 def test_an_adapter_timeout_error_is_reported_as_a_timeout():
     class OwnDeadline(ReferenceMDM):
         def observe(self):
             raise TimeoutError("GET /certificates: timed out after 1 s")
 
-    # under --call-timeout, worded as the README words a timeout, with the adapter's own detail
+    # under --call-timeout, worded as docs/running.md words a timeout, with the adapter's own detail
     with pytest.raises(CallTimeout, match=r"observe\(\) did not return within 5 s \(--call-timeout\): "
                                           r"GET /certificates: timed out after 1 s$"):
         GuardedAdapter(OwnDeadline(), timeout=5).observe()

@@ -6,7 +6,7 @@ What it checks: the wheel carries everything a run needs (features, behaviour ta
 the conformance test modules, the pytest plugin through its `pytest11` entry point); nothing is
 installed under a generic top-level import name; `certconform run --mdm mock` writes every report
 in the current directory; `--mdm module:attr` imports the user's adapter from the current
-directory (the README's adapter workflow); `certconform document fetch` (from a local server
+directory (the adapter workflow of docs/running.md, "Installing it elsewhere"); `certconform document fetch` (from a local server
 standing in for the article's public repository) fills the cache, and `certconform drift FILE`
 then works there too.
 What it does not check: the verdicts themselves (tests/test_conformance_runs.py does, from the
@@ -126,7 +126,7 @@ def test_run_from_any_directory_writes_reports_there(installed, tmp_path):
 
 
 def test_adapter_is_imported_from_the_current_directory(installed, tmp_path):
-    """The README's workflow: `certconform run --mdm my_adapter:Cls` next to my_adapter.py."""
+    """The documented workflow (docs/running.md): `certconform run --mdm my_adapter:Cls` next to my_adapter.py."""
     _, bindir = installed
     (tmp_path / "vendor_adapter.py").write_text(ADAPTER)
     r = subprocess.run([str(bindir / "certconform"), "run", "--mdm", "vendor_adapter:VendorMDM", "-q",

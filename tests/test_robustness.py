@@ -123,7 +123,7 @@ def test_a_slow_server_is_cut_off_at_the_deadline(tmp_path, slow_server):
     r = run(f"--mdm={slow_server}", f"--report-dir={tmp_path}", "--call-timeout=1", "-k", "winscep")
     out = r.stdout + r.stderr
     assert r.returncode == 2, out[-3000:]
-    # worded as the README says a timeout is, whichever deadline (the guard's or the adapter's) fired first
+    # worded as docs/running.md says a timeout is, whichever deadline (the guard's or the adapter's) fired first
     assert 'apply({"type": "create_user", "user": "alice"}) did not return within 1 s (--call-timeout): POST ' in out
     assert "after 1 s" in out and "stopped after 5 consecutive tests" in out
     results = assert_reports_say_cut_short(tmp_path, "stopped after 5 consecutive tests")

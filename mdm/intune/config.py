@@ -39,7 +39,7 @@ class ConfigError(ValueError):
     """A setting that is missing or malformed (one line naming it)."""
 
 
-# setting -> help (the README lists these); every one can be given as env CERTCONFORM_INTUNE_<UPPER>
+# setting -> help (docs/intune.md lists these, tools/gen_docs.py); every one can be given as env CERTCONFORM_INTUNE_<UPPER>
 FIELDS = {
     "tenant_id": "directory (tenant) id, for azure-identity",
     "client_id": "application (client) id, for azure-identity",

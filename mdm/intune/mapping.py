@@ -1,7 +1,7 @@
 """The Intune adapter's mapping between the contract and Microsoft Graph, as tables.
 
 What this module knows: for every contract event, the Graph requests the adapter sends (EVENTS,
-which the adapter executes and the README prints); for every (platform family, kind) the
+which the adapter executes and docs/intune.md prints); for every (platform family, kind) the
 `@odata.type` of the device configuration (ODATA_TYPES); for every Graph certificate issuance
 state and revocation status, the contract record fields (ISSUANCE, REVOCATION); the events and
 kinds Graph cannot perform or observe (UNSUPPORTED_EVENTS, UNOBSERVABLE_KINDS).
@@ -138,7 +138,7 @@ GRAPH_LIMITS = (
 
 # Contract event -> the Graph requests, in order. `{...}` are filled by the adapter; "per family"
 # means once for each Graph profile of the contract profile. This is the table the adapter runs
-# (adapter.py dispatches on its keys) and the README prints (readme_table()).
+# (adapter.py dispatches on its keys) and docs/intune.md prints (markdown_tables()).
 EVENTS: dict[str, list[str]] = {
     "create_user": ["no request: a contract user stands for the pool users whose devices it enrols (docs/intune.md)"],
     "create_group": ["POST /v1.0/groups {displayName, mailEnabled: false, mailNickname, securityEnabled: true}"],
@@ -220,8 +220,9 @@ def record_fields(issuance_state: str | None, revoke_status: str | None) -> dict
     return fields
 
 
-def readme_table() -> str:
-    """The mapping as Markdown (docs/intune.md embeds exactly this)."""
+def markdown_tables() -> str:
+    """The mapping as Markdown: docs/intune.md embeds exactly this (tools/gen_docs.py writes it
+    there; tests/test_docs.py keeps it equal)."""
     lines = ["| contract platform | enrol the pool device as | what a tenant cannot do |", "|---|---|---|"]
     lines += [f"| `{p}` | {mode} | {note or '-'} |" for p, (mode, note) in MANAGEMENT_MODES.items()]
     lines += ["", "| contract event | Graph requests |", "|---|---|"]
