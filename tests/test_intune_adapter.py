@@ -666,7 +666,9 @@ def test_capabilities_declare_the_documented_windows_scaled_and_a_request_budget
     caps = adapter(FakeGraph()).capabilities()
     assert caps["windows"] == mapping.WINDOWS and caps["settle_s"] == max(mapping.WINDOWS.values())
     assert caps["windows"]["propagation"] == 15 * 3600  # 7 h + the 8 h refresh cycle
-    assert 0 < caps["max_requests_per_s"] <= 100 / 20  # Graph's device configuration write limit
+    assert caps["max_requests_per_s"] is None  # graph_limits 0 (an emulator without Graph's limits)
+    limited = adapter(FakeGraph(), graph_limits="1").capabilities()
+    assert 0 < limited["max_requests_per_s"] <= 100 / 20  # Graph's device configuration write limit
     assert caps["cells"] == 1 and "needs_person" not in caps  # no wipe or retire without --allow-destructive
     scaled = adapter(FakeGraph(), time_scale="3600", allow_destructive="1").capabilities()
     assert scaled["windows"]["delivery"] == 8.0 and set(scaled["needs_person"]) == {"wipe", "retire"}
