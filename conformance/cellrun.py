@@ -31,6 +31,7 @@ class CellRun:
         from certconform import journal as journal_module
 
         _import_everything_threads_use()
+        _serialize_ast_parse(True)
         self.config, self.caps, self.limit = config, caps, limit
         self.journal = journal
         self.unattended = bool(config.getoption("unattended"))
@@ -262,6 +263,8 @@ class CellRun:
         self._stop_generating.set()
         if self._generator is not None:
             self._generator.join(timeout=60)
+        if self._generator is None or not self._generator.is_alive():
+            _serialize_ast_parse(False)
 
     def actual(self) -> dict:
         s = self.scheduler
@@ -313,3 +316,29 @@ def _import_everything_threads_use() -> None:
                  "certconform.model.settle", "certconform.plan", "certconform.journal", "certconform.reports",
                  "certconform.traceability", "certconform.cucumber", "certconform.document"):
         importlib.import_module(name)
+
+
+_AST_LOCK = threading.Lock()
+_AST_PARSE = None  # the original ast.parse while the serialized one is installed
+
+
+def _serialize_ast_parse(on: bool) -> None:
+    """Let one thread at a time run ast.parse while cells run (on) or stop doing so (off).
+    Python 3.11's ast is not thread-safe: a failing test's traceback (pytest reads its source with
+    ast.parse, in the main thread) while the sequence generator's Hypothesis reads a lambda's
+    source in its thread ended a run with INTERNALERROR "AST constructor recursion depth
+    mismatch". Importing first (above) covers imports, not these."""
+    import ast
+
+    global _AST_PARSE
+    if on and _AST_PARSE is None:
+        original = _AST_PARSE = ast.parse
+
+        def parse(*args, **kwargs):
+            with _AST_LOCK:
+                return original(*args, **kwargs)
+
+        parse.__wrapped__ = original
+        ast.parse = parse
+    elif not on and _AST_PARSE is not None:
+        ast.parse, _AST_PARSE = _AST_PARSE, None
