@@ -145,6 +145,10 @@ class Run:
                     if time.monotonic() < last_cells + HEARTBEAT_S:
                         continue
                     last_cells = time.monotonic()
+                if line.startswith("certconform: cell "):  # the instruction, without the (long) cell id
+                    _, found, instruction = line.rpartition("a person is needed: ")
+                    line = f"certconform a person is needed: {instruction}" if found else line
+                    line = line if len(line) < 200 else line[:197] + "..."
                 self.say(f"{self.label}: {line.removeprefix('certconform ')}")
         self.exit = process.wait()
         self.seconds = time.monotonic() - self.started

@@ -35,7 +35,7 @@ import time
 from dataclasses import dataclass, field
 
 from certconform.conformance.cells import CellSpec, ExpectOnly
-from certconform.conformance.product import CellAdapter, SharedProduct, cell_prefix
+from certconform.conformance.product import CellAdapter, SharedProduct, cell_prefix, prefixed
 from certconform.conformance.replay import CellRecord, Recorder
 
 DEFAULT_CELLS = 32
@@ -347,11 +347,11 @@ class Scheduler:
         caps, out = self.caps, {}
         for device, platform, etype in adapter.ended:
             if etype in caps.needs_person:
-                instruction = caps.needs_person[etype].replace("{device}", adapter.prefix + device)
+                instruction = caps.needs_person[etype].replace("{device}", prefixed(device, adapter.prefix))
                 line = f"certconform: cell {spec.id}: a person is needed: {instruction}"
                 self.say(line)
                 if self.journal is not None:
-                    self.journal.write({"k": "person", "cell": spec.id, "device": adapter.prefix + device, "line": line})
+                    self.journal.write({"k": "person", "cell": spec.id, "device": prefixed(device, adapter.prefix), "line": line})
                 with self._cv:
                     self._away[platform] = self._away.get(platform, 0) + 1
                     self._away_why[platform] = instruction
@@ -366,7 +366,7 @@ class Scheduler:
         for device, platform in list(adapter.enrolled.items()):
             try:
                 if releasing:
-                    self.product.call("release", adapter.prefix + device)
+                    self.product.call("release", prefixed(device, adapter.prefix))
                 elif unenroll:
                     adapter.apply({"type": "unenroll", "device": device})
                 else:

@@ -668,16 +668,31 @@ class Tenant:
         return [profile.assignment(g) for g in profile.groups]
 
     # -- certificate states --------------------------------------------------------------------
+    SNAPSHOT_S = 0.05  # real seconds a snapshot of the mock's inventory serves (the GETs of one observation)
+
+    def _snapshot(self) -> dict[str, list[dict]]:
+        """The mock's inventory by profile, taken again after any change or SNAPSHOT_S: a client
+        reading every profile's states in turn reads one inventory, not one per profile (the
+        emulator is at most SNAPSHOT_S slower than its delays, far below any window)."""
+        now = self.clock.now()
+        cached = getattr(self, "_snap", None)
+        if cached is not None and cached[0] == self.mock.changes and now - cached[1] <= self.SNAPSHOT_S:
+            return cached[2]
+        by_profile: dict[str, list[dict]] = {}
+        for record in self.mock.observe():  # issuance times follow the whole inventory's delivery order
+            self.state_clock.issued(record["serial"])
+            by_profile.setdefault(record["profile"], []).append(record)
+        self._snap = (self.mock.changes, now, by_profile)
+        return by_profile
+
     def certificate_states(self, profile_id: str, type_name: str) -> list[dict]:
         """The profile's managedDeviceCertificateStates, in delivery order (removed ones too)."""
         profile = self.profile(profile_id)
         if type_name != profile.type.name or not profile.type.has_cert_states:
             raise not_found(f"{profile_id}/microsoft.graph.{type_name}/managedDeviceCertificateStates", v1=False)
-        states, records = [], self.mock.observe()
-        for record in records:  # issuance times follow the whole inventory's delivery order
-            self.state_clock.issued(record["serial"])
-        for record in records:
-            if record["profile"] != profile_id or record["device"] not in self.bindings:
+        states = []
+        for record in self._snapshot().get(profile_id, ()):
+            if record["device"] not in self.bindings:
                 continue
             device, user_display = self.bindings[record["device"]]
             states.append(render(record, self.mock.certificate(record["serial"]), profile.id,

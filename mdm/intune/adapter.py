@@ -67,6 +67,8 @@ PKCS_WITH_ROOT = ("android", "android_work")
 CELL_PREFIX = re.compile(r"\s*(c\d+(?:x\d+)?-)")
 # seconds a cell's profiles are still read after twice the longest window since its last event
 LINGER_S = 5.0
+# every FULL_EVERY-th observation reads every profile of the acting cells (observe())
+FULL_EVERY = 8
 
 
 @dataclass
@@ -113,7 +115,8 @@ class IntuneAdapter:
         self.families = [f for f in mapping.FAMILIES
                          if any(cfg.pool.get(p) for p, fam in mapping.FAMILY.items() if fam == f)]
         self._closed = False
-        self.out: dict[str, tuple[str, str, float]] = {}  # pool device -> (platform, action, when): awaiting a person
+        # pool device -> (platform, action, when, its pool user): out until a person enrols it again
+        self.out: dict[str, tuple[str, str, float, str]] = {}
         self.to_restore: list[str] = []  # pool users deleted by this run (restored by reset)
         self.to_relicense: list[str] = []  # pool users whose licence this run withdrew
         self._roots = {"intune": _der_b64(cfg.root_certificate), "third_party": _der_b64(cfg.third_party_root_certificate)}
@@ -182,6 +185,9 @@ class IntuneAdapter:
         self.families_used: dict[str, set[str]] = {}  # cell prefix ('' without cells) -> families enrolled
         self._acted: dict[str, float] = {}  # cell prefix -> when an event of it was last applied
         self._states: dict[tuple[str, str], list] = {}  # (profile, family) -> its certificate states as last read
+        self._cell_profiles: dict[str, list[str]] = {}  # cell prefix -> its SCEP/PKCS profiles
+        self._reached: dict[str, set[str]] = {}  # SCEP/PKCS profile -> families of devices it has targeted
+        self._observations = 0
         self._seen: dict[str, tuple[int, str]] = {}  # serial -> (first-seen order, contract device)
         self._order = itertools.count()
 
@@ -232,17 +238,30 @@ class IntuneAdapter:
         self._refresh_out()
         return [{"platform": platform, "device": name,
                  "instruction": mapping.NEEDS_PERSON[action].format(device=name)}
-                for name, (platform, action, _) in sorted(self.out.items())]
+                for name, (platform, action, _, _) in sorted(self.out.items())]
 
     def _refresh_out(self) -> None:
-        """A device that a person enrolled again since it went out is back in the pool."""
-        for name, (platform, action, since) in list(self.out.items()):
+        """A device that a person enrolled again since it went out is back in the pool, once the
+        cell that ended it has stopped acting (until then its pool user stands for that cell's
+        user: a later delete_user of the cell acts on it); then its pool user is given back too."""
+        for name, (platform, action, since, user_id) in list(self.out.items()):
+            owner = self.owner.get(user_id)
+            cell = _cell(owner) if owner is not None else ""
+            if cell:  # (without cells, its user keeps it until reset)
+                if self._acting(cell):
+                    continue
+                self._give_back(user_id)  # a deleted pool user is restored: its device can be enrolled again
             found = self.graph.get(f"{BETA}/managedDevices?$filter=deviceName eq '{_quote(name)}'") or {}
             for d in found.get("value", []):
                 enrolled = _when(d.get("enrolledDateTime"))
                 if d.get("managementState", "managed") == "managed" and enrolled is not None and enrolled >= since - 1.0:
                     del self.out[name]
                     break
+
+    def _acting(self, cell: str) -> bool:
+        """Whether a cell may still act or observe: its last event is less than twice the longest
+        window old (the suite waits at most that long after an event)."""
+        return time.monotonic() - self._acted.get(cell, float("-inf")) <= 2 * self._longest_window() + LINGER_S
 
     def reset(self) -> None:
         """Delete every object with the run's prefix (profiles, groups), nothing else, and give
@@ -288,8 +307,25 @@ class IntuneAdapter:
         except ValueError as exc:  # past validation, nothing is the caller's bad input (a ValueError would say so)
             raise RuntimeError(f"{etype}: {exc}") from None
         self.world.apply(event)
-        self._acted[_cell(event.get("device") or event.get("profile") or event.get("group") or event.get("user"))] = \
-            time.monotonic()
+        cell = _cell(event.get("device") or event.get("profile") or event.get("group") or event.get("user"))
+        self._acted[cell] = time.monotonic()
+        if etype == "create_profile" and event["kind"] in mapping.OBSERVES:
+            self._cell_profiles.setdefault(cell, []).append(event["profile"])
+        self._note_reach(cell)
+
+    def _note_reach(self, cell: str) -> None:
+        """Which families each of the cell's SCEP/PKCS profiles has targeted a device of (what
+        observe() reads between its full readings)."""
+        profiles = [self.world.profiles[p] for p in self._cell_profiles.get(cell, ()) if p in self.world.profiles]
+        if not profiles:
+            return
+        for binding in self.bindings.values():
+            device = self.world.devices.get(binding.device)
+            if device is None or _cell(binding.device) != cell:
+                continue
+            for profile in profiles:
+                if self.world.targets(profile, device):
+                    self._reached.setdefault(profile.name, set()).add(mapping.FAMILY[binding.platform])
 
     # -- directory
     def _create_user(self, e: dict) -> None:
@@ -361,7 +397,7 @@ class IntuneAdapter:
             self._refresh_out()
             device = self._free_device(platform, user)
         if device is None:
-            waiting = [n for n, (p, _, _) in self.out.items() if p == platform]
+            waiting = [n for n, (p, _, _, _) in self.out.items() if p == platform]
             raise EventRejected(f"no free {platform} device in the pool ({len(self.cfg.pool.get(platform, ()))} "
                                 f"configured" + (f"; awaiting a person: {', '.join(waiting)}" if waiting else "") + ")")
         binding = Binding(e["device"], platform, device.name, device.managed_id, device.aad_device_id, device.user_id,
@@ -419,36 +455,48 @@ class IntuneAdapter:
         binding = self.bindings.get(device)
         if binding is None:
             raise EventRejected(f"{device} is bound to no pool device")
-        ours = {g: gid for g, gid in self.groups.items() if g in self.world.groups}
-        for group, gid in ours.items():
+        for group, gid in self._our_groups().items():
             if device in self.world.groups[group]:
                 self.graph.request("DELETE", f"{V1}/groups/{gid}/members/{self._directory_id(binding)}/$ref")
-        user_id, user = binding.user_id, self.owner.get(binding.user_id)
-        if user is not None:
-            if user_id in self.to_restore:  # deleted by this run: restored, and out of any group of ours it got back
-                self.graph.request("POST", f"{V1}/directory/deletedItems/{user_id}/restore")
-                self.to_restore.remove(user_id)
-                kept = {g.get("id") for g in self.graph.get_all(f"{V1}/users/{user_id}/memberOf")}
-                leave = [gid for gid in ours.values() if gid in kept]
-            else:
-                leave = [gid for group, gid in ours.items() if user in self.world.groups[group]]
-            for gid in leave:
-                self.graph.request("DELETE", f"{V1}/groups/{gid}/members/{user_id}/$ref")
-            if user_id in self.to_relicense:
-                self.graph.request("POST", f"{V1}/users/{user_id}/assignLicense",
-                                   {"addLicenses": [{"skuId": self.cfg.license_sku, "disabledPlans": []}],
-                                    "removeLicenses": []})
-                self.to_relicense.remove(user_id)
-            del self.owner[user_id]
-            self.pool_users[user].remove(user_id)
+        self._give_back(binding.user_id)
         self._end(binding)
+
+    def _our_groups(self) -> dict[str, str]:
+        return {g: gid for g, gid in self.groups.items() if g in self.world.groups}
+
+    def _give_back(self, user_id: str) -> None:
+        """The pool user stands for no contract user any more: restored if this run deleted it,
+        out of the run's groups, its licence given back if this run withdrew it."""
+        user = self.owner.get(user_id)
+        if user is None:
+            return
+        ours = self._our_groups()
+        if user_id in self.to_restore:  # deleted by this run: restored, and out of any group of ours it got back
+            self.graph.request("POST", f"{V1}/directory/deletedItems/{user_id}/restore")
+            self.to_restore.remove(user_id)
+            kept = {g.get("id") for g in self.graph.get_all(f"{V1}/users/{user_id}/memberOf")}
+            leave = [gid for gid in ours.values() if gid in kept]
+        else:
+            leave = [gid for group, gid in ours.items() if user in self.world.groups[group]]
+        for gid in leave:
+            self.graph.request("DELETE", f"{V1}/groups/{gid}/members/{user_id}/$ref")
+        if user_id in self.to_relicense:
+            self.graph.request("POST", f"{V1}/users/{user_id}/assignLicense",
+                               {"addLicenses": [{"skuId": self.cfg.license_sku, "disabledPlans": []}],
+                                "removeLicenses": []})
+            self.to_relicense.remove(user_id)
+        del self.owner[user_id]
+        if user_id in self.pool_users.get(user, ()):  # (a user deleted and created again starts with none)
+            self.pool_users[user].remove(user_id)
 
     def _end(self, binding: Binding) -> None:
         """The binding ends now: what targeted it is kept for attribution (_attribute)."""
         binding.released_at = time.time()
         device = self.world.devices.get(binding.device)
         if device is not None:
-            binding.targets_at_release = frozenset(p.name for p in self.world.targeting_profiles(binding.device))
+            names = self._cell_profiles.get(_cell(binding.device), ())  # (only SCEP/PKCS records are attributed)
+            binding.targets_at_release = frozenset(p for p in names if p in self.world.profiles
+                                                   and self.world.targets(self.world.profiles[p], device))
         del self.bindings[binding.device]
 
     def _device_action(self, e: dict, body: dict | None) -> None:
@@ -463,7 +511,7 @@ class IntuneAdapter:
             raise
         self._end(binding)
         # out of the pool until a person enrols it again (needs_person)
-        self.out[binding.pool_name] = (binding.platform, e["type"], binding.released_at)
+        self.out[binding.pool_name] = (binding.platform, e["type"], binding.released_at, binding.user_id)
 
     def _wipe(self, e: dict) -> None:
         self._device_action(e, {"keepEnrollmentData": False, "keepUserData": False})
@@ -575,21 +623,27 @@ class IntuneAdapter:
     def observe(self) -> list[dict]:
         """Every certificate state of the run's SCEP/PKCS profiles as contract records. The states
         of a profile are read again only while its cell acts (see the module's docstring); an ended
-        cell's are the last ones read (its records never vanish)."""
+        cell's are the last ones read (its records never vanish). Of an acting cell, every
+        FULL_EVERY-th observation reads every profile for each family its cell enrolled, the others
+        only for the families of the devices the profile has targeted (a certificate needs a
+        targeted device: the full readings are there to see one that arrives without)."""
         self.connect()
         linger = 2 * self._longest_window() + LINGER_S
         now = time.monotonic()
+        self._observations += 1
+        full = self._observations % FULL_EVERY == 1
         rows = []
         for name, profile in self.profiles.items():
             if profile.kind not in mapping.OBSERVES:
                 continue
             cell = _cell(name)
             acting = now - self._acted.get(cell, now) <= linger
+            reached = self._reached.get(name, ())
             for family, config_id in profile.ids.items():
                 if family not in self.families_used.get(cell, ()):
                     continue  # no device of that family was enrolled by its cell: nothing delivered
                 key = (name, family)
-                if acting or key not in self._states:
+                if (acting and (full or family in reached)) or key not in self._states:
                     odata = mapping.ODATA_TYPES[(family, profile.kind)]
                     self._states[key] = self.graph.get_all(
                         f"{BETA}/deviceConfigurations/{config_id}/microsoft.graph.{odata}/managedDeviceCertificateStates")
