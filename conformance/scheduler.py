@@ -332,10 +332,14 @@ class Scheduler:
             st.acted.set()
         finally:
             st.ended = self.last_ended = time.monotonic()
+            # devices bound: the enrolments that were applied (a rejected or invalid enroll binds none)
+            bound: dict[str, int] = {}
+            for platform in [p for _, p, _ in adapter.ended] + list(adapter.enrolled.values()):
+                bound[platform] = bound.get(platform, 0) + 1
             with self._cv:
                 for p, n in needs.items():
                     self._reserved[p] -= n
-                    kept = n - released.get(p, 0)
+                    kept = min(n, bound.get(p, 0)) - released.get(p, 0)
                     if kept > 0 and not self._stop.is_set():
                         self._lost[p] = self._lost.get(p, 0) + kept
                 self._in_flight -= 1

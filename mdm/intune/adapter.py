@@ -188,6 +188,7 @@ class IntuneAdapter:
         self._cell_profiles: dict[str, list[str]] = {}  # cell prefix -> its SCEP/PKCS profiles
         self._reached: dict[str, set[str]] = {}  # SCEP/PKCS profile -> families of devices it has targeted
         self._observations = 0
+        self._done: set[str] = set()  # cells that ended (the suite released their devices)
         self._seen: dict[str, tuple[int, str]] = {}  # serial -> (first-seen order, contract device)
         self._order = itertools.count()
 
@@ -259,8 +260,14 @@ class IntuneAdapter:
                     break
 
     def _acting(self, cell: str) -> bool:
-        """Whether a cell may still act or observe: its last event is less than twice the longest
-        window old (the suite waits at most that long after an event)."""
+        """Whether a cell may still act or observe: its devices have not been released, and its
+        last event is less than twice the longest window old (the suite waits at most that long
+        after an event; a cell whose devices were all wiped or retired gets no release). Without
+        cells ('') always."""
+        if not cell:
+            return True
+        if cell in self._done:
+            return False
         return time.monotonic() - self._acted.get(cell, float("-inf")) <= 2 * self._longest_window() + LINGER_S
 
     def reset(self) -> None:
@@ -455,6 +462,8 @@ class IntuneAdapter:
         binding = self.bindings.get(device)
         if binding is None:
             raise EventRejected(f"{device} is bound to no pool device")
+        if _cell(device):
+            self._done.add(_cell(device))  # the suite releases a cell's devices when it has ended
         for group, gid in self._our_groups().items():
             if device in self.world.groups[group]:
                 self.graph.request("DELETE", f"{V1}/groups/{gid}/members/{self._directory_id(binding)}/$ref")
@@ -628,8 +637,6 @@ class IntuneAdapter:
         only for the families of the devices the profile has targeted (a certificate needs a
         targeted device: the full readings are there to see one that arrives without)."""
         self.connect()
-        linger = 2 * self._longest_window() + LINGER_S
-        now = time.monotonic()
         self._observations += 1
         full = self._observations % FULL_EVERY == 1
         rows = []
@@ -637,7 +644,7 @@ class IntuneAdapter:
             if profile.kind not in mapping.OBSERVES:
                 continue
             cell = _cell(name)
-            acting = now - self._acted.get(cell, now) <= linger
+            acting = cell not in self._acted or self._acting(cell)
             reached = self._reached.get(name, ())
             for family, config_id in profile.ids.items():
                 if family not in self.families_used.get(cell, ()):
