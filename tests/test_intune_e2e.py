@@ -157,7 +157,7 @@ def test_the_faulty_emulator_that_never_revokes_on_retire_is_seen_as_such():
 
 def test_the_suite_fails_the_faulty_emulator_naming_the_retire_statements_and_the_wait(tmp_path):
     """Issue 12 point 6: the emulator's faulty mode (the CA is never asked to revoke on retire) is
-    killed by the suite itself, through the adapter, with the statement and the settle wait named."""
+    killed by the suite itself, through the adapter, with the statement and the declared window named."""
     with running_graph_emulator("--page-size", "3", "--fault", "revocation-never-issued-on-retire", *EMULATOR,
                                 token=TOKEN) as base_url:
         result = _run_suite(base_url, tmp_path / "r", "-m", "not stateful", "-k", "retire and scep",
@@ -166,6 +166,6 @@ def test_the_suite_fails_the_faulty_emulator_naming_the_retire_statements_and_th
     statements = json.loads((tmp_path / "r" / "results.json").read_text())["statements"]
     failed = {sid for sid, s in statements.items() if s["verdict"] == "fail"}
     assert {"IOS-SCEP-RR-3", "WIN-SCEP-RR-3"} & failed, failed
-    assert "after waiting" in result.stdout and "settle_s" in result.stdout, result.stdout[-3000:]
+    assert "after waiting" in result.stdout and "(capabilities 'windows')" in result.stdout, result.stdout[-3000:]
     assert "revoked" in result.stdout
     _no_secret(tmp_path / "r", result.stdout, result.stderr)

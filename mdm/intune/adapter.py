@@ -186,6 +186,7 @@ class IntuneAdapter:
         self.families_used: dict[str, set[str]] = {}  # cell prefix ('' without cells) -> families enrolled
         self._acted: dict[str, float] = {}  # cell prefix -> when an event of it was last applied
         self._states: dict[tuple[str, str], list] = {}  # (profile, family) -> its certificate states as last read
+        self._rows: dict[tuple[str, str], list] = {}  # (profile, family) -> the records of those states
         self._cell_profiles: dict[str, list[str]] = {}  # cell prefix -> its SCEP/PKCS profiles
         self._reached: dict[str, set[str]] = {}  # SCEP/PKCS profile -> families of devices it has targeted
         self._observations = 0
@@ -656,19 +657,19 @@ class IntuneAdapter:
                     odata = mapping.ODATA_TYPES[(family, profile.kind)]
                     read[key] = f"{BETA}/deviceConfigurations/{config_id}/microsoft.graph.{odata}" \
                                 "/managedDeviceCertificateStates"
-        self._states.update(self._read_all(read))
+        fresh = self._read_all(read)
+        self._states.update(fresh)
         rows = []
-        for (name, family), kind in keys:
-            for state in self._states[(name, family)]:
-                row = self._record(name, kind, state)
-                if row is not None:
-                    rows.append(row)
+        for key, kind in keys:
+            if key in fresh or key not in self._rows:  # the records of states not read again are as before
+                self._rows[key] = [r for r in (self._record(key[0], kind, st) for st in self._states[key]) if r is not None]
+            rows.extend(self._rows[key])
         rows.sort(key=lambda r: r[0])
         out, serials = [], set()
         for _, record in rows:
             if record["serial"] not in serials:  # one record per certificate
                 serials.add(record["serial"])
-                out.append(record)
+                out.append(dict(record))  # (records are kept between observations: a copy)
         return out
 
     def _read_all(self, paths: dict) -> dict:
