@@ -223,8 +223,8 @@ class IntuneAdapter:
     def request_budget(self) -> float | None:
         """Adapter calls per second that keep Graph's write limit (the tightest): an event writes
         once per platform family at most (mapping.GRAPH_LIMITS). None without Graph's limits (an
-        emulator run with --no-graph-limits)."""
-        if not self.cfg.graph_limits:
+        emulator run with --no-graph-limits) and for a dry run (nothing is sent)."""
+        if not self.cfg.graph_limits or self.cfg.dry_run:
             return None
         _, _, writes, window = mapping.GRAPH_LIMITS[0]
         return round(writes / window / max(1, len(self.families)), 3)
