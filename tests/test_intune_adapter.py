@@ -801,3 +801,25 @@ def test_the_adapter_sends_nothing_until_it_is_used():
     assert fake.log == []
     a.observe()
     assert fake.log  # the first use connects (the pool check)
+
+
+def test_with_cells_a_wiped_device_comes_back_for_another_cell_once_its_cell_has_ended():
+    """Cells: the wiped device's test user stands for the cell's user while that cell acts (a later
+    delete_user of the cell must reach it); a release of the cell's other device says the cell has
+    ended, and once a person has enrolled the device again another cell's user can enrol it."""
+    fake = FakeGraph()
+    a = adapter(fake, allow_destructive="1")
+    for event in [{"type": "create_user", "user": "c1-u1"},
+                  {"type": "enroll", "device": "c1-d1", "platform": "windows", "user": "c1-u1"},
+                  {"type": "enroll", "device": "c1-d2", "platform": "windows", "user": "c1-u1"},
+                  {"type": "wipe", "device": "c1-d1"}, {"type": "create_user", "user": "c2-u1"}]:
+        a.apply(event)
+    fake.reenrol("lab-win-1")  # the person did, but cell c1 still acts
+    assert [d["device"] for d in a.awaiting_person()] == ["lab-win-1"]
+    with pytest.raises(mdm.EventRejected, match="no free windows device"):
+        a.apply({"type": "enroll", "device": "c2-d1", "platform": "windows", "user": "c2-u1"})
+    a.release("c1-d2")  # cell c1 has ended
+    assert a.awaiting_person() == []
+    a.apply({"type": "enroll", "device": "c2-d1", "platform": "windows", "user": "c2-u1"})
+    a.apply({"type": "enroll", "device": "c2-d2", "platform": "windows", "user": "c2-u1"})
+    assert {a.bindings["c2-d1"].pool_name, a.bindings["c2-d2"].pool_name} == {"lab-win-1", "lab-win-2"}
