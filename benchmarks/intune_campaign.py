@@ -15,7 +15,7 @@ real tenant takes, and a time-scaled rehearsal's plan beside its actual wall tim
 A measurement, not a test: exit 1 only when the rehearsal fails or misses its target.
 
     python benchmarks/intune_campaign.py [--real-pool 4] [--time-scale 36000] [--pool 16]
-                                         [--graph-limits] [--only real,rehearse] [--json PATH]
+                                         [--graph-limits] [--no-stateful] [--only real,rehearse] [--json PATH]
 """
 from __future__ import annotations
 
@@ -70,10 +70,11 @@ def real_plan(root: Path, pool: int, selection: list[str]) -> dict:
             "expected": next((line for line in lines if line.startswith("expected wall time")), r.stderr[-300:])}
 
 
-def rehearse(root: Path, scale: float, pool: int, limits: bool) -> dict:
+def rehearse(root: Path, scale: float, pool: int, limits: bool, features_only: bool = False) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         cmd = [python_of(root), "-m", "certconform.cli", "rehearse", "--allow-destructive", "--time-scale", f"{scale:g}",
-               "--pool", str(pool), f"--report-dir={tmp}", *([] if limits else ["--no-graph-limits"])]
+               "--pool", str(pool), f"--report-dir={tmp}", *([] if limits else ["--no-graph-limits"]),
+               *(["--no-stateful"] if features_only else [])]
         start = time.perf_counter()
         r = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp)
         elapsed = time.perf_counter() - start
@@ -100,6 +101,7 @@ def main() -> int:
     ap.add_argument("--time-scale", type=float, default=36000.0, help="the rehearsal's time scale (default 36000)")
     ap.add_argument("--pool", type=int, default=16, help="the rehearsal's lab devices per platform (default 16)")
     ap.add_argument("--graph-limits", action="store_true", help="keep Graph's request limits in the rehearsal")
+    ap.add_argument("--no-stateful", action="store_true", help="rehearse the feature scenarios alone")
     ap.add_argument("--only", default="real,rehearse")
     ap.add_argument("--root", default=str(HERE), help="the checkout to measure (default this one)")
     ap.add_argument("--json", default=None)
@@ -115,10 +117,11 @@ def main() -> int:
             for line in plan["lines"][:2]:
                 print(f"    {line}", flush=True)
     if "rehearse" in only:
-        r = rehearse(root, args.time_scale, args.pool, args.graph_limits)
+        r = rehearse(root, args.time_scale, args.pool, args.graph_limits, args.no_stateful)
         report["rehearse"] = r
         t = r["totals"]
-        print(f"rehearsal, time scale {args.time_scale:g}, {args.pool} devices per platform, Graph limits "
+        print(f"rehearsal{' (feature scenarios)' if args.no_stateful else ''}, time scale {args.time_scale:g}, "
+              f"{args.pool} devices per platform, Graph limits "
               f"{'on' if args.graph_limits else 'off'}: exit {r['exit']}, {r['seconds']} s; fail {t.get('fail')}, "
               f"error {t.get('error')}; cells {r['cells']} (at most {r['in_flight']} at once), events {r['events']}, "
               f"adapter calls {r['calls']}; planned {r['planned_s']} s, actual {r['actual_s']} s "
