@@ -313,7 +313,9 @@ def load_sut(config):
         return run_guard.guarded_load(
             config, lambda timeout: mdm.load_adapter(spec, token=token, timeout=timeout, edition=edition,
                                                      allow_destructive=config.getoption("allow_destructive"),
-                                                     dry_run=config.getoption("dry_run")))
+                                                     dry_run=config.getoption("dry_run"),
+                                                     # a plan sends nothing (an Intune tenant: no Graph request)
+                                                     connect=not config.getoption("certconform_plan")))
     except (mdm.AdapterSpecError, AdapterError) as exc:
         raise pytest.UsageError(f"--mdm {spec}: {str(exc).removeprefix('[contract: CONTRACT] ')}") from None
 

@@ -1,19 +1,21 @@
 """`certconform rehearse`: the Intune campaign against the Graph emulator, from the installed package.
 
-    certconform rehearse [--time-scale 3600] [--shards 4] [--profile ci] [--no-features] [--no-stateful]
-                         [--allow-destructive [--allow-macos-wipe]] [--dry-run] [--fault NAME]
-                         [--report-dir DIR] [-k EXPR]
+    certconform rehearse [--time-scale 3600] [--pool 8] [--shards 4] [--profile ci] [--no-features]
+                         [--no-stateful] [--allow-destructive [--allow-macos-wipe]] [--dry-run]
+                         [--fault NAME] [--report-dir DIR] [-k EXPR] [--cells N] [--unattended]
 
 What it does: starts one Graph emulator (`certconform serve --graph`, on a free loopback port,
-Intune's documented delays compressed by --time-scale) per run, configures the Intune adapter
-exactly as an administrator would (CERTCONFORM_INTUNE_* settings: the emulator's pool, its CA
-roots, client credentials whose tokens expire and renew), and runs `certconform run --mdm intune`
-against each: the feature scenarios in one run, each stateful shard in another, all at once. It
-prints a line when each run starts and ends, the suite's own progress lines, and a line every
-minute while anything runs; then one line per run and where its reports are. Exit 0 only when
-every run passed. With --dry-run nothing is sent and nothing is judged: the reports say so.
+Intune's documented delays compressed by --time-scale, --pool devices per platform), configures
+the Intune adapter exactly as an administrator would (CERTCONFORM_INTUNE_* settings: the
+emulator's pool, its CA roots, client credentials whose tokens expire and renew), prints what
+`certconform plan --mdm intune` says the run will take, and runs `certconform run --mdm intune`
+against it: the feature scenarios and the stateful shards in one run, as concurrent cells within
+the adapter's declared windows (docs/slow-products.md). It prints a line when the run starts and
+ends, the suite's own progress lines, and a line every minute; then the verdict totals, the plan
+beside the actual wall time (results.json `run.cells`), and where the reports are. Exit 0 only
+when the run passed. With --dry-run nothing is sent and nothing is judged: the reports say so.
 
-What it does not know: what the suite judges (it reads only exit codes and the reports' summary).
+What it does not know: what the suite judges (it reads only the exit code and the reports).
 """
 from __future__ import annotations
 
@@ -32,13 +34,9 @@ from pathlib import Path
 
 SECRET = "rehearsal-client-secret"  # the emulator's client secret (a loopback emulator's, no tenant's)
 PLATFORMS = ("windows", "ios", "macos", "android_knox", "android_legacy", "android_work")
-POOL_SIZE = 4
+POOL_SIZE = 4  # the emulator's default pool, per platform (certconform serve --graph)
+REHEARSAL_POOL = 8  # the rehearsal's: more devices, more cells at once
 HEARTBEAT_S = 60.0
-# Interim, until the suite awaits a delivery within the adapter's 'delivery' window (issue 20):
-# the suite judges a check-in's deliveries when check_in returns, so group changes must have
-# reached Intune's targeting before the device checks in. 0 lies within the documented bound
-# ("up to 7 hours or more"), but it is the kindest value: the rehearsal says so when it starts.
-INTERIM_DELAYS = ("propagation=0",)
 
 
 def free_port() -> int:
@@ -113,10 +111,7 @@ def emulator_settings(url: str, workdir: Path, time_scale: float, token: str = S
             "CERTCONFORM_INTUNE_POOL": pool, "CERTCONFORM_INTUNE_LICENSE_SKU": LAB_SKU,
             "CERTCONFORM_INTUNE_ROOT_CERTIFICATE": files["intune"],
             "CERTCONFORM_INTUNE_THIRD_PARTY_ROOT_CERTIFICATE": files["third_party"],
-            "CERTCONFORM_INTUNE_TIME_SCALE": f"{time_scale:g}",
-            # until the suite awaits deliveries (issue 20's windows), check_in waits for the device's
-            # check-in, which a connected device makes within 15 minutes (devices-wipe.md)
-            "CERTCONFORM_INTUNE_SYNC_WAIT_S": "900"}
+            "CERTCONFORM_INTUNE_TIME_SCALE": f"{time_scale:g}"}
 
 
 def clean_environ() -> dict[str, str]:
@@ -126,6 +121,9 @@ def clean_environ() -> dict[str, str]:
 
 class Run:
     """One `certconform run --mdm intune` in a subprocess; its progress lines go to `say`."""
+
+    PROGRESS = ("certconform stateful:", "certconform results:", "certconform run cut short", "certconform cells:",
+                "certconform: cell")
 
     def __init__(self, label: str, args: list[str], env: dict, report_dir: Path, say) -> None:
         self.label, self.report_dir, self.say = label, report_dir, say
@@ -138,10 +136,19 @@ class Run:
         self.say(f"{self.label}: started")
         process = subprocess.Popen(self.command, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                    text=True, bufsize=1)
+        last_cells = 0.0
         for line in process.stdout:
             line = line.rstrip()
             self.tail = (self.tail + [line])[-40:]
-            if line.startswith(("certconform stateful:", "certconform results:", "certconform run cut short")):
+            if line.startswith(self.PROGRESS):
+                if line.startswith("certconform cells:"):  # at most one a minute
+                    if time.monotonic() < last_cells + HEARTBEAT_S:
+                        continue
+                    last_cells = time.monotonic()
+                if line.startswith("certconform: cell "):  # the instruction, without the (long) cell id
+                    _, found, instruction = line.rpartition("a person is needed: ")
+                    line = f"certconform a person is needed: {instruction}" if found else line
+                    line = line if len(line) < 200 else line[:197] + "..."
                 self.say(f"{self.label}: {line.removeprefix('certconform ')}")
         self.exit = process.wait()
         self.seconds = time.monotonic() - self.started
@@ -156,19 +163,32 @@ class Run:
         suite = suite if suite.tag == "testsuite" else suite.find("testsuite")
         return {k: int(suite.get(k, 0)) for k in ("tests", "failures", "errors", "skipped")}
 
-    def summary(self) -> str:
+    def cells(self) -> dict:
+        """results.json `run.cells` (the plan beside what happened), or {}."""
         results = self.report_dir / "results.json"
         if not results.exists():
-            return ""
-        data = json.loads(results.read_text())
-        return str(data.get("summary", {}).get("line") or data.get("summary") or "")[:200]
+            return {}
+        return (json.loads(results.read_text()).get("run") or {}).get("cells") or {}
+
+
+def plan_lines(env: dict, args: list[str]) -> list[str]:
+    """What `certconform plan --mdm intune` prints for the run (it sends no Graph request)."""
+    result = subprocess.run([sys.executable, "-m", "certconform.cli", "plan", "--mdm", "intune", *args], env=env,
+                            capture_output=True, text=True, timeout=600)
+    lines = [line for line in result.stdout.splitlines() if line.startswith(("certconform plan", "  "))]
+    if result.returncode != 0 or not lines:
+        return [f"certconform plan failed (exit {result.returncode}): "
+                + " ".join((result.stdout + result.stderr).split())[-300:]]
+    return lines
 
 
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="certconform rehearse", description=__doc__.splitlines()[0])
     ap.add_argument("--time-scale", type=float, default=3600.0,
                     help="seconds of Intune's time per real second (default 3600: an hour of Intune is a second)")
-    ap.add_argument("--shards", type=int, default=4, help="stateful shards, each a run with its own emulator (default 4)")
+    ap.add_argument("--pool", type=int, default=REHEARSAL_POOL,
+                    help=f"the emulator's lab devices per platform (default {REHEARSAL_POOL}; cells are bounded by it)")
+    ap.add_argument("--shards", type=int, default=4, help="stateful shards (default 4)")
     ap.add_argument("--profile", default="ci", help="Hypothesis profile of the stateful shards (default ci)")
     ap.add_argument("--no-features", action="store_true", help="leave out the feature scenarios")
     ap.add_argument("--no-stateful", action="store_true", help="leave out the stateful shards")
@@ -180,17 +200,21 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--dry-run", action="store_true", help="print the Graph requests, send none, judge nothing")
     ap.add_argument("--fault", default=None, metavar="NAME", help="a faulty emulator (self-tests; docs/graph-wire.md)")
     ap.add_argument("--delay", action="append", default=None, metavar="NAME=S",
-                    help="one of the emulator's delays in Intune's seconds (serve --graph --delay); default "
-                         f"{' '.join(INTERIM_DELAYS)}: see INTERIM_DELAYS")
-    ap.add_argument("--report-dir", default="rehearsal", help="where each run's reports go (default ./rehearsal)")
+                    help="one of the emulator's delays in Intune's seconds (serve --graph --delay); default: as "
+                         "documented (docs/graph-wire.md)")
+    ap.add_argument("--report-dir", default="rehearsal", help="where the reports go (default ./rehearsal)")
     ap.add_argument("-k", dest="keyword", default=None, help="pytest -k expression (a subset of the scenarios)")
     return ap
 
 
 def main(argv: list[str] | None = None) -> int:
     args, extra = build_parser().parse_known_args(argv)
-    if args.shards < 1 or not args.time_scale > 0:
-        print("certconform rehearse: --shards must be at least 1 and --time-scale above 0", file=sys.stderr)
+    if args.shards < 1 or not args.time_scale > 0 or not 1 <= args.pool <= 50:
+        print("certconform rehearse: --shards must be at least 1, --time-scale above 0, --pool 1 to 50",
+              file=sys.stderr)
+        return 2
+    if args.no_features and args.no_stateful:
+        print("certconform rehearse: nothing to run (--no-features and --no-stateful)", file=sys.stderr)
         return 2
     lock = threading.Lock()
 
@@ -198,61 +222,50 @@ def main(argv: list[str] | None = None) -> int:
         with lock:
             print(f"[{time.strftime('%H:%M:%S')}] {line}", flush=True)
 
-    common = ["-q", "--call-timeout", "0", *(["--allow-destructive"] if args.allow_destructive else []),
+    selection = (["-m", "stateful"] if args.no_features else ["-m", "not stateful"] if args.no_stateful else [])
+    common = [*selection, f"--stateful-shards={args.shards}", "--hypothesis-profile", args.profile,
+              *(["--allow-destructive"] if args.allow_destructive else []),
               *(["--dry-run"] if args.dry_run else []), *(["-k", args.keyword] if args.keyword else []), *extra]
-    jobs = []
-    if not args.no_features:
-        jobs.append(("feature scenarios", ["-m", "not stateful"]))
-    if not args.no_stateful:
-        jobs += [(f"stateful shard {k}/{args.shards}",
-                  ["-m", "stateful", f"--stateful-shards={args.shards}", "-k", f"shard-{k}-of-{args.shards}",
-                   "--hypothesis-profile", args.profile]) for k in range(1, args.shards + 1)]
-    if not jobs:
-        print("certconform rehearse: nothing to run (--no-features and --no-stateful)", file=sys.stderr)
-        return 2
-    report_root = Path(args.report_dir).resolve()
-    delays = args.delay if args.delay is not None else list(INTERIM_DELAYS)
+    report_dir = Path(args.report_dir).resolve()
+    delays = list(args.delay or [])
     emulator = [*(["--fault", args.fault] if args.fault else []), *[f"--delay={d}" for d in delays],
+                "--pool", ",".join(f"{p}={args.pool}" for p in PLATFORMS),
                 *(["--no-graph-limits"] if args.no_graph_limits else [])]
-    say(f"{len(jobs)} run(s) of --mdm intune, each against its own Graph emulator (time scale {args.time_scale:g}: "
-        f"{3600 / args.time_scale:g} s an Intune hour; delays {' '.join(delays) or 'as documented'})"
+    say(f"--mdm intune against a Graph emulator (time scale {args.time_scale:g}: {3600 / args.time_scale:g} s an "
+        f"Intune hour; delays {' '.join(delays) or 'as documented'}; {args.pool} lab devices per platform)"
         f"{'; DRY RUN: nothing is sent, nothing is judged' if args.dry_run else ''}")
-    start = time.monotonic()
-    runs: list[Run] = []
     with tempfile.TemporaryDirectory(prefix="certconform-rehearsal-") as tmp, ExitStack() as stack:
-        for i, (label, selection) in enumerate(jobs):
-            url = stack.enter_context(running_emulator(*emulator, time_scale=args.time_scale))
-            work = Path(tmp) / f"run{i}"
-            work.mkdir()
-            env = {**clean_environ(), **emulator_settings(url, work, args.time_scale)}
-            if args.allow_macos_wipe:
-                env["CERTCONFORM_INTUNE_ALLOW_MACOS_WIPE"] = "1"
-            if args.no_graph_limits:
-                env["CERTCONFORM_INTUNE_GRAPH_LIMITS"] = "0"
-            runs.append(Run(label, [*selection, *common], env, report_root / f"run{i}", say))
-        threads = [threading.Thread(target=run, daemon=True) for run in runs]
-        for thread in threads:
-            thread.start()
-        beat = time.monotonic()
-        while any(t.is_alive() for t in threads):
-            next(t for t in threads if t.is_alive()).join(timeout=max(0.1, beat + HEARTBEAT_S - time.monotonic()))
-            busy = [r.label for r, t in zip(runs, threads) if t.is_alive()]
-            if busy and time.monotonic() >= beat + HEARTBEAT_S:
-                beat = time.monotonic()
-                say(f"running for {beat - start:.0f} s: {', '.join(busy)}")
-    failed = [r for r in runs if r.exit != 0]
-    for r in runs:
-        c = r.counts()
-        judged = c.get("tests", 0) - c.get("skipped", 0)
-        say(f"{r.label}: exit {r.exit}, {judged - c.get('failures', 0) - c.get('errors', 0)} passed, "
-            f"{c.get('failures', 0) + c.get('errors', 0)} failed, {c.get('skipped', 0)} not judged; {r.seconds:.0f} s; "
-            f"reports in {r.report_dir}")
-    for r in failed:
-        print(f"\n--- {r.label}: last lines ---\n" + "\n".join(r.tail), flush=True)
-    say(f"wall time {time.monotonic() - start:.0f} s; "
-        + ("every run passed" if not failed else f"{len(failed)} run(s) failed")
-        + ("; DRY RUN: nothing was judged" if args.dry_run else ""))
-    return 1 if failed else 0
+        url = stack.enter_context(running_emulator(*emulator, time_scale=args.time_scale))
+        env = {**clean_environ(), **emulator_settings(url, Path(tmp), args.time_scale, pool_size=args.pool)}
+        if args.allow_macos_wipe:
+            env["CERTCONFORM_INTUNE_ALLOW_MACOS_WIPE"] = "1"
+        if args.no_graph_limits:
+            env["CERTCONFORM_INTUNE_GRAPH_LIMITS"] = "0"
+        for line in plan_lines(env, common):
+            say(line)
+        run = Run("campaign", ["--call-timeout", "0", "-q", *common], env, report_dir, say)
+        thread = threading.Thread(target=run, daemon=True)
+        start = time.monotonic()
+        thread.start()
+        while thread.is_alive():
+            thread.join(timeout=HEARTBEAT_S)
+            if thread.is_alive():
+                say(f"running for {time.monotonic() - start:.0f} s")
+    c = run.counts()
+    judged = c.get("tests", 0) - c.get("skipped", 0)
+    failed = c.get("failures", 0) + c.get("errors", 0)
+    say(f"exit {run.exit}: {judged - failed} passed, {failed} failed, {c.get('skipped', 0)} not judged; "
+        f"{run.seconds:.0f} s; reports in {report_dir}")
+    cells = run.cells()
+    planned, actual = cells.get("planned") or {}, cells.get("actual") or {}
+    if planned.get("expected_wall_seconds") is not None and actual.get("wall_seconds") is not None:
+        say(f"plan {planned['expected_wall_seconds']:.0f} s, actual {actual['wall_seconds']:.0f} s "
+            f"({actual.get('cells', 0)} cells, at most {actual.get('cells_in_flight_at_most', 0)} at once, "
+            f"{actual.get('events', 0)} events, {actual.get('requests_total', 0)} adapter calls)")
+    if run.exit != 0:
+        print("\n--- last lines ---\n" + "\n".join(run.tail), flush=True)
+    say(("the run passed" if run.exit == 0 else "the run failed") + ("; DRY RUN: nothing was judged" if args.dry_run else ""))
+    return 0 if run.exit == 0 else 1
 
 
 if __name__ == "__main__":

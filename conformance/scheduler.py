@@ -35,7 +35,7 @@ import time
 from dataclasses import dataclass, field
 
 from certconform.conformance.cells import CellSpec, ExpectOnly
-from certconform.conformance.product import CellAdapter, SharedProduct, cell_prefix
+from certconform.conformance.product import CellAdapter, SharedProduct, cell_prefix, prefixed
 from certconform.conformance.replay import CellRecord, Recorder
 
 DEFAULT_CELLS = 32
@@ -332,10 +332,14 @@ class Scheduler:
             st.acted.set()
         finally:
             st.ended = self.last_ended = time.monotonic()
+            # devices bound: the enrolments that were applied (a rejected or invalid enroll binds none)
+            bound: dict[str, int] = {}
+            for platform in [p for _, p, _ in adapter.ended] + list(adapter.enrolled.values()):
+                bound[platform] = bound.get(platform, 0) + 1
             with self._cv:
                 for p, n in needs.items():
                     self._reserved[p] -= n
-                    kept = n - released.get(p, 0)
+                    kept = min(n, bound.get(p, 0)) - released.get(p, 0)
                     if kept > 0 and not self._stop.is_set():
                         self._lost[p] = self._lost.get(p, 0) + kept
                 self._in_flight -= 1
@@ -347,11 +351,11 @@ class Scheduler:
         caps, out = self.caps, {}
         for device, platform, etype in adapter.ended:
             if etype in caps.needs_person:
-                instruction = caps.needs_person[etype].replace("{device}", adapter.prefix + device)
+                instruction = caps.needs_person[etype].replace("{device}", prefixed(device, adapter.prefix))
                 line = f"certconform: cell {spec.id}: a person is needed: {instruction}"
                 self.say(line)
                 if self.journal is not None:
-                    self.journal.write({"k": "person", "cell": spec.id, "device": adapter.prefix + device, "line": line})
+                    self.journal.write({"k": "person", "cell": spec.id, "device": prefixed(device, adapter.prefix), "line": line})
                 with self._cv:
                     self._away[platform] = self._away.get(platform, 0) + 1
                     self._away_why[platform] = instruction
@@ -366,7 +370,7 @@ class Scheduler:
         for device, platform in list(adapter.enrolled.items()):
             try:
                 if releasing:
-                    self.product.call("release", adapter.prefix + device)
+                    self.product.call("release", prefixed(device, adapter.prefix))
                 elif unenroll:
                     adapter.apply({"type": "unenroll", "device": device})
                 else:

@@ -39,12 +39,14 @@ _HTTP_DEFAULT = object()
 
 
 def load_adapter(spec: str | None = None, token: str | None = None, timeout=_HTTP_DEFAULT,
-                 edition: str | None = None, allow_destructive: bool | None = None, dry_run: bool | None = None):
+                 edition: str | None = None, allow_destructive: bool | None = None, dry_run: bool | None = None,
+                 connect: bool = True):
     """Return an adapter for `spec` (default "mock"). `token` defaults to env MDM_TOKEN; `timeout`
     (seconds per request, None for no limit) applies to http:// implementations only; `edition`
     is the edition of the document the bundled mock follows (default: env CERTCONFORM_EDITION,
     else 2022). `allow_destructive` and `dry_run` apply to `intune` only (None: its environment
-    settings decide). The pytest plugin wraps what this returns in mdm/guarded.py's GuardedAdapter
+    settings decide); `connect=False` builds an `intune` adapter that sends nothing until it is
+    used (`certconform plan`). The pytest plugin wraps what this returns in mdm/guarded.py's GuardedAdapter
     (the per-call deadline)."""
     spec = (spec or DEFAULT_SPEC).strip()
     if token is None:
@@ -69,7 +71,7 @@ def load_adapter(spec: str | None = None, token: str | None = None, timeout=_HTT
         from certconform.mdm import intune
 
         return intune.load(token=token, timeout=None if timeout is _HTTP_DEFAULT else timeout,
-                           allow_destructive=allow_destructive, dry_run=dry_run)
+                           allow_destructive=allow_destructive, dry_run=dry_run, connect=connect)
     if spec.startswith(("http://", "https://")):
         from certconform.mdm.http_adapter import HttpAdapter
 

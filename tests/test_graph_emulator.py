@@ -320,6 +320,25 @@ def test_sync_and_group_changes_take_their_documented_time():
     assert len(g.states(scep, "windows81SCEPCertificateProfile")) == 1
 
 
+def test_a_device_that_checked_in_before_a_group_change_reached_intune_is_notified_once_it_has():
+    """device-profile-troubleshoot.md: Intune notifies a device to check in; the emulator notifies
+    the devices that checked in while the membership propagated (they missed it), and no other."""
+    tenant, g = make_lab(Delays.instant().with_(notify_s=300, propagation_s=3600))
+    group = g.group("cc-g")
+    scep = g.scep_setup()
+    g.assign(scep, group)
+    g.ok(g.join(group, g.user_of("lab-windows-01")), 204)
+    g.ok(g.join(group, g.user_of("lab-windows-02")), 204)
+    g.ok(g.action(g.device("lab-windows-01"), "syncDevice"), 204)  # lab-windows-02 never checks in
+    g.wait(300)
+    assert g.states(scep, "windows81SCEPCertificateProfile") == []
+    g.wait(3300)  # the membership reaches Intune's targeting: lab-windows-01 is notified
+    g.wait(299)
+    assert g.states(scep, "windows81SCEPCertificateProfile") == []
+    g.wait(1)
+    assert [s["deviceDisplayName"] for s in g.states(scep, "windows81SCEPCertificateProfile")] == ["lab-windows-01"]
+
+
 def test_graph_throttles_past_the_documented_per_app_write_limit():
     tenant, g = make_lab(throttle_limits=(("/beta/deviceManagement/deviceConfigurations", 1000, 100, 20.0),))
     codes = [g.http.post("/beta/deviceManagement/deviceConfigurations", json={

@@ -297,9 +297,26 @@ def test_observe_attributes_a_pool_device_to_the_binding_of_the_issuance_time():
     time.sleep(1.1)  # past the attribution margin
     fake.reenrol("lab-win-1")
     a.apply({"type": "enroll", "device": "d2", "platform": "windows", "user": "u1"})
+    a.apply({"type": "add_member", "group": "g1", "member": "d2"})  # s1 targets d2 too
     second = dt.datetime.now(dt.timezone.utc).isoformat()
     fake.states[_scep_windows(fake)].append(state("02", "lab-win-1", second))
     assert [(r["serial"], r["device"]) for r in a.observe()] == [("01", "d1"), ("02", "d2")]
+
+
+def test_a_certificate_of_the_previous_bindings_targeting_stays_the_previous_bindings():
+    """A group change reaches Intune's targeting only after the propagation delay: a certificate
+    of a profile that targeted the pool device's previous binding, and not the new one, issued
+    within that delay, is the previous binding's (never the new device's)."""
+    fake = FakeGraph(pool={"windows": ["lab-win-1"]})
+    a = adapter(fake, allow_destructive="1", pool="windows=lab-win-1")
+    for event in SETUP:
+        a.apply(event)
+    a.apply({"type": "retire", "device": "d1"})
+    time.sleep(1.1)  # past the attribution margin
+    fake.reenrol("lab-win-1")
+    a.apply({"type": "enroll", "device": "d2", "platform": "windows", "user": "u1"})
+    fake.states[_scep_windows(fake)] = [state("03", "lab-win-1", dt.datetime.now(dt.timezone.utc).isoformat())]
+    assert [(r["serial"], r["device"]) for r in a.observe()] == [("03", "d1")]
 
 
 def test_trusted_roots_are_not_observed_and_capabilities_say_so():
@@ -666,10 +683,12 @@ def test_capabilities_declare_the_documented_windows_scaled_and_a_request_budget
     caps = adapter(FakeGraph()).capabilities()
     assert caps["windows"] == mapping.WINDOWS and caps["settle_s"] == max(mapping.WINDOWS.values())
     assert caps["windows"]["propagation"] == 15 * 3600  # 7 h + the 8 h refresh cycle
-    assert caps["max_requests_per_s"] is None  # graph_limits 0 (an emulator without Graph's limits)
+    assert "max_requests_per_s" not in caps  # an emulator without Graph's limits (self-tests)
     limited = adapter(FakeGraph(), graph_limits="1").capabilities()
     assert 0 < limited["max_requests_per_s"] <= 100 / 20  # Graph's device configuration write limit
-    assert caps["cells"] == 1 and "needs_person" not in caps  # no wipe or retire without --allow-destructive
+    # no cap on cells: the suite bounds them by the pool ('devices'), release() gives devices back
+    assert "cells" not in caps and caps["devices"]["windows"] == 2
+    assert "needs_person" not in caps  # no wipe or retire without --allow-destructive
     scaled = adapter(FakeGraph(), time_scale="3600", allow_destructive="1").capabilities()
     assert scaled["windows"]["delivery"] == 8.0 and set(scaled["needs_person"]) == {"wipe", "retire"}
     with pytest.raises(mdm.AdapterSpecError, match="time_scale': only for a rehearsal"):
@@ -724,7 +743,7 @@ def test_update_profile_makes_the_configured_edit(edit, prop, values):
 
 
 def test_docs_carry_the_mapping_tables():
-    assert mapping.markdown_tables() in (ROOT / "docs" / "intune.md").read_text()
+    assert mapping.readme_table() in (ROOT / "docs" / "intune.md").read_text()
 
 
 def test_a_dry_run_judges_nothing_and_every_report_says_so(tmp_path):
@@ -746,3 +765,61 @@ def test_a_dry_run_judges_nothing_and_every_report_says_so(tmp_path):
     assert results["run"]["capabilities"]["dry_run"] is True
     assert "dry run" in (reports / "junit.xml").read_text() and "DRY RUN" in (reports / "index.html").read_text()
     assert "dry run" in (reports / "cucumber.json").read_text()
+
+
+def test_release_gives_the_pool_device_and_its_user_back_for_another_cell():
+    """release(device) (the suite, when a cell ends): the device and its pool user leave the cell's
+    groups, a licence the cell withdrew is given back, and another cell's user can enrol it."""
+    fake = FakeGraph(pool={"windows": ["lab-win-1"]})
+    a = adapter(fake, pool="windows=lab-win-1")
+    for event in [{"type": "create_user", "user": "c1-u1"}, {"type": "create_group", "group": "c1-g1"},
+                  {"type": "enroll", "device": "c1-d1", "platform": "windows", "user": "c1-u1"},
+                  {"type": "add_member", "group": "c1-g1", "member": "c1-d1"},
+                  {"type": "add_member", "group": "c1-g1", "member": "c1-u1"},
+                  {"type": "withdraw_license", "user": "c1-u1"}]:
+        a.apply(event)
+    group = a.groups["c1-g1"]
+    assert len(fake.members[group]) == 2  # the directory device and the pool user
+    a.apply({"type": "create_user", "user": "c2-u1"})
+    with pytest.raises(mdm.EventRejected, match="no free windows device"):
+        a.apply({"type": "enroll", "device": "c2-d1", "platform": "windows", "user": "c2-u1"})
+    a.release("c1-d1")
+    assert fake.members[group] == set()
+    assert any(p.endswith("/assignLicense") and b and b.get("addLicenses") for m, p, b in fake.log if m == "POST")
+    a.apply({"type": "enroll", "device": "c2-d1", "platform": "windows", "user": "c2-u1"})
+    assert a.bindings["c2-d1"].pool_name == "lab-win-1"
+    with pytest.raises(mdm.EventRejected, match="bound to no pool device"):
+        a.release("c1-d1")
+
+
+def test_the_adapter_sends_nothing_until_it_is_used():
+    """`certconform plan` builds the adapter with connect=False: capabilities() sends no request."""
+    fake = FakeGraph()
+    a = load(environ=env(allow_destructive="1"), transport=fake.transport(), connect=False)
+    caps = a.capabilities()
+    assert caps["windows"]["propagation"] == 15 * 3600 and set(caps["needs_person"]) == {"wipe", "retire"}
+    assert fake.log == []
+    a.observe()
+    assert fake.log  # the first use connects (the pool check)
+
+
+def test_with_cells_a_wiped_device_comes_back_for_another_cell_once_its_cell_has_ended():
+    """Cells: the wiped device's test user stands for the cell's user while that cell acts (a later
+    delete_user of the cell must reach it); a release of the cell's other device says the cell has
+    ended, and once a person has enrolled the device again another cell's user can enrol it."""
+    fake = FakeGraph()
+    a = adapter(fake, allow_destructive="1")
+    for event in [{"type": "create_user", "user": "c1-u1"},
+                  {"type": "enroll", "device": "c1-d1", "platform": "windows", "user": "c1-u1"},
+                  {"type": "enroll", "device": "c1-d2", "platform": "windows", "user": "c1-u1"},
+                  {"type": "wipe", "device": "c1-d1"}, {"type": "create_user", "user": "c2-u1"}]:
+        a.apply(event)
+    fake.reenrol("lab-win-1")  # the person did, but cell c1 still acts
+    assert [d["device"] for d in a.awaiting_person()] == ["lab-win-1"]
+    with pytest.raises(mdm.EventRejected, match="no free windows device"):
+        a.apply({"type": "enroll", "device": "c2-d1", "platform": "windows", "user": "c2-u1"})
+    a.release("c1-d2")  # cell c1 has ended
+    assert a.awaiting_person() == []
+    a.apply({"type": "enroll", "device": "c2-d1", "platform": "windows", "user": "c2-u1"})
+    a.apply({"type": "enroll", "device": "c2-d2", "platform": "windows", "user": "c2-u1"})
+    assert {a.bindings["c2-d1"].pool_name, a.bindings["c2-d2"].pool_name} == {"lab-win-1", "lab-win-2"}

@@ -10,7 +10,6 @@ settings `certconform rehearse` gives: certconform/rehearse.py), with Intune's d
 from __future__ import annotations
 
 import json
-import re
 import os
 import subprocess
 import sys
@@ -20,7 +19,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from certconform import mdm
-from certconform.rehearse import INTERIM_DELAYS, clean_environ, emulator_settings
+from certconform.rehearse import clean_environ, emulator_settings
 
 try:
     from tests.servers import PROJECT_ROOT, running_graph_emulator
@@ -29,7 +28,7 @@ except ImportError:
 
 TOKEN = "e2e-graph-token-7f3a"  # the emulator's client secret
 SCALE = 360000  # an Intune hour in 10 ms (the 15-hour window: 0.15 s)
-EMULATOR = ("--time-scale", str(SCALE), "--no-graph-limits", *[f"--delay={d}" for d in INTERIM_DELAYS])
+EMULATOR = ("--time-scale", str(SCALE), "--no-graph-limits")  # Intune's documented delays, time-scaled
 # the not-supported reasons the adapter's capabilities() declares (mdm/intune/mapping.py), and the
 # document's own not-validated platform
 DECLARED = ("cannot observe trusted_root", "cannot observe pkcs_imported", "cannot perform unenroll",
@@ -95,7 +94,7 @@ def test_stateful_test_through_intune_against_the_emulator(tmp_path):
 def _scep_retired(base_url: str, wait_s: float) -> list[list[dict]]:
     """Enrol a Windows device, deliver a SCEP certificate, retire the device; every distinct
     observation of the SCEP record until it is revoked or `wait_s` has passed."""
-    env = intune_env(base_url, scale=1, CERTCONFORM_INTUNE_ALLOW_DESTRUCTIVE="1", CERTCONFORM_INTUNE_SYNC_WAIT_S="10")
+    env = intune_env(base_url, scale=1, CERTCONFORM_INTUNE_ALLOW_DESTRUCTIVE="1")
     saved = dict(os.environ)
     os.environ.clear()
     os.environ.update(env)
@@ -115,7 +114,11 @@ def _scep_retired(base_url: str, wait_s: float) -> list[list[dict]]:
                   {"type": "assign_profile", "profile": "s1", "group": "g1"},
                   {"type": "check_in", "device": "d1"}]:
             a.apply(e)
+        deadline = time.monotonic() + wait_s
         seen = [a.observe()]
+        while not seen[0] and time.monotonic() < deadline:  # the device checks in after the notify delay
+            time.sleep(0.02)  # polling an asynchronous effect, not a timing assertion
+            seen = [a.observe()]
         a.apply({"type": "retire", "device": "d1"})
         deadline = time.monotonic() + wait_s
         while time.monotonic() < deadline:
@@ -154,7 +157,7 @@ def test_the_faulty_emulator_that_never_revokes_on_retire_is_seen_as_such():
 
 def test_the_suite_fails_the_faulty_emulator_naming_the_retire_statements_and_the_wait(tmp_path):
     """Issue 12 point 6: the emulator's faulty mode (the CA is never asked to revoke on retire) is
-    killed by the suite itself, through the adapter, with the statement and the settle wait named."""
+    killed by the suite itself, through the adapter, with the statement and the declared window named."""
     with running_graph_emulator("--page-size", "3", "--fault", "revocation-never-issued-on-retire", *EMULATOR,
                                 token=TOKEN) as base_url:
         result = _run_suite(base_url, tmp_path / "r", "-m", "not stateful", "-k", "retire and scep",
@@ -163,7 +166,6 @@ def test_the_suite_fails_the_faulty_emulator_naming_the_retire_statements_and_th
     statements = json.loads((tmp_path / "r" / "results.json").read_text())["statements"]
     failed = {sid for sid, s in statements.items() if s["verdict"] == "fail"}
     assert {"IOS-SCEP-RR-3", "WIN-SCEP-RR-3"} & failed, failed
-    # the wait is named with the adapter's declared window (capabilities 'windows', issue 20)
-    assert re.search(r"after waiting [\d.]+ s, the declared \w+ window", result.stdout), result.stdout[-3000:]
+    assert "after waiting" in result.stdout and "(capabilities 'windows')" in result.stdout, result.stdout[-3000:]
     assert "revoked" in result.stdout
     _no_secret(tmp_path / "r", result.stdout, result.stderr)

@@ -33,6 +33,13 @@ class ScopedMock(MockMDM):
     def scope(self, profile: str, platforms) -> None:
         """Profile `profile` reaches devices of `platforms` only."""
         self.profile_platforms[profile] = frozenset(platforms)
+        self.changes += 1
+
+    changes = 0  # events applied (and scopes set) so far: a snapshot of observe() is current while it holds
+
+    def apply(self, event):
+        self.changes += 1
+        return super().apply(event)
 
     def _reaches(self, profile: str, platform: str) -> bool:
         scoped = self.profile_platforms.get(profile)

@@ -100,6 +100,7 @@ class ManagedDevice:
     user: str | None = None  # primary user id
     mock_name: str | None = None  # the mock's device name for the current binding
     last_sync: str | None = None
+    synced_at: float = float("-inf")  # the clock's time of its last check-in
     state: str = "managed"  # managementState: managed, retirePending, wipePending
 
     def entity(self, users: dict[str, User]) -> dict:
@@ -426,6 +427,7 @@ class Tenant:
             raise bad_request("One or more added object references already exist for the following modified "
                               "properties: 'members'.", "Request_BadRequest")
         group.members.append(object_id)
+        made = self.clock.now()
 
         def reach() -> None:
             if group_id not in self.groups or object_id not in group.members:
@@ -434,7 +436,18 @@ class Tenant:
                 if name not in group.mock_names.get(object_id, []):
                     self._apply_later({"type": "add_member", "group": group_id, "member": name})
                     group.mock_names.setdefault(object_id, []).append(name)
+            self._notify_missed(object_id, made)
         self._later(self.delays.propagation_s, reach)
+
+    def _notify_missed(self, object_id: str, made: float) -> None:
+        """A membership now in Intune's targeting: Intune notifies the devices it affects to check
+        in (device-profile-troubleshoot.md). The emulator's choice: only the devices that checked in
+        while the change propagated are notified (they missed it); the others get it at their next
+        check-in, as they would when a notification takes hours."""
+        for device in list(self.devices.values()):
+            if device.state == "managed" and device.synced_at >= made and \
+                    object_id in (device.directory_id, device.user):
+                self._later(self.delays.notify_s, lambda d=device: self._check_in(d))
 
     def remove_member(self, group_id: str, object_id: str) -> None:
         group = self.group(group_id)
@@ -474,6 +487,7 @@ class Tenant:
         if device.id not in self.devices:
             return
         device.last_sync = now_text()
+        device.synced_at = self.clock.now()
         if device.state != "managed":
             self._complete(device)  # the pending remote action reaches the device
         elif device.mock_name is not None:
@@ -654,16 +668,31 @@ class Tenant:
         return [profile.assignment(g) for g in profile.groups]
 
     # -- certificate states --------------------------------------------------------------------
+    SNAPSHOT_S = 0.05  # real seconds a snapshot of the mock's inventory serves (the GETs of one observation)
+
+    def _snapshot(self) -> dict[str, list[dict]]:
+        """The mock's inventory by profile, taken again after any change or SNAPSHOT_S: a client
+        reading every profile's states in turn reads one inventory, not one per profile (the
+        emulator is at most SNAPSHOT_S slower than its delays, far below any window)."""
+        now = self.clock.now()
+        cached = getattr(self, "_snap", None)
+        if cached is not None and cached[0] == self.mock.changes and now - cached[1] <= self.SNAPSHOT_S:
+            return cached[2]
+        by_profile: dict[str, list[dict]] = {}
+        for record in self.mock.observe():  # issuance times follow the whole inventory's delivery order
+            self.state_clock.issued(record["serial"])
+            by_profile.setdefault(record["profile"], []).append(record)
+        self._snap = (self.mock.changes, now, by_profile)
+        return by_profile
+
     def certificate_states(self, profile_id: str, type_name: str) -> list[dict]:
         """The profile's managedDeviceCertificateStates, in delivery order (removed ones too)."""
         profile = self.profile(profile_id)
         if type_name != profile.type.name or not profile.type.has_cert_states:
             raise not_found(f"{profile_id}/microsoft.graph.{type_name}/managedDeviceCertificateStates", v1=False)
-        states, records = [], self.mock.observe()
-        for record in records:  # issuance times follow the whole inventory's delivery order
-            self.state_clock.issued(record["serial"])
-        for record in records:
-            if record["profile"] != profile_id or record["device"] not in self.bindings:
+        states = []
+        for record in self._snapshot().get(profile_id, ()):
+            if record["device"] not in self.bindings:
                 continue
             device, user_display = self.bindings[record["device"]]
             states.append(render(record, self.mock.certificate(record["serial"]), profile.id,

@@ -6,7 +6,7 @@
     graph.py    the Graph REST client: request budget, throttling, token renewal, paging, errors,
                 redaction, dry run
     mapping.py  the event / @odata.type / certificate-state / latency tables (docs/intune.md prints them)
-    adapter.py  IntuneAdapter: reset / apply / observe / capabilities / awaiting_person
+    adapter.py  IntuneAdapter: reset / apply / observe / capabilities / awaiting_person / release
 
 `load(...)` builds the adapter from the configuration; every problem with it (a missing or bad
 setting, azure-identity missing, a pool device Intune does not know, a rejected token) is an
@@ -20,11 +20,12 @@ __all__ = ["load"]
 
 
 def load(token: str | None = None, timeout: float | None = None, allow_destructive: bool | None = None,
-         dry_run: bool | None = None, environ=None, transport=None, stream=None):
+         dry_run: bool | None = None, environ=None, transport=None, stream=None, connect: bool = True):
     """An IntuneAdapter from the environment / config file. `token`: a static bearer token (from
     --mdm-token or MDM_TOKEN); `timeout`: seconds per Graph request; `transport`: an httpx
     transport (tests: an adapter on an injected transport does not clean up at exit, the real
-    one does); `stream`: where the dry run prints (default stderr)."""
+    one does); `stream`: where the dry run prints (default stderr); `connect`: False to send
+    nothing until the first reset/apply/observe (`certconform plan`)."""
     from . import mapping
     from .adapter import IntuneAdapter
     from .auth import token_provider
@@ -43,7 +44,7 @@ def load(token: str | None = None, timeout: float | None = None, allow_destructi
                          max_retry_wait_s=cfg.max_retry_wait_s, secrets=cfg.secrets(), transport=transport,
                          limits=mapping.GRAPH_LIMITS if cfg.graph_limits else ())
     try:
-        return IntuneAdapter(cfg, client, cleanup_at_exit=cleanup_at_exit)
+        return IntuneAdapter(cfg, client, cleanup_at_exit=cleanup_at_exit, connect=connect)
     except (GraphError, ConfigError, TimeoutError) as exc:
         client.close()
         text = str(exc)

@@ -17,6 +17,17 @@ its group memberships and a withdrawn licence are replayed for each pool user it
 delete_user deletes them (Entra keeps deleted users 30 days; reset() restores them). The adapter
 never changes a device's primary user, so reset() has none to undo.
 
+Cells (docs/slow-products.md): one adapter serves every cell of a run, each with names of its own
+(`c17-...`). `release(device)` gives a pool device back when its cell ends: it leaves the run's
+groups, its pool user gets back what the run took and stands for no contract user any more. A
+group change reaches Intune's targeting only after the propagation delay, so a certificate of a
+profile that targeted the pool device's previous binding (and not the new one) is that previous
+binding's (`_attribute`). Observation reads the certificate states of the profiles of the cells
+still acting (a name's cell prefix; a cell whose last event is older than twice the longest window
+has ended) and keeps the last answer for the others, so its cost follows the cells in flight, not
+the run's history. Graph is first contacted at the first reset/apply/observe (`connect()`):
+`certconform plan` builds the adapter and sends nothing.
+
 Safety: wipe, retire and delete_user run only with allow_destructive (--allow-destructive, env
 CERTCONFORM_INTUNE_ALLOW_DESTRUCTIVE=1) and only on the pool; without it they are left out of
 capabilities()['events'], so the suite reports their checks not-supported, and a direct apply()
@@ -51,6 +62,14 @@ BETA, V1 = "/beta/deviceManagement", "/v1.0"
 GRAPH_HOST = "https://graph.microsoft.com"
 # PKCS types with a rootCertificate relationship (the Windows, iOS and macOS PKCS types have none)
 PKCS_WITH_ROOT = ("android", "android_work")
+# The cell prefix of a name (docs/slow-products.md, "Names"): the suite's convention, used only to
+# know which profiles' states can still change for a cell that acts
+CELL_PREFIX = re.compile(r"\s*(c\d+(?:x\d+)?-)")
+# seconds a cell's profiles are still read after twice the longest window since its last event
+LINGER_S = 5.0
+# every FULL_EVERY-th observation reads every profile of the acting cells (observe())
+FULL_EVERY = 8
+READERS = 4  # threads reading certificate states at once (observe())
 
 
 @dataclass
@@ -76,6 +95,7 @@ class Binding:
     bound_at: float
     released_at: float | None = None
     directory_id: str | None = None  # the directory device object (group membership), looked up once
+    targets_at_release: frozenset = frozenset()  # contract profiles that targeted it when it ended
 
 
 @dataclass
@@ -90,17 +110,21 @@ class GraphProfile:
 
 
 class IntuneAdapter:
-    def __init__(self, cfg: IntuneConfig, client: GraphClient, cleanup_at_exit: bool = True) -> None:
+    def __init__(self, cfg: IntuneConfig, client: GraphClient, cleanup_at_exit: bool = True,
+                 connect: bool = True) -> None:
         self.cfg, self.graph = cfg, client
         self.families = [f for f in mapping.FAMILIES
                          if any(cfg.pool.get(p) for p, fam in mapping.FAMILY.items() if fam == f)]
         self._closed = False
-        self.out: dict[str, tuple[str, str, float]] = {}  # pool device -> (platform, action, when): awaiting a person
+        # pool device -> (platform, action, when, its pool user): out until a person enrols it again
+        self.out: dict[str, tuple[str, str, float, str]] = {}
         self.to_restore: list[str] = []  # pool users deleted by this run (restored by reset)
         self.to_relicense: list[str] = []  # pool users whose licence this run withdrew
         self._roots = {"intune": _der_b64(cfg.root_certificate), "third_party": _der_b64(cfg.third_party_root_certificate)}
-        self._check_pool()
+        self._connected = False
         self._forget()
+        if connect:
+            self.connect()
         # The suite resets before every test, never after the last: clean up at exit too.
         if cleanup_at_exit:
             atexit.register(self._close_quietly)
@@ -112,6 +136,13 @@ class IntuneAdapter:
             print(f"certconform intune: clean-up at exit failed: {type(exc).__name__}: {exc}"[:300], file=sys.stderr)
 
     # ------------------------------------------------------------------ set-up
+    def connect(self) -> None:
+        """The first contact with Graph: check the pool (once). Every call that reaches Graph
+        connects first; the constructor does unless told not to (`certconform plan`)."""
+        if not self._connected:
+            self._check_pool()
+            self._connected = True
+
     def _check_pool(self) -> None:
         """Every pool device is a managed device enrolled by a user of its own (one line naming the
         first that is not)."""
@@ -152,7 +183,14 @@ class IntuneAdapter:
         self.owner: dict[str, str] = {}  # pool user id -> the contract user it stands for
         self.bindings: dict[str, Binding] = {}  # contract device -> its binding
         self.history: list[Binding] = []  # every binding since reset (record attribution)
-        self.families_used: set[str] = set()
+        self.families_used: dict[str, set[str]] = {}  # cell prefix ('' without cells) -> families enrolled
+        self._acted: dict[str, float] = {}  # cell prefix -> when an event of it was last applied
+        self._states: dict[tuple[str, str], list] = {}  # (profile, family) -> its certificate states as last read
+        self._rows: dict[tuple[str, str], list] = {}  # (profile, family) -> the records of those states
+        self._cell_profiles: dict[str, list[str]] = {}  # cell prefix -> its SCEP/PKCS profiles
+        self._reached: dict[str, set[str]] = {}  # SCEP/PKCS profile -> families of devices it has targeted
+        self._observations = 0
+        self._done: set[str] = set()  # cells that ended (the suite released their devices)
         self._seen: dict[str, tuple[int, str]] = {}  # serial -> (first-seen order, contract device)
         self._order = itertools.count()
 
@@ -168,22 +206,26 @@ class IntuneAdapter:
         if self.cfg.dry_run:  # a dry run changes nothing: nothing to wait for, nothing to judge
             windows = {k: 0.0 for k in windows}
         caps = {"events": events, "observes": list(mapping.OBSERVES), "settle_s": max(windows.values()),
-                "windows": windows,
-                # the suite's budget for adapter calls (issue 20); none against an emulator run
-                # without Graph's limits (self-tests), whose Graph client does not budget either
-                "max_requests_per_s": self.request_budget() if self.cfg.graph_limits else None,
-                "devices": {p: len(self.cfg.pool.get(p, ())) for p in PLATFORMS}, "platforms": list(PLATFORMS),
-                "unsupported_on": self.unsupported_on(), "cells": 1,
+                "windows": windows, "devices": {p: len(self.cfg.pool.get(p, ())) for p in PLATFORMS},
+                "platforms": list(PLATFORMS), "unsupported_on": self.unsupported_on(),
                 "observation": dict(mapping.OBSERVATION)}
+        # no `cells`: as many as the pool admits (the suite bounds cells by `devices`); each cell's
+        # objects carry its own names, and release() gives its pool devices back
+        budget = self.request_budget()
+        if budget:
+            caps["max_requests_per_s"] = budget
         if self.cfg.allow_destructive:
             caps["needs_person"] = {e: i for e, i in mapping.NEEDS_PERSON.items() if e in events}
         if self.cfg.dry_run:
             caps["dry_run"] = True
         return caps
 
-    def request_budget(self) -> float:
+    def request_budget(self) -> float | None:
         """Adapter calls per second that keep Graph's write limit (the tightest): an event writes
-        once per platform family at most (mapping.GRAPH_LIMITS)."""
+        once per platform family at most (mapping.GRAPH_LIMITS). None without Graph's limits (an
+        emulator run with --no-graph-limits) and for a dry run (nothing is sent)."""
+        if not self.cfg.graph_limits or self.cfg.dry_run:
+            return None
         _, _, writes, window = mapping.GRAPH_LIMITS[0]
         return round(writes / window / max(1, len(self.families)), 3)
 
@@ -195,14 +237,23 @@ class IntuneAdapter:
 
     def awaiting_person(self) -> list[dict]:
         """Pool devices out of the pool until a person enrols them again (wiped or retired)."""
+        self.connect()
         self._refresh_out()
         return [{"platform": platform, "device": name,
                  "instruction": mapping.NEEDS_PERSON[action].format(device=name)}
-                for name, (platform, action, _) in sorted(self.out.items())]
+                for name, (platform, action, _, _) in sorted(self.out.items())]
 
     def _refresh_out(self) -> None:
-        """A device that a person enrolled again since it went out is back in the pool."""
-        for name, (platform, action, since) in list(self.out.items()):
+        """A device that a person enrolled again since it went out is back in the pool, once the
+        cell that ended it has stopped acting (until then its pool user stands for that cell's
+        user: a later delete_user of the cell acts on it); then its pool user is given back too."""
+        for name, (platform, action, since, user_id) in list(self.out.items()):
+            owner = self.owner.get(user_id)
+            cell = _cell(owner) if owner is not None else ""
+            if cell:  # (without cells, its user keeps it until reset)
+                if self._acting(cell):
+                    continue
+                self._give_back(user_id)  # a deleted pool user is restored: its device can be enrolled again
             found = self.graph.get(f"{BETA}/managedDevices?$filter=deviceName eq '{_quote(name)}'") or {}
             for d in found.get("value", []):
                 enrolled = _when(d.get("enrolledDateTime"))
@@ -210,9 +261,21 @@ class IntuneAdapter:
                     del self.out[name]
                     break
 
+    def _acting(self, cell: str) -> bool:
+        """Whether a cell may still act or observe: its devices have not been released, and its
+        last event is less than twice the longest window old (the suite waits at most that long
+        after an event; a cell whose devices were all wiped or retired gets no release). Without
+        cells ('') always."""
+        if not cell:
+            return True
+        if cell in self._done:
+            return False
+        return time.monotonic() - self._acted.get(cell, float("-inf")) <= 2 * self._longest_window() + LINGER_S
+
     def reset(self) -> None:
         """Delete every object with the run's prefix (profiles, groups), nothing else, and give
         back what the run took from the pool's users (deleted users restored, licences)."""
+        self.connect()
         prefix = self.cfg.prefix
         profiles = [p for p in self.graph.get_all(f"{BETA}/deviceConfigurations")
                     if str(p.get("displayName", "")).startswith(prefix)]
@@ -238,6 +301,7 @@ class IntuneAdapter:
         self._forget()
 
     def apply(self, event: dict) -> None:
+        self.connect()
         self.world.validate(event)
         etype = event["type"]
         if etype in mapping.UNSUPPORTED_EVENTS:
@@ -252,6 +316,25 @@ class IntuneAdapter:
         except ValueError as exc:  # past validation, nothing is the caller's bad input (a ValueError would say so)
             raise RuntimeError(f"{etype}: {exc}") from None
         self.world.apply(event)
+        cell = _cell(event.get("device") or event.get("profile") or event.get("group") or event.get("user"))
+        self._acted[cell] = time.monotonic()
+        if etype == "create_profile" and event["kind"] in mapping.OBSERVES:
+            self._cell_profiles.setdefault(cell, []).append(event["profile"])
+        self._note_reach(cell)
+
+    def _note_reach(self, cell: str) -> None:
+        """Which families each of the cell's SCEP/PKCS profiles has targeted a device of (what
+        observe() reads between its full readings)."""
+        profiles = [self.world.profiles[p] for p in self._cell_profiles.get(cell, ()) if p in self.world.profiles]
+        if not profiles:
+            return
+        for binding in self.bindings.values():
+            device = self.world.devices.get(binding.device)
+            if device is None or _cell(binding.device) != cell:
+                continue
+            for profile in profiles:
+                if self.world.targets(profile, device):
+                    self._reached.setdefault(profile.name, set()).add(mapping.FAMILY[binding.platform])
 
     # -- directory
     def _create_user(self, e: dict) -> None:
@@ -323,7 +406,7 @@ class IntuneAdapter:
             self._refresh_out()
             device = self._free_device(platform, user)
         if device is None:
-            waiting = [n for n, (p, _, _) in self.out.items() if p == platform]
+            waiting = [n for n, (p, _, _, _) in self.out.items() if p == platform]
             raise EventRejected(f"no free {platform} device in the pool ({len(self.cfg.pool.get(platform, ()))} "
                                 f"configured" + (f"; awaiting a person: {', '.join(waiting)}" if waiting else "") + ")")
         binding = Binding(e["device"], platform, device.name, device.managed_id, device.aad_device_id, device.user_id,
@@ -338,7 +421,7 @@ class IntuneAdapter:
                 self._withdraw(device.user_id)
         self.bindings[e["device"]] = binding
         self.history.append(binding)
-        self.families_used.add(mapping.FAMILY[platform])
+        self.families_used.setdefault(_cell(e["device"]), set()).add(mapping.FAMILY[platform])
 
     def _free_device(self, platform: str, user: str) -> PoolDevice | None:
         """The first pool device of `platform` that no binding holds, no person must enrol again,
@@ -365,20 +448,67 @@ class IntuneAdapter:
                 self.graph.request("DELETE", f"{V1}/groups/{group['id']}/members/{directory_id}/$ref")
 
     def _check_in(self, e: dict) -> None:
-        """syncDevice; with sync_wait_s, return once the device has checked in (its
-        lastSyncDateTime changed) or that long (Intune's seconds) has gone by."""
+        """syncDevice: Intune notifies the device, which checks in when it does; the suite awaits
+        what the check-in delivers within the declared 'delivery' window."""
         binding = self.bindings.get(e["device"])
         if binding is None:
             return  # no longer enrolled: nothing to sync (the pool device may serve another binding now)
-        path = f"{BETA}/managedDevices/{binding.managed_id}"
-        before = (self.graph.get(path) or {}).get("lastSyncDateTime") if self.cfg.sync_wait_s else None
-        self.graph.request("POST", f"{path}/syncDevice")
-        deadline = time.monotonic() + self.cfg.sync_wait_s / self.cfg.time_scale
-        pause = 1.0 / max(self.request_budget(), 0.1)
-        while time.monotonic() < deadline:
-            if (self.graph.get(path) or {}).get("lastSyncDateTime") != before:
-                return  # the device checked in
-            time.sleep(min(pause, max(0.0, deadline - time.monotonic())))  # polling the device's check-in
+        self.graph.request("POST", f"{BETA}/managedDevices/{binding.managed_id}/syncDevice")
+
+    def release(self, device: str) -> None:
+        """Give the pool device bound to contract device `device` back to the pool (the suite calls
+        it when a cell ends; not judged): the device and its pool user leave the run's groups, the
+        pool user gets back a licence or a deletion the run made, and stands for no contract user
+        any more. Raises EventRejected when `device` is bound to no pool device."""
+        self.connect()
+        binding = self.bindings.get(device)
+        if binding is None:
+            raise EventRejected(f"{device} is bound to no pool device")
+        if _cell(device):
+            self._done.add(_cell(device))  # the suite releases a cell's devices when it has ended
+        for group, gid in self._our_groups().items():
+            if device in self.world.groups[group]:
+                self.graph.request("DELETE", f"{V1}/groups/{gid}/members/{self._directory_id(binding)}/$ref")
+        self._give_back(binding.user_id)
+        self._end(binding)
+
+    def _our_groups(self) -> dict[str, str]:
+        return {g: gid for g, gid in self.groups.items() if g in self.world.groups}
+
+    def _give_back(self, user_id: str) -> None:
+        """The pool user stands for no contract user any more: restored if this run deleted it,
+        out of the run's groups, its licence given back if this run withdrew it."""
+        user = self.owner.get(user_id)
+        if user is None:
+            return
+        ours = self._our_groups()
+        if user_id in self.to_restore:  # deleted by this run: restored, and out of any group of ours it got back
+            self.graph.request("POST", f"{V1}/directory/deletedItems/{user_id}/restore")
+            self.to_restore.remove(user_id)
+            kept = {g.get("id") for g in self.graph.get_all(f"{V1}/users/{user_id}/memberOf")}
+            leave = [gid for gid in ours.values() if gid in kept]
+        else:
+            leave = [gid for group, gid in ours.items() if user in self.world.groups[group]]
+        for gid in leave:
+            self.graph.request("DELETE", f"{V1}/groups/{gid}/members/{user_id}/$ref")
+        if user_id in self.to_relicense:
+            self.graph.request("POST", f"{V1}/users/{user_id}/assignLicense",
+                               {"addLicenses": [{"skuId": self.cfg.license_sku, "disabledPlans": []}],
+                                "removeLicenses": []})
+            self.to_relicense.remove(user_id)
+        del self.owner[user_id]
+        if user_id in self.pool_users.get(user, ()):  # (a user deleted and created again starts with none)
+            self.pool_users[user].remove(user_id)
+
+    def _end(self, binding: Binding) -> None:
+        """The binding ends now: what targeted it is kept for attribution (_attribute)."""
+        binding.released_at = time.time()
+        device = self.world.devices.get(binding.device)
+        if device is not None:
+            names = self._cell_profiles.get(_cell(binding.device), ())  # (only SCEP/PKCS records are attributed)
+            binding.targets_at_release = frozenset(p for p in names if p in self.world.profiles
+                                                   and self.world.targets(self.world.profiles[p], device))
+        del self.bindings[binding.device]
 
     def _device_action(self, e: dict, body: dict | None) -> None:
         binding = self.bindings.get(e["device"])
@@ -390,10 +520,9 @@ class IntuneAdapter:
             if exc.status == 409:  # the platform refuses the action
                 raise EventRejected(str(exc)) from None
             raise
-        binding.released_at = time.time()
-        del self.bindings[e["device"]]
+        self._end(binding)
         # out of the pool until a person enrols it again (needs_person)
-        self.out[binding.pool_name] = (binding.platform, e["type"], binding.released_at)
+        self.out[binding.pool_name] = (binding.platform, e["type"], binding.released_at, binding.user_id)
 
     def _wipe(self, e: dict) -> None:
         self._device_action(e, {"keepEnrollmentData": False, "keepUserData": False})
@@ -503,27 +632,63 @@ class IntuneAdapter:
 
     # ------------------------------------------------------------------ observation
     def observe(self) -> list[dict]:
-        rows = []
+        """Every certificate state of the run's SCEP/PKCS profiles as contract records. The states
+        of a profile are read again only while its cell acts (see the module's docstring); an ended
+        cell's are the last ones read (its records never vanish). Of an acting cell, every
+        FULL_EVERY-th observation reads every profile for each family its cell enrolled, the others
+        only for the families of the devices the profile has targeted (a certificate needs a
+        targeted device: the full readings are there to see one that arrives without)."""
+        self.connect()
+        self._observations += 1
+        full = self._observations % FULL_EVERY == 1
+        keys, read = [], {}
         for name, profile in self.profiles.items():
             if profile.kind not in mapping.OBSERVES:
                 continue
+            cell = _cell(name)
+            acting = cell not in self._acted or self._acting(cell)
+            reached = self._reached.get(name, ())
             for family, config_id in profile.ids.items():
-                if family not in self.families_used:
-                    continue  # no device of that family was enrolled since reset: nothing delivered
-                odata = mapping.ODATA_TYPES[(family, profile.kind)]
-                states = self.graph.get_all(f"{BETA}/deviceConfigurations/{config_id}/microsoft.graph.{odata}"
-                                            "/managedDeviceCertificateStates")
-                for state in states:
-                    row = self._record(name, profile.kind, state)
-                    if row is not None:
-                        rows.append(row)
+                if family not in self.families_used.get(cell, ()):
+                    continue  # no device of that family was enrolled by its cell: nothing delivered
+                key = (name, family)
+                keys.append((key, profile.kind))
+                if (acting and (full or family in reached)) or key not in self._states:
+                    odata = mapping.ODATA_TYPES[(family, profile.kind)]
+                    read[key] = f"{BETA}/deviceConfigurations/{config_id}/microsoft.graph.{odata}" \
+                                "/managedDeviceCertificateStates"
+        fresh = self._read_all(read)
+        self._states.update(fresh)
+        rows = []
+        for key, kind in keys:
+            if key in fresh or key not in self._rows:  # the records of states not read again are as before
+                self._rows[key] = [r for r in (self._record(key[0], kind, st) for st in self._states[key]) if r is not None]
+            rows.extend(self._rows[key])
         rows.sort(key=lambda r: r[0])
         out, serials = [], set()
         for _, record in rows:
             if record["serial"] not in serials:  # one record per certificate
                 serials.add(record["serial"])
-                out.append(record)
+                out.append(dict(record))  # (records are kept between observations: a copy)
         return out
+
+    def _read_all(self, paths: dict) -> dict:
+        """key -> every item of the collection at its path; several at once (READERS threads: a
+        round trip's wait overlaps the next, within the same Graph budget)."""
+        if len(paths) < 2:
+            return {k: self.graph.get_all(p) for k, p in paths.items()}
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=min(READERS, len(paths))) as pool:
+            futures = {k: pool.submit(self.graph.get_all, p) for k, p in paths.items()}
+            return {k: f.result() for k, f in futures.items()}
+
+    def _longest_window(self) -> float:
+        return max(mapping.WINDOWS.values()) / self.cfg.time_scale
+
+    def _window(self, name: str) -> float:
+        """A declared window in real seconds (the time scale applied)."""
+        return mapping.WINDOWS[name] / self.cfg.time_scale
 
     def _record(self, profile: str, kind: str, state: dict):
         serial = state.get("certificateSerialNumber")
@@ -532,7 +697,7 @@ class IntuneAdapter:
             return None
         issued = _when(state.get("certificateIssuanceDateTime"))
         if serial not in self._seen:
-            device = self._attribute(str(state.get("deviceDisplayName", "")), issued)
+            device = self._attribute(str(state.get("deviceDisplayName", "")), issued, profile)
             if device is None:
                 return None  # a pool device's certificate from before this run's binding: not ours
             self._seen[serial] = (next(self._order), device)
@@ -540,15 +705,27 @@ class IntuneAdapter:
         record = {"device": device, "profile": profile, "kind": kind, "serial": str(serial), **fields}
         return (issued or float("inf"), order), record
 
-    def _attribute(self, pool_name: str, issued: float | None) -> str | None:
-        """The contract device that held pool device `pool_name` when the certificate was issued."""
+    def _attribute(self, pool_name: str, issued: float | None, profile: str) -> str | None:
+        """The contract device that held pool device `pool_name` when the certificate was issued;
+        or the binding before it, when the profile targeted that one as it ended and does not
+        target this one: a group change (the release's, a wipe's) reaches Intune's targeting only
+        after the propagation delay, so the previous binding's targeting can still deliver."""
         candidates = [b for b in self.history if b.pool_name == pool_name]
         if not candidates or issued is None:
             return None
-        for b in reversed(candidates):
+        for i in range(len(candidates) - 1, -1, -1):
+            b = candidates[i]
             if b.bound_at - 1.0 <= issued and (b.released_at is None or issued <= b.released_at + 1.0):
+                previous = candidates[i - 1] if i else None
+                if previous is not None and profile in previous.targets_at_release and not self._targets(profile, b) \
+                        and issued <= previous.released_at + self._window("propagation") + 1.0:
+                    return previous.device
                 return b.device
         return None
+
+    def _targets(self, profile: str, binding: Binding) -> bool:
+        known, device = self.world.profiles.get(profile), self.world.devices.get(binding.device)
+        return known is not None and device is not None and self.world.targets(known, device)
 
     def close(self) -> None:
         """Delete what this run created and give back what it took (a run leaves nothing behind
@@ -564,6 +741,12 @@ class IntuneAdapter:
 
     def __repr__(self) -> str:
         return f"IntuneAdapter({self.cfg.graph_url!r}, prefix={self.cfg.prefix!r})"
+
+
+def _cell(name) -> str:
+    """The cell prefix a name the suite sent carries ('c17-', 'c17x2-'), '' without cells."""
+    m = CELL_PREFIX.match(name) if isinstance(name, str) else None
+    return m.group(1) if m else ""
 
 
 def e_platform(world: World, event: dict) -> str | None:

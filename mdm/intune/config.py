@@ -69,7 +69,6 @@ FIELDS = {
     "time_scale": "the emulator's --time-scale (rehearsals only: refused for a real tenant)",
     "graph_limits": "1 (default) to keep within Graph's documented per-app request limits; 0 only against an emulator "
                     "run with --no-graph-limits (self-tests)",
-    "sync_wait_s": "after syncDevice, wait up to this long (Intune's seconds) for the device's check-in (default 0)",
 }
 
 
@@ -101,7 +100,6 @@ class IntuneConfig:
     allow_macos_wipe: bool = False
     dry_run: bool = False
     time_scale: float = 1.0
-    sync_wait_s: float = 0.0
     graph_limits: bool = True
 
     @property
@@ -225,8 +223,7 @@ def check(raw: dict) -> IntuneConfig:
                 raise ConfigError(f"setting {name!r}: want a string")
             setattr(cfg, name, raw[name].strip())
     for name, kind, low, high in (("max_retries", int, 0, 50), ("max_retry_wait_s", float, 0, 3600),
-                                  ("timeout_s", float, 0.1, 600), ("time_scale", float, 1e-9, 1e7),
-                                  ("sync_wait_s", float, 0, 86400)):
+                                  ("timeout_s", float, 0.1, 600), ("time_scale", float, 1e-9, 1e7)):
         if name in raw:
             try:
                 value = kind(raw[name])

@@ -15,6 +15,7 @@ from __future__ import annotations
 import itertools
 import json
 import sys
+import threading
 import time
 import uuid
 from urllib.parse import urlsplit
@@ -171,8 +172,13 @@ class Budget:
         self.limits, self._sleep, self._clock = tuple(limits or ()), sleep, clock
         self._windows: dict[str, list] = {}  # prefix -> [window start, any, writes]
         self.waited = 0.0
+        self._lock = threading.Lock()  # requests may come from several threads (observe's readers)
 
     def take(self, method: str, path: str) -> None:
+        with self._lock:
+            self._take(method, path)
+
+    def _take(self, method: str, path: str) -> None:
         write = method in ("POST", "PUT", "PATCH", "DELETE")
         for prefix, any_limit, write_limit, window in self.limits:
             if not path.startswith(prefix):
