@@ -28,7 +28,7 @@ import time
 from collections import Counter
 
 from certconform import mdm
-from certconform.mdm.observe_since import apply_changes
+from certconform.mdm.observe_since import apply_changes, contract_finding, left_out_changes, spot_checked
 
 NAME_FIELDS = ("user", "group", "member", "device", "profile", "root")
 PREFIX = re.compile(r"c\d+(?:x\d+)?-")
@@ -190,12 +190,9 @@ class SharedProduct:
         self.observations += 1
         records = None
         if self._since:
-            # the 1st, 2nd, 4th ... 64th change answers, then every 64th, are checked against plain
-            # observe() calls before and after (mdm/http_adapter.py checks the powers of two without
-            # cells): a copy that missed a change stays wrong until a check catches it, and a run
-            # with cells takes tens of thousands of observations
-            n = self._answers + 1
-            checking = n % 64 == 0 if n > 64 else n & (n - 1) == 0
+            # some change answers are checked against plain observe() calls before and after
+            # (mdm/observe_since.py spot_checked: the rule the HTTP adapter follows without cells)
+            checking = spot_checked(self._answers + 1)
             before = self.call("observe") if checking else None
             answer = self.call("observe_since", self._cursor)
             rebuilt = apply_changes(self._records, answer)
@@ -206,7 +203,7 @@ class SharedProduct:
                 self._answers += 1
                 if checking:
                     records = self.call("observe")
-                    if isinstance(before, list) and before == records and rebuilt[0] != before:
+                    if left_out_changes(before, records, rebuilt[0]):
                         self._drop_since(f"observe_since({self._cursor!r}) left out changes: the inventory it "
                                          "rebuilds differs from what observe() answers before and after")
                     else:
@@ -238,10 +235,7 @@ class SharedProduct:
         contract finding (results.json `run.extension_findings`), never as a verdict."""
         self._since = False
         self._records, self._keys, self._cells, self._cursor = [], [], {}, None
-        self.contract_findings.append({
-            "extension": "observe_since", "tier": "contract",
-            "message": f"[contract: observe_since] {why}; the run went on with plain observe() "
-                       "(the extension is optional: this costs speed, not a verdict)"})
+        self.contract_findings.append(contract_finding(why, "plain observe()"))
 
     def _set(self, records: list, changed) -> None:
         """Records now `records`; re-key the changed (and new) positions, drop those past the end."""

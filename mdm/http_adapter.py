@@ -24,7 +24,7 @@ from urllib3.exceptions import (ConnectTimeoutError, HTTPError as TransportError
                                 NewConnectionError, ReadTimeoutError)
 
 from certconform.mdm import AdapterSpecError, EventRejected
-from certconform.mdm.observe_since import apply_changes
+from certconform.mdm.observe_since import apply_changes, contract_finding, left_out_changes, spot_checked
 
 
 BODY_PREVIEW = 80  # bytes of a body that is not JSON shown in the message
@@ -176,7 +176,7 @@ class HttpAdapter:
     def _observe_since(self) -> list[dict] | None:
         """The inventory from GET /certificates?since=CURSOR and the local copy; None (and plain
         GETs from now on) when the server's answer is not a change answer that adds up."""
-        checking = (self._answers + 1) & self._answers == 0  # the next answer is the 1st, 2nd, 4th, 8th, ...
+        checking = spot_checked(self._answers + 1)
         first = self._plain() if checking else None
         response = self._request("GET", "/certificates", params={"since": self._cursor})
         if response.status != 200:
@@ -190,8 +190,7 @@ class HttpAdapter:
                                     f"add up (see observe_since.py): {_preview(response)}")
         self._answers += 1
         if checking:  # plain GETs before and after; a product that settles may change in between: then skip
-            second = self._plain()
-            if first is not None and first == second and rebuilt[0] != first:
+            if left_out_changes(first, self._plain(), rebuilt[0]):
                 return self._drop_since(f"GET /certificates?since={self._cursor} left out changes: the inventory "
                                         "it rebuilds differs from what plain GET /certificates answers before and after")
         self._copy, self._cursor = rebuilt
@@ -205,10 +204,7 @@ class HttpAdapter:
     def _drop_since(self, why: str) -> None:
         """Stop using the observe_since extension (plain GETs from now on) and report why, once."""
         self._since, self._copy, self._cursor = False, (), ""
-        self.__dict__.setdefault("contract_findings", []).append({
-            "extension": "observe_since", "tier": "contract",
-            "message": f"[contract: observe_since] {why}; the run went on with plain GET /certificates "
-                       "(the extension is optional: this costs speed, not a verdict)"})
+        self.__dict__.setdefault("contract_findings", []).append(contract_finding(why, "plain GET /certificates"))
         return None
 
     def observe_since(self, cursor: str | None = None) -> dict | None:

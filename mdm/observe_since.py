@@ -107,3 +107,31 @@ def apply_changes(copy: list | tuple, answer: Any) -> tuple[list, str] | None:
     if any(i not in filled for i in range(count - missing, count)):
         return None
     return result, cursor
+
+
+# ----------------------------------------------------------------------------- client-side checks
+# A client keeps its copy from change answers alone, so a server whose answers leave out changes
+# would blind it. Both clients (mdm/http_adapter.py without cells, conformance/product.py's
+# observation hub with them) check some answers against plain reads taken before and after.
+
+SPOT_CHECK_EVERY = 64
+
+
+def spot_checked(n: int) -> bool:
+    """Whether the client checks its `n`th change answer (1-based): the 1st, 2nd, 4th ... 64th,
+    then every 64th (a copy that missed a change stays wrong until a check catches it, and a run
+    takes tens of thousands of observations)."""
+    return n % SPOT_CHECK_EVERY == 0 if n > SPOT_CHECK_EVERY else n & (n - 1) == 0
+
+
+def left_out_changes(before: Any, after: Any, rebuilt: list) -> bool:
+    """A checked answer left out changes: the plain reads before and after agree (nothing changed
+    in between) and the list the answer rebuilt differs from them."""
+    return isinstance(before, list) and before == after and rebuilt != before
+
+
+def contract_finding(why: str, fallback: str) -> dict:
+    """The contract finding a client reports, once, when it stops using the extension."""
+    return {"extension": "observe_since", "tier": "contract",
+            "message": f"[contract: observe_since] {why}; the run went on with {fallback} "
+                       "(the extension is optional: this costs speed, not a verdict)"}
