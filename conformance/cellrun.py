@@ -13,6 +13,7 @@ for results.json. What it does not know: pytest hooks, reports.
 """
 from __future__ import annotations
 
+import contextlib
 import queue
 import threading
 import time
@@ -86,7 +87,7 @@ class CellRun:
             for line in lines:
                 print(line, file=sys.stderr, flush=True)
             return
-        with capture.global_and_fixture_disabled() if capture is not None else _nothing():
+        with capture.global_and_fixture_disabled() if capture is not None else contextlib.nullcontext():
             reporter.ensure_newline()
             for line in lines:
                 reporter.write_line(line)
@@ -292,14 +293,6 @@ def _highest_index(entries: list) -> int:
         if m:
             highest = max(highest, int(m.group(1)))
     return highest
-
-
-class _nothing:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
 
 
 def _import_everything_threads_use() -> None:
