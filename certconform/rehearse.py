@@ -114,6 +114,20 @@ def emulator_settings(url: str, workdir: Path, time_scale: float, token: str = S
             "CERTCONFORM_INTUNE_TIME_SCALE": f"{time_scale:g}"}
 
 
+def typical_setting(delays: list[str]) -> str:
+    """The adapter's `typical` setting for an emulator run with `--delay NAME=S` items (its other
+    delays are the defaults the adapter's own typical figures match): a device answers a
+    notification (delivery, removal, a device action) after `notify`, the connector revokes
+    after `revocation`, a group change propagates after `propagation`; each within its bound."""
+    from certconform.mdm.graph_emulator.serve import parse_delays
+    from certconform.mdm.intune.mapping import WINDOWS
+
+    d = parse_delays(delays)
+    figures = {"delivery": d.notify_s, "removal": d.notify_s, "device_action": d.notify_s,
+               "revocation": d.revocation_s, "propagation": d.propagation_s}
+    return ";".join(f"{c}={min(s, WINDOWS[c]):g}" for c, s in figures.items())
+
+
 def clean_environ() -> dict[str, str]:
     """The environment without an administrator's own Intune settings (a rehearsal uses the emulator's)."""
     return {k: v for k, v in os.environ.items() if not k.startswith(("CERTCONFORM_INTUNE_", "MDM_"))}
@@ -241,6 +255,8 @@ def main(argv: list[str] | None = None) -> int:
             env["CERTCONFORM_INTUNE_ALLOW_MACOS_WIPE"] = "1"
         if args.no_graph_limits:
             env["CERTCONFORM_INTUNE_GRAPH_LIMITS"] = "0"
+        if delays:  # the tenant's typical figures for the plan, as its administrator would give them
+            env["CERTCONFORM_INTUNE_TYPICAL"] = typical_setting(delays)
         for line in plan_lines(env, common):
             say(line)
         run = Run("campaign", ["--call-timeout", "0", "-q", *common], env, report_dir, say)

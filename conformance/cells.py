@@ -14,9 +14,10 @@ What this module knows:
     `--unattended` and the plan.
   - sequence cells: a sequence generated beforehand (conformance/sequences.py), applied event by
     event.
-  - `expected_waits`: per event, the wait its windows imply (a required change: its window; a
-    "stays": the longest window that could carry a change), from a replay of the events against
-    the reference model; the plan (certconform/plan.py) and the scheduler's order use it.
+  - `expected_waits`: per event, the wait its windows imply (a required change: its typical
+    latency as the driver's polling sees it, at most its window; a "stays": the longest window
+    that could carry a change), from a replay of the events against the reference model; the
+    plan (certconform/plan.py) and the scheduler's order use it.
 What it does not know: scheduling (conformance/scheduler.py) or judging (the tests).
 """
 from __future__ import annotations
@@ -24,7 +25,7 @@ from __future__ import annotations
 import copy
 import inspect
 from dataclasses import dataclass, field, replace
-from typing import Callable
+from typing import Callable, NamedTuple
 
 from certconform import mdm
 from certconform.mdm.capabilities import Capabilities
@@ -32,6 +33,7 @@ from certconform.model.judge import Judged
 from certconform.model.oracle import StepResult, expectation, validate_inventory, world_follows
 from certconform.model.settle import settle_state
 from certconform.model.world import DEVICE_ACTIONS, World
+from certconform.steps.driver import MIN_POLL_S
 
 CELL_POOL = 4  # devices of one platform a generated sequence may bind (the realistic mock's old pool)
 DESTRUCTIVE = frozenset({"wipe", "retire"})  # remote actions that destroy a device's data
@@ -47,7 +49,7 @@ class CellSpec:
     events: list | None = None  # planned events (None until `prepare` ran)
     prepare: Callable | None = None  # () -> planned events (a dry run)
     skip: str | None = None  # not run: the reason (its test reports it not-supported)
-    waits: list = field(default_factory=list)  # expected seconds per planned event
+    waits: list = field(default_factory=list)  # per planned event, its Wait (expected_waits)
     cleanup: bool = True  # release its pool devices when it ends
 
     def planned(self) -> list:
@@ -70,7 +72,7 @@ class CellSpec:
                 if isinstance(ev, dict) and ev.get("type") in self.caps.needs_person]
 
     def expected_s(self) -> float:
-        return sum(self.waits)
+        return sum(w.expected for w in self.waits)
 
 
 # ----------------------------------------------------------------------------- the act-phase judge
@@ -220,13 +222,22 @@ def sequence_cell(cell_id: str, index: int, test: str, events: list, caps: Capab
 
 
 # ----------------------------------------------------------------------------- expected waits
-def expected_waits(events: list, caps: Capabilities) -> list[float]:
-    """Per event, the seconds its windows imply: a required change (a revocation, a removal, a
-    delivery) is awaited up to its window, a "stays" until the longest window that could carry a
-    change; an event that reaches no installed certificate and delivers nothing waits nothing.
-    Worked out on the reference model (what a conforming product does)."""
+class Wait(NamedTuple):
+    """What one event is planned to wait: `expected` seconds (a required change when it typically
+    lands, as the driver's polling sees it; a "stays" its whole window) and `at_most` seconds (every
+    required change at its whole window)."""
+    expected: float
+    at_most: float
+
+
+def expected_waits(events: list, caps: Capabilities) -> list[Wait]:
+    """Per event, the wait its windows imply: a required change (a revocation, a removal, a
+    delivery) is awaited until the driver's polling sees it land (at its typical latency,
+    `Capabilities.typical_latency`; at most its window), a "stays" until the longest window that
+    could carry a change; an event that reaches no installed certificate and delivers nothing
+    waits nothing. Worked out on the reference model (what a conforming product does)."""
     if not caps.latent:
-        return [0.0] * len(events)
+        return [Wait(0.0, 0.0)] * len(events)
     reference = SeenReference(caps.observes)
     world = World(observes=caps.observes)
     out = []
@@ -241,19 +252,34 @@ def expected_waits(events: list, caps: Capabilities) -> list[float]:
             outcome = "invalid"
         after = reference.observe()
         expect = expectation(world, ev, before)
-        wait = 0.0
+        wait = Wait(0.0, 0.0)
         if outcome == "applied" and expect.preferred != "invalid":
             state = settle_state(world, ev, before, after)
             etype = ev["type"]
             if state.requires_change:
                 aspects = _changed_aspects(before, after)
-                wait = max([caps.required_window(etype, a)[0] for a in aspects] or [0.0])
+                if aspects:
+                    bound = max(caps.required_window(etype, a)[0] for a in aspects)
+                    wait = Wait(seen_at(caps.typical_latency(etype, aspects), bound), bound)
             if state.reach and (state.may_change or not state.requires_change):
-                wait = max(wait, caps.forbidden_window(etype)[0])
+                quiet = caps.forbidden_window(etype)[0]
+                wait = Wait(max(wait.expected, quiet), max(wait.at_most, quiet))
         out.append(wait)
         if world_follows(expect, outcome):
             world.apply(ev)
     return out
+
+
+def seen_at(lands: float, window: float) -> float:
+    """When the driver's polling (steps/driver.py `_settling`: the next observation a tenth of
+    the time waited after the last, at least window/100, at most window/10) first observes a change
+    that lands `lands` seconds after its event, within a `window`."""
+    if lands <= 0 or window <= 0:
+        return 0.0
+    t = 0.0
+    while t < lands:
+        t += min(max(t / 10, window / 100, MIN_POLL_S), max(window / 10, MIN_POLL_S))
+    return min(t, window)
 
 
 def _changed_aspects(before: list[dict], after: list[dict]) -> set[str]:
@@ -271,5 +297,5 @@ def _changed_aspects(before: list[dict], after: list[dict]) -> set[str]:
     return aspects
 
 
-__all__ = ["CellSpec", "ExpectOnly", "SeenReference", "feature_cell", "sequence_cell", "expected_waits",
+__all__ = ["CellSpec", "ExpectOnly", "SeenReference", "Wait", "feature_cell", "sequence_cell", "expected_waits", "seen_at",
            "run_steps", "scenario_of", "synchronous", "CELL_POOL", "DESTRUCTIVE", "DEVICE_ACTIONS"]

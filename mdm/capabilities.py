@@ -2,13 +2,16 @@
 and the slow-product extension fixed in docs/slow-products.md).
 
 What this module knows: the keys `events`, `observes`, `settle_s`, `devices`, `windows`,
-`max_requests_per_s`, `needs_person`, `cells`, `unsupported_on` and `dry_run` of a
-`capabilities()` / `GET /capabilities` answer, their defaults when absent (everything performable,
-every kind observable, synchronous, devices enrolled on demand, every window = settle_s, no request
+`typical`, `observation_s`, `max_requests_per_s`, `needs_person`, `cells`, `unsupported_on` and
+`dry_run` of a `capabilities()` / `GET /capabilities` answer, their defaults when absent
+(everything performable, every kind observable, synchronous, devices enrolled on demand, every
+window = settle_s, every typical latency = its window, observations that cost nothing, no request
 budget, no person needed, any number of cells, every event performed on every platform, a real
 run), how to check them (a malformed value is a ValueError with one line naming the key), and which
 window a change gets: its *aspect* (a revocation, a removal, a delivery at check-in) and the *cause*
-of the event (directory and group propagation, a device action). `unsupported_on` ({event type:
+of the event (directory and group propagation, a device action); and how long a required change
+typically takes (`typical`: for the plan only, certconform/plan.py; the suite always waits the
+whole window before it judges a change missing). `unsupported_on` ({event type:
 {platform: reason}}) names events an implementation on a real product never performs on devices of
 a platform (e.g. a wipe that would erase a Mac); `dry_run` true means it sends nothing to the
 product, so nothing can be judged. Every other key (platforms, kinds, observe_since, ...) is
@@ -49,6 +52,8 @@ class Capabilities:
     settle_s: float = 0.0
     devices: dict[str, int] | None = None  # {platform: pool size}; None: enrolled on demand
     windows: dict[str, float] = field(default_factory=dict)  # {class: seconds}; a missing class = settle_s
+    typical: dict[str, float] = field(default_factory=dict)  # {class: seconds} <= its window; missing = the window
+    observation_s: float = 0.0  # seconds an observation typically takes (the plan's figure)
     max_requests_per_s: float | None = None  # None: no budget
     needs_person: dict[str, str] = field(default_factory=dict)  # {event type: one-line instruction}
     cells: int | None = None  # how many independent cells at once (None: unbounded)
@@ -101,6 +106,23 @@ class Capabilities:
             classes.append(cause)
         return max(((self.window(c), c) for c in classes), key=lambda p: p[0])
 
+    def typical_latency(self, event_type: str, aspects) -> float:
+        """Seconds a required change of `aspects` (the slowest of them) caused by an event of
+        `event_type` typically takes: the cause reaches the product (typical[cause]), then the
+        device acts (typical[aspect]); never more than its window. A class without a typical
+        figure counts as its whole window, so a product that declares none is planned at its
+        bounds. For the plan only: the suite waits the whole window before it judges."""
+        cause = cause_of(event_type)
+        out = 0.0
+        for aspect in aspects:
+            bound = self.required_window(event_type, aspect)[0]
+            took = self._typical(aspect) + (self._typical(cause) if cause is not None else 0.0)
+            out = max(out, min(took, bound))
+        return out
+
+    def _typical(self, cls: str) -> float:
+        return float(self.typical.get(cls, self.window(cls)))
+
     @property
     def longest_window(self) -> float:
         return max([self.settle_s] + [self.window(c) for c in WINDOW_CLASSES])
@@ -126,6 +148,8 @@ class Capabilities:
             parts.append(f"settles within {self.settle_s:g} s")
         if self.windows:
             parts.append("windows " + ", ".join(f"{c} {s:g} s" for c, s in sorted(self.windows.items())))
+        if self.typical:
+            parts.append("typically " + ", ".join(f"{c} {s:g} s" for c, s in sorted(self.typical.items())))
         if self.devices is not None:
             parts.append("device pool " + ", ".join(f"{p}: {n}" for p, n in sorted(self.devices.items())))
         if self.max_requests_per_s:
@@ -178,6 +202,19 @@ def parse(raw: object) -> Capabilities:
                              f"(one of {', '.join(WINDOW_CLASSES)})"[:200])
         _seconds(seconds, f"'windows' {cls}")
     windows = {c: float(s) for c, s in windows.items()}
+    typical = raw.get("typical", {}) if raw.get("typical") is not None else {}
+    if not isinstance(typical, dict):
+        raise ValueError(f"capabilities 'typical' must be an object {{class: seconds}}, got {type(typical).__name__}")
+    for cls, seconds in typical.items():
+        if cls not in WINDOW_CLASSES:
+            raise ValueError(f"capabilities 'typical' names an unknown class {cls!r} "
+                             f"(one of {', '.join(WINDOW_CLASSES)})"[:200])
+        bound = windows.get(cls, settle)
+        if _seconds(seconds, f"'typical' {cls}") > bound:
+            raise ValueError(f"capabilities 'typical' {cls} {seconds:g} s is longer than its window {bound:g} s "
+                             "(a typical latency lies within its bound)")
+    typical = {c: float(s) for c, s in typical.items()}
+    observation = _seconds(raw.get("observation_s", 0), "'observation_s'")
     budget = raw.get("max_requests_per_s")
     if budget is not None and (isinstance(budget, bool) or not isinstance(budget, (int, float))
                                or not math.isfinite(budget) or budget <= 0):
@@ -207,8 +244,9 @@ def parse(raw: object) -> Capabilities:
     dry_run = raw.get("dry_run", False)
     if not isinstance(dry_run, bool):
         raise ValueError(f"capabilities 'dry_run' must be true or false, got {dry_run!r}"[:200])
-    return Capabilities(events, observes, settle, devices, windows, None if budget is None else float(budget),
-                        {e: t.strip() for e, t in people.items()}, cells, refused, dry_run)
+    return Capabilities(events, observes, settle, devices, windows, typical, observation,
+                        None if budget is None else float(budget), {e: t.strip() for e, t in people.items()}, cells,
+                        refused, dry_run)
 
 
 def _names(value: object, key: str, known) -> frozenset[str]:

@@ -75,6 +75,43 @@ def test_which_window_a_change_gets():
     assert capabilities.parse({"settle_s": 3}).forbidden_window("wipe") == (3, "revocation")  # settle_s for every class
 
 
+def test_typical_latencies_parse_within_their_windows_and_bad_ones_are_one_line():
+    caps = capabilities.parse({"windows": {"delivery": 100, "revocation": 60, "removal": 30, "propagation": 200,
+                                           "device_action": 50},
+                               "typical": {"delivery": 5, "removal": 3, "propagation": 20}, "observation_s": 0.5})
+    assert caps.typical == {"delivery": 5, "removal": 3, "propagation": 20} and caps.observation_s == 0.5
+    assert caps.typical_latency("check_in", {"delivery"}) == 5
+    assert caps.typical_latency("remove_member", {"removal"}) == 23  # the cause reaches the product, then the device
+    assert caps.typical_latency("retire", {"removal"}) == 50  # device_action has no typical figure: its window
+    assert caps.typical_latency("retire", {"removal", "revocation"}) == 60  # revocation: its window, capped there
+    assert capabilities.parse({"settle_s": 4}).typical_latency("wipe", {"removal"}) == 4  # none declared: the bound
+    for bad, key in (({"windows": {"delivery": 10}, "typical": {"delivery": 11}}, "'typical' delivery"),
+                     ({"typical": {"sync": 1}}, "'typical'"), ({"typical": {"removal": -1}}, "'typical' removal"),
+                     ({"typical": [1]}, "'typical'"), ({"observation_s": "1"}, "'observation_s'")):
+        with pytest.raises(ValueError) as info:
+            capabilities.parse(bad)
+        assert key in str(info.value) and "\n" not in str(info.value)
+
+
+def test_the_plan_waits_a_required_change_until_polling_sees_its_typical_latency_and_a_stay_its_window():
+    from certconform.conformance.cells import expected_waits, seen_at
+
+    windows = {"delivery": 100.0, "revocation": 100.0, "removal": 100.0, "propagation": 0.0, "device_action": 0.0}
+    bounds = capabilities.parse({"windows": windows})
+    typical = capabilities.parse({"windows": windows, "typical": {"delivery": 7.0, "removal": 3.0, "revocation": 5.0}})
+    device, profile = SETUP[2]["device"], SETUP[5]["profile"]
+    assert expected_waits(SETUP, bounds)[-1] == (100.0, 100.0)
+    assert expected_waits(SETUP, typical)[-1] == (7.0, 100.0)  # the check-in's delivery, seen when it lands
+    retire = SETUP + [{"type": "retire", "device": device}]  # revoked (5 s) and removed (3 s): the slower
+    assert expected_waits(retire, typical)[-1] == (5.0, 100.0)
+    update = SETUP + [{"type": "update_profile", "profile": profile}]  # open: judged after its whole window
+    assert expected_waits(update, typical)[-1] == (100.0, 100.0)
+    # the driver polls from window/100: a change landing at 7 s is seen at the first poll after it
+    assert seen_at(7.0, 100.0) == pytest.approx(7.0) and seen_at(7.5, 100.0) == pytest.approx(8.0)
+    assert seen_at(300.0, 28800.0) == pytest.approx(576.0)  # Intune's 8 h window: polls every 4.8 min at first
+    assert seen_at(500.0, 100.0) == 100.0 and seen_at(0.0, 100.0) == 0.0
+
+
 # ----------------------------------------------------------------------------- whole runs
 def test_a_check_in_s_deliveries_are_awaited_within_the_delivery_window():
     mock = MockMDM(realistic=True, revocation_delay=0.01, removal_delay=0.01, delivery_delay=0.15)

@@ -203,10 +203,12 @@ class IntuneAdapter:
                   and (self.cfg.allow_destructive or e not in mapping.DESTRUCTIVE_EVENTS)]
         scale = self.cfg.time_scale
         windows = {k: round(v / scale, 6) for k, v in mapping.WINDOWS.items()}
+        typical = {k: min(round(v / scale, 6), windows[k]) for k, v in {**mapping.TYPICAL, **self.cfg.typical}.items()}
         if self.cfg.dry_run:  # a dry run changes nothing: nothing to wait for, nothing to judge
             windows = {k: 0.0 for k in windows}
+            typical = {}
         caps = {"events": events, "observes": list(mapping.OBSERVES), "settle_s": max(windows.values()),
-                "windows": windows, "devices": {p: len(self.cfg.pool.get(p, ())) for p in PLATFORMS},
+                "windows": windows, "typical": typical, "devices": {p: len(self.cfg.pool.get(p, ())) for p in PLATFORMS},
                 "platforms": list(PLATFORMS), "unsupported_on": self.unsupported_on(),
                 "observation": dict(mapping.OBSERVATION)}
         # no `cells`: as many as the pool admits (the suite bounds cells by `devices`); each cell's

@@ -17,6 +17,7 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import mapping
 from .mapping import FAMILY
 
 ENV = "CERTCONFORM_INTUNE_"
@@ -67,6 +68,9 @@ FIELDS = {
     "allow_macos_wipe": "1 to let a wipe reach a macOS device too (it erases the Mac; needs allow_destructive)",
     "dry_run": "1 to print every Graph request instead of sending it (also --dry-run); judges nothing",
     "time_scale": "the emulator's --time-scale (rehearsals only: refused for a real tenant)",
+    "typical": "how long changes typically take in your tenant, Intune's seconds, for the plan's expected wall time only "
+               "(the suite still waits each documented bound): `delivery=300;propagation=3600` (classes delivery, "
+               "removal, revocation, propagation, device_action; default: docs/intune.md, \"How long\")",
     "graph_limits": "1 (default) to keep within Graph's documented per-app request limits; 0 only against an emulator "
                     "run with --no-graph-limits (self-tests)",
 }
@@ -101,6 +105,7 @@ class IntuneConfig:
     dry_run: bool = False
     time_scale: float = 1.0
     graph_limits: bool = True
+    typical: dict[str, float] = field(default_factory=dict)  # {class: Intune seconds}, over mapping.TYPICAL
 
     @property
     def emulator(self) -> bool:
@@ -187,6 +192,34 @@ def parse_pool(value) -> dict[str, list[str]]:
     return out
 
 
+def parse_typical(value) -> dict[str, float]:
+    """`delivery=300;propagation=3600` (env) or {class: seconds} (file) -> {class: seconds}, each
+    within the class's documented bound (mapping.WINDOWS)."""
+    if isinstance(value, str):
+        pairs = {}
+        for part in filter(None, (p.strip() for p in value.split(";"))):
+            name, eq, seconds = part.partition("=")
+            if not eq:
+                raise ConfigError(f"setting 'typical': {part!r} is not class=SECONDS"[:200])
+            pairs[name.strip()] = seconds.strip()
+        value = pairs
+    if not isinstance(value, dict):
+        raise ConfigError("setting 'typical': want {class: seconds}")
+    out = {}
+    for name, seconds in value.items():
+        if name not in mapping.WINDOWS:
+            raise ConfigError(f"setting 'typical': unknown class {name!r} (one of {', '.join(mapping.WINDOWS)})"[:200])
+        try:
+            s = float(seconds)
+        except (TypeError, ValueError):
+            raise ConfigError(f"setting 'typical': {name} wants a number of seconds, got {seconds!r}"[:200]) from None
+        if not 0 <= s <= mapping.WINDOWS[name]:
+            raise ConfigError(f"setting 'typical': {name} wants 0 to {mapping.WINDOWS[name]:g} s (its documented "
+                              f"bound), got {s:g}")
+        out[name] = s
+    return out
+
+
 def _flag(value) -> bool:
     if isinstance(value, bool):
         return value
@@ -235,6 +268,8 @@ def check(raw: dict) -> IntuneConfig:
     for name in ("allow_destructive", "allow_macos_wipe", "dry_run", "graph_limits"):
         if name in raw:
             setattr(cfg, name, _flag(raw[name]))
+    if raw.get("typical") is not None:
+        cfg.typical = parse_typical(raw["typical"])
     cfg.graph_url = cfg.graph_url.rstrip("/")
     if not re.fullmatch(r"https?://[^/\s]+(/[^\s]*)?", cfg.graph_url):
         raise ConfigError(f"setting 'graph_url': want an http(s) URL, got {cfg.graph_url!r}"[:200])

@@ -128,6 +128,25 @@ WINDOWS = {
     # refresh cycle bounds a device that was not connected
     "device_action": 8 * HOUR,
 }
+# How long each class of change TYPICALLY takes (Intune's seconds), declared as
+# capabilities()['typical'] for the plan's expected wall time only (the suite still waits each
+# whole window above before it judges a change missing). No page gives a typical figure; each is
+# a choice within its documented bound, the same as the Graph emulator's defaults
+# (graph_emulator/timing.py Delays), and a tenant's administrator can give its own (setting
+# `typical`). A change caused by a group change or a device action is planned at the cause's
+# figure plus the aspect's (capabilities.py typical_latency).
+TYPICAL = {
+    # a notified device checks in "immediately up to a few hours" after a sync: minutes when on
+    "delivery": 5 * 60.0,
+    # the device removes a certificate when it next checks in after the change
+    "removal": 5 * 60.0,
+    # the certificate connector revokes once Intune knows of the removal (no figure: a choice)
+    "revocation": 15 * 60.0,
+    # a group membership reaches Intune's targeting (up to 7 hours or more: a choice of one)
+    "propagation": 1 * HOUR,
+    # a wipe or retire reaches a connected device in less than 15 minutes
+    "device_action": 5 * 60.0,
+}
 # Graph's per-app limits the adapter budgets for (microsoft-graph-docs-contrib
 # concepts/throttling-limits.md, Intune service limits): (path prefix, requests, writes, window s),
 # at 90 % so that a window that starts apart from Graph's own is not throttled
