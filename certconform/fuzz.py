@@ -120,7 +120,8 @@ def run_campaign(spec: str, workers: int, url: str, budget: float | None, log: P
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "w") as out:
         process = subprocess.Popen(campaign_command(workers, dashboard, port), env=campaign_env(spec, url, strict),
-                                   stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+                                   stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+                                   preexec_fn=_sigint_as_a_terminal_sends_it)
         try:
             code = process.wait(timeout=budget)
         except subprocess.TimeoutExpired:
@@ -137,6 +138,14 @@ def run_campaign(spec: str, workers: int, url: str, budget: float | None, log: P
     # HypoFuzz stops by itself once its target has a failure (or when its workers died): the
     # replay below says which
     return code, "HypoFuzz stopped by itself"
+
+
+def _sigint_as_a_terminal_sends_it() -> None:
+    """In the child before it starts HypoFuzz: SIGINT back to its default. A campaign started in
+    the background by a shell (`certconform fuzz ... &`, nohup, CI scripts) inherits SIGINT
+    ignored, and Python then installs no KeyboardInterrupt handler: `_stop`'s Ctrl-C would be
+    lost and every stop would wait for the SIGTERM after it."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def _stop(process: subprocess.Popen) -> None:

@@ -134,9 +134,13 @@ def test_ctrl_c_during_a_hung_call_still_writes_every_report(tmp_path):
     mark = tmp_path / "hanging"
     reports = tmp_path / "reports"
     env = dict(os.environ, CERTCONFORM_TEST_HANG_MARK=str(mark))
+    # SIGINT as a terminal delivers it: a process started in the background by a shell (`cmd &`,
+    # as CI scripts and nohup do) inherits SIGINT *ignored*, and Python then installs no
+    # KeyboardInterrupt handler, so the child is given the default disposition back.
     proc = subprocess.Popen(command("--mdm=tests.adapters_hung:HangsOnCheckIn", f"--report-dir={reports}",
                                     "--call-timeout=600", "-k", "winsceprr"),
-                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         deadline = time.monotonic() + SAFETY_NET
         while not mark.exists() and proc.poll() is None and time.monotonic() < deadline:
