@@ -690,10 +690,17 @@ def _cells_metadata(config) -> dict:
     run = cell_run(config)
     if run is None:
         return {"waiting": waits, "cells": None}
-    try:
-        planned = run.planned()
-    except Exception as exc:  # noqa: BLE001 - a plan that cannot be made must not cost the reports
-        planned = {"error": f"{type(exc).__name__}: {exc}"}
+    cut_short = config.stash[SCENARIOS_KEY].get("cut_short") if SCENARIOS_KEY in config.stash else None
+    if cut_short and run.plan is None:
+        # a run that stopped early (-x, --maxfail, Ctrl-C) did part of its plan: the whole run's
+        # figures would not compare with it, and working them out (a dry run of every cell) costs
+        # as much as judging them
+        planned = {"not_computed": f"the run was cut short ({cut_short})"}
+    else:
+        try:
+            planned = run.planned()
+        except Exception as exc:  # noqa: BLE001 - a plan that cannot be made must not cost the reports
+            planned = {"error": f"{type(exc).__name__}: {exc}"}
     return {"waiting": waits, "cells": {"in_flight_at_most": run.limit, "planned": planned, "actual": run.actual()}}
 
 

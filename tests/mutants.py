@@ -55,7 +55,7 @@ import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from certconform import mdm
@@ -1796,10 +1796,11 @@ def _verdicts(report_dir: str, statements) -> dict:
 
 def run_suite(name: str, expected: int, strict: bool = False, timeout: float = 900,
               pass_examples: int = PASS_EXAMPLES, wait: bool = False, breaks=(), needs=(),
-              edition: str | None = None) -> Run:
+              edition: str | None = None, marker: str | None = None) -> Run:
     """Run the conformance suite once against catalogue entry `name` in a subprocess. `wait`: a
     kill counts only when the failure names the settle wait. `needs` (an unkillable entry): the
-    run must pass with every statement of `breaks` reported not-supported."""
+    run must pass with every statement of `breaks` reported not-supported. `marker`: a pytest -m
+    selection (default: the whole suite)."""
     with tempfile.TemporaryDirectory(prefix="certconform-mutant-") as tmp:
         # --tb=short: the full "E   Type: message" lines explain_failure reads (by default the
         # suite prints a failing check's message alone)
@@ -1813,6 +1814,8 @@ def run_suite(name: str, expected: int, strict: bool = False, timeout: float = 9
             cmd.append("--strict-readings")
         if edition:
             cmd.append(f"--edition={edition}")
+        if marker:
+            cmd += ["-m", marker]
         env = dict(os.environ)
         for var in ("PYTEST_ADDOPTS", "PYTEST_XDIST_WORKER", "CERTCONFORM_STRICT", "CERTCONFORM_MDM"):
             env.pop(var, None)
@@ -1839,11 +1842,29 @@ def run_suite(name: str, expected: int, strict: bool = False, timeout: float = 9
                info["message"], round(seconds, 2), tail, info["waited"], verdicts)
 
 
+def default_run(entry: Entry, timeout: float = 900, pass_examples: int = PASS_EXAMPLES) -> Run:
+    """The run without --strict-readings. A realistic mutant's kill run goes in the suite's own
+    order, in two parts: the feature scenarios with -x, then, only when they all passed, the
+    stateful test with -x. That is the whole suite's -x run, split where its cells are made: a
+    whole-suite run acts the stateful sequences' cells beside the scenarios' (and generates them
+    first), all of it wasted when a scenario kills the mutant, as it does most of them."""
+    def run(marker=None):
+        return run_suite(entry.name, entry.expected, False, timeout, _examples(entry, pass_examples), entry.wait,
+                         entry.breaks, entry.needs, entry.edition, marker=marker)
+
+    if entry.mode != "realistic" or entry.expected != 1:
+        return run()
+    features = run("not stateful")
+    if features.exit_code != 0:
+        return features
+    stateful = run("stateful")
+    return replace(stateful, seconds=round(features.seconds + stateful.seconds, 2))
+
+
 def run_one(entry: Entry, timeout: float = 900, pass_examples: int = PASS_EXAMPLES) -> Outcome:
     """Run the conformance suite against one catalogue entry: by default, and (for STRICT, HONEST
     and LEGIT entries) again with --strict-readings."""
-    default = run_suite(entry.name, entry.expected, False, timeout, _examples(entry, pass_examples),
-                        entry.wait, entry.breaks, entry.needs, entry.edition)
+    default = default_run(entry, timeout, pass_examples)
     strict = None
     if entry.expected_strict is not None:
         examples = min(pass_examples, STRICT_PASS_EXAMPLES) if entry.group in ("honest", "legit") else pass_examples
@@ -1861,8 +1882,9 @@ def _runs(entries: list[Entry]) -> list[tuple[Entry, bool]]:
     return [(e, False) for e in entries] + [(e, True) for e in entries if e.expected_strict is not None]
 
 
-# Runs around the realistic mock spend most of their time waiting for settle windows (one such run
-# used 19 s of CPU in 155 s), so they run this many at a time beside the CPU-bound synchronous runs.
+# Runs around the realistic mock wait for settle windows between bursts of work (as cells they
+# are mostly CPU-bound: a feature-killed one, about 5 s of CPU for 6 s of wall time alone), so
+# they run this many at a time beside the synchronous runs, filling each other's waits.
 REALISTIC_WORKERS = 6
 
 
@@ -1884,8 +1906,7 @@ def run_catalogue(entries: list[Entry] | None = None, workers: int = 2, pass_exa
             examples = min(pass_examples, STRICT_PASS_EXAMPLES) if e.group in ("honest", "legit") else pass_examples
             run = run_suite(e.name, e.expected_strict, True, pass_examples=examples, edition=e.edition)
         else:
-            run = run_suite(e.name, e.expected, False, pass_examples=_examples(e, pass_examples), wait=e.wait,
-                            breaks=e.breaks, needs=e.needs, edition=e.edition)
+            run = default_run(e, pass_examples=pass_examples)
         if on_run is not None:
             with lock:
                 finished[0] += 1

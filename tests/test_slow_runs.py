@@ -24,6 +24,15 @@ def test_a_delivery_after_the_window_is_a_set_up_error_naming_the_window(tmp_pat
     errors = [e for s in results["statements"].values() for e in s["errors"]]
     assert errors and all("set-up" in e["message"] and "declared delivery window 0.1 s" in e["message"]
                           for e in errors), errors[:2]
+    assert results["run"]["cells"]["planned"]["expected_wall_seconds"] > 0  # a whole run: its plan beside it
+
+
+def test_a_run_cut_short_records_no_plan_it_did_not_finish(tmp_path):
+    r = run("pytest", "--mdm=tests.adapters_slow:late", f"--report-dir={tmp_path}", "-m", "windows and scep",
+            "-k", "RR", "-x", budget=None)
+    assert r.returncode == 1, r.stdout[-3000:]
+    cells = json.loads((tmp_path / "results.json").read_text())["run"]["cells"]
+    assert "cut short" in cells["planned"]["not_computed"] and cells["actual"]["cells"] >= 1
 
 
 def test_a_product_delivering_within_its_windows_never_fails_a_set_up(tmp_path):
