@@ -691,6 +691,15 @@ def test_capabilities_declare_the_documented_windows_scaled_and_a_request_budget
     assert "needs_person" not in caps  # no wipe or retire without --allow-destructive
     scaled = adapter(FakeGraph(), time_scale="3600", allow_destructive="1").capabilities()
     assert scaled["windows"]["delivery"] == 8.0 and set(scaled["needs_person"]) == {"wipe", "retire"}
+    # typical figures for the plan, each within its bound; the setting replaces any of them
+    assert caps["typical"] == mapping.TYPICAL and all(caps["typical"][c] <= caps["windows"][c] for c in mapping.TYPICAL)
+    assert scaled["typical"]["propagation"] == 1.0
+    mine = adapter(FakeGraph(), typical="delivery=60; propagation=7200").capabilities()["typical"]
+    assert mine == {**mapping.TYPICAL, "delivery": 60.0, "propagation": 7200.0}
+    for bad, words in (("delivery=9h", "delivery wants a number"), ("sync=1", "unknown class 'sync'"),
+                       ("removal", "is not class=SECONDS"), ("delivery=40000", "delivery wants 0 to 28800 s")):
+        with pytest.raises(mdm.AdapterSpecError, match=words):
+            adapter(FakeGraph(), typical=bad)
     with pytest.raises(mdm.AdapterSpecError, match="time_scale': only for a rehearsal"):
         load(environ={**env(), "CERTCONFORM_INTUNE_GRAPH_URL": REAL, "CERTCONFORM_INTUNE_TIME_SCALE": "60",
                       "CERTCONFORM_INTUNE_DRY_RUN": "1"}, transport=FakeGraph().transport())

@@ -215,9 +215,19 @@ def intune_settings() -> str:
                             for name, help_ in intune_config.FIELDS.items()]))
 
 
+def intune_latencies() -> str:
+    """The Intune adapter's declared windows (bounds) and typical figures (mdm/intune/mapping.py)."""
+    def hours(seconds: float) -> str:
+        return f"{seconds / 3600:g} h" if seconds >= 3600 else f"{seconds / 60:g} min"
+    return "\n".join(table(["class", "window (the bound the suite waits)", "typical (the plan's figure)"],
+                           [[f"`{c}`", hours(w), hours(intune_mapping.TYPICAL[c])]
+                            for c, w in intune_mapping.WINDOWS.items()]))
+
+
 REGIONS = {
     "intune.md": {
         "intune-settings": intune_settings,
+        "intune-latencies": intune_latencies,
         "intune-mapping": intune_mapping.markdown_tables,
     },
 }
