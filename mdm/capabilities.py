@@ -193,27 +193,13 @@ def parse(raw: object) -> Capabilities:
             if isinstance(n, bool) or not isinstance(n, int) or n < 0:
                 raise ValueError(f"capabilities 'devices' for {platform} must be a count >= 0, got {n!r}"[:200])
         devices = dict(devices)
-    windows = raw.get("windows", {}) if raw.get("windows") is not None else {}
-    if not isinstance(windows, dict):
-        raise ValueError(f"capabilities 'windows' must be an object {{class: seconds}}, got {type(windows).__name__}")
-    for cls, seconds in windows.items():
-        if cls not in WINDOW_CLASSES:
-            raise ValueError(f"capabilities 'windows' names an unknown class {cls!r} "
-                             f"(one of {', '.join(WINDOW_CLASSES)})"[:200])
-        _seconds(seconds, f"'windows' {cls}")
-    windows = {c: float(s) for c, s in windows.items()}
-    typical = raw.get("typical", {}) if raw.get("typical") is not None else {}
-    if not isinstance(typical, dict):
-        raise ValueError(f"capabilities 'typical' must be an object {{class: seconds}}, got {type(typical).__name__}")
+    windows = _per_class(raw, "windows")
+    typical = _per_class(raw, "typical")
     for cls, seconds in typical.items():
-        if cls not in WINDOW_CLASSES:
-            raise ValueError(f"capabilities 'typical' names an unknown class {cls!r} "
-                             f"(one of {', '.join(WINDOW_CLASSES)})"[:200])
         bound = windows.get(cls, settle)
-        if _seconds(seconds, f"'typical' {cls}") > bound:
+        if seconds > bound:
             raise ValueError(f"capabilities 'typical' {cls} {seconds:g} s is longer than its window {bound:g} s "
                              "(a typical latency lies within its bound)")
-    typical = {c: float(s) for c, s in typical.items()}
     observation = _seconds(raw.get("observation_s", 0), "'observation_s'")
     budget = raw.get("max_requests_per_s")
     if budget is not None and (isinstance(budget, bool) or not isinstance(budget, (int, float))
@@ -247,6 +233,19 @@ def parse(raw: object) -> Capabilities:
     return Capabilities(events, observes, settle, devices, windows, typical, observation,
                         None if budget is None else float(budget), {e: t.strip() for e, t in people.items()}, cells,
                         refused, dry_run)
+
+
+def _per_class(raw: dict, key: str) -> dict[str, float]:
+    """`windows` or `typical`: {class: seconds} (absent or null: {}), checked."""
+    value = raw.get(key) if raw.get(key) is not None else {}
+    if not isinstance(value, dict):
+        raise ValueError(f"capabilities '{key}' must be an object {{class: seconds}}, got {type(value).__name__}")
+    for cls, seconds in value.items():
+        if cls not in WINDOW_CLASSES:
+            raise ValueError(f"capabilities '{key}' names an unknown class {cls!r} "
+                             f"(one of {', '.join(WINDOW_CLASSES)})"[:200])
+        _seconds(seconds, f"'{key}' {cls}")
+    return {c: float(s) for c, s in value.items()}
 
 
 def _names(value: object, key: str, known) -> frozenset[str]:
