@@ -112,6 +112,25 @@ def test_the_plan_waits_a_required_change_until_polling_sees_its_typical_latency
     assert seen_at(500.0, 100.0) == 100.0 and seen_at(0.0, 100.0) == 0.0
 
 
+def test_the_plan_counts_typical_latencies_and_the_declared_observation_cost():
+    from certconform.conformance.cells import sequence_cell
+    from certconform.plan import plan_of
+
+    windows = {"delivery": 100.0, "revocation": 100.0, "removal": 100.0, "propagation": 0.0, "device_action": 0.0}
+    retire = SETUP + [{"type": "retire", "device": SETUP[2]["device"]}]
+
+    def plan(**extra):
+        caps = capabilities.parse({"windows": windows, **extra})
+        return plan_of([sequence_cell("s:x:1", 1, "t", retire, caps)], caps, 1)
+
+    bounds, typical = plan(), plan(typical={"delivery": 7.0, "removal": 3.0, "revocation": 5.0})
+    observed = plan(typical={"delivery": 7.0, "removal": 3.0, "revocation": 5.0}, observation_s=2.0)
+    assert bounds["waits_seconds"] > 200 and typical["waits_seconds"] < 20  # check-in 7 s, retire 5 s
+    assert typical["wall_seconds_at_the_windows"] == bounds["expected_wall_seconds"]  # the bound, beside it
+    assert observed["waits_seconds"] == pytest.approx(typical["waits_seconds"] + 2.0 * len(retire))
+    assert typical["requests_at_most"] == bounds["requests_at_most"]  # polls counted at the windows
+
+
 # ----------------------------------------------------------------------------- whole runs
 def test_a_check_in_s_deliveries_are_awaited_within_the_delivery_window():
     mock = MockMDM(realistic=True, revocation_delay=0.01, removal_delay=0.01, delivery_delay=0.15)
