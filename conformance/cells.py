@@ -17,7 +17,8 @@ What this module knows:
   - `expected_waits`: per event, the wait its windows imply (a required change: its typical
     latency as the driver's polling sees it, at most its window; a "stays": the longest window
     that could carry a change), from a replay of the events against the reference model; the
-    plan (certconform/plan.py) and the scheduler's order use it.
+    plan (certconform/plan.py) uses it (the scheduler works it out for results.json's plan while
+    cells wait; it does not order the cells by it).
 What it does not know: scheduling (conformance/scheduler.py) or judging (the tests).
 """
 from __future__ import annotations
