@@ -696,6 +696,10 @@ def test_capabilities_declare_the_documented_windows_scaled_and_a_request_budget
     assert scaled["typical"]["propagation"] == 1.0
     mine = adapter(FakeGraph(), typical="delivery=60; propagation=7200").capabilities()["typical"]
     assert mine == {**mapping.TYPICAL, "delivery": 60.0, "propagation": 7200.0}
+    # a rehearsal with other emulator delays tells the adapter, as an administrator would
+    from certconform.rehearse import typical_setting
+    assert typical_setting(["notify=600", "propagation=90000"]) == \
+        "delivery=600;removal=600;device_action=600;revocation=900;propagation=54000"  # (capped at its bound)
     for bad, words in (("delivery=9h", "delivery wants a number"), ("sync=1", "unknown class 'sync'"),
                        ("removal", "is not class=SECONDS"), ("delivery=40000", "delivery wants 0 to 28800 s")):
         with pytest.raises(mdm.AdapterSpecError, match=words):
