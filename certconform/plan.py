@@ -22,6 +22,7 @@ import heapq
 from collections import Counter
 
 from certconform.conformance.cells import DESTRUCTIVE, expected_waits
+from certconform.steps.driver import poll_step
 
 EVENT_OVERHEAD_S = 0.0015  # seconds of the suite's own CPU per event (act, journal, judge; in process, measured)
 CALLS_PER_EVENT = 2  # an apply and the observation after it
@@ -34,7 +35,7 @@ def polls_for(wait: float) -> int:
         return 0
     t, n = 0.0, 0
     while t < wait:
-        t += min(max(t / 10, wait / 100, 0.005), max(wait / 10, 0.005))
+        t += poll_step(t, wait)
         n += 1
     return n
 

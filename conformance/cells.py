@@ -34,7 +34,7 @@ from certconform.model.judge import Judged
 from certconform.model.oracle import StepResult, expectation, validate_inventory, world_follows
 from certconform.model.settle import settle_state
 from certconform.model.world import DEVICE_ACTIONS, World
-from certconform.steps.driver import MIN_POLL_S
+from certconform.steps.driver import poll_step
 
 CELL_POOL = 4  # devices of one platform a generated sequence may bind (the realistic mock's old pool)
 DESTRUCTIVE = frozenset({"wipe", "retire"})  # remote actions that destroy a device's data
@@ -272,14 +272,13 @@ def expected_waits(events: list, caps: Capabilities) -> list[Wait]:
 
 
 def seen_at(lands: float, window: float) -> float:
-    """When the driver's polling (steps/driver.py `_settling`: the next observation a tenth of
-    the time waited after the last, at least window/100, at most window/10) first observes a change
+    """When the driver's polling (steps/driver.py `poll_step`) first observes a change
     that lands `lands` seconds after its event, within a `window`."""
     if lands <= 0 or window <= 0:
         return 0.0
     t = 0.0
     while t < lands:
-        t += min(max(t / 10, window / 100, MIN_POLL_S), max(window / 10, MIN_POLL_S))
+        t += poll_step(t, window)
     return min(t, window)
 
 

@@ -49,6 +49,13 @@ from certconform.model.world import World
 MIN_POLL_S = 0.005  # the shortest interval between two observations of one event (tiny windows: the mock's)
 
 
+def poll_step(waited: float, window: float) -> float:
+    """Seconds from one observation of a waiting event to the next: a tenth of the time waited so
+    far, at least window/100, at most window/10 (and never under MIN_POLL_S). The plan
+    (certconform/plan.py, conformance/cells.py seen_at) counts the same steps."""
+    return min(max(waited / 10, window / 100, MIN_POLL_S), max(window / 10, MIN_POLL_S))
+
+
 class SetupFailed(AssertionError):
     """A Given step's event was refused: the scenario's situation could not be built."""
 
@@ -289,7 +296,7 @@ class Driver:
                 return self._settled(after, None, applied_at)
             now = time.monotonic()
             step = self.poll_s if self.poll_s is not None else \
-                min(max((now - applied_at) / 10, window / 100, MIN_POLL_S), max(window / 10, MIN_POLL_S))
+                poll_step(now - applied_at, window)
             if recorder is not None:
                 recorder.poll(after, observed_at)
             observed_at, after = self._observe_after(min(now + step, until))

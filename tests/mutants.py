@@ -1861,14 +1861,17 @@ def default_run(entry: Entry, timeout: float = 900, pass_examples: int = PASS_EX
     return replace(stateful, seconds=round(features.seconds + stateful.seconds, 2))
 
 
+def strict_run(entry: Entry, timeout: float = 900, pass_examples: int = PASS_EXAMPLES) -> Run:
+    """The run with --strict-readings (an honest or legitimate entry's on a smaller budget)."""
+    examples = min(pass_examples, STRICT_PASS_EXAMPLES) if entry.group in ("honest", "legit") else pass_examples
+    return run_suite(entry.name, entry.expected_strict, True, timeout, examples, edition=entry.edition)
+
+
 def run_one(entry: Entry, timeout: float = 900, pass_examples: int = PASS_EXAMPLES) -> Outcome:
     """Run the conformance suite against one catalogue entry: by default, and (for STRICT, HONEST
     and LEGIT entries) again with --strict-readings."""
     default = default_run(entry, timeout, pass_examples)
-    strict = None
-    if entry.expected_strict is not None:
-        examples = min(pass_examples, STRICT_PASS_EXAMPLES) if entry.group in ("honest", "legit") else pass_examples
-        strict = run_suite(entry.name, entry.expected_strict, True, timeout, examples, edition=entry.edition)
+    strict = strict_run(entry, timeout, pass_examples) if entry.expected_strict is not None else None
     return Outcome(entry.name, entry.group, entry.fault, entry.breaks, default, strict)
 
 
@@ -1903,8 +1906,7 @@ def run_catalogue(entries: list[Entry] | None = None, workers: int = 2, pass_exa
     def one(job):
         e, strict = job
         if strict:
-            examples = min(pass_examples, STRICT_PASS_EXAMPLES) if e.group in ("honest", "legit") else pass_examples
-            run = run_suite(e.name, e.expected_strict, True, pass_examples=examples, edition=e.edition)
+            run = strict_run(e, pass_examples=pass_examples)
         else:
             run = default_run(e, pass_examples=pass_examples)
         if on_run is not None:
