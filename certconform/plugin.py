@@ -398,7 +398,8 @@ def pytest_collection_modifyitems(config, items):
     if hasattr(config, "workerinput"):  # an xdist worker (they collect; the controller only schedules)
         spread_stateful(items)
     for item in items:
-        ids = [m.args[0] for m in item.iter_markers("statement")]
+        # sorted: pytest-bdd keeps a scenario's tags as a set, whose order changes from run to run
+        ids = sorted({m.args[0] for m in item.iter_markers("statement")})
         if not ids:
             continue
         item.user_properties.append(("statements", ",".join(ids)))
@@ -467,7 +468,11 @@ def conformance_log(request) -> list[dict]:
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
-    outcome = yield
+    from certconform.run_guard import message_only
+
+    check_failed = call.excinfo is not None and is_check_failure(item.config, call.excinfo)
+    with message_only(item, call, check_failed):
+        outcome = yield
     report = outcome.get_result()
     log = getattr(item, "_certconform_log", None)
     if log is not None and report.when == "call":
@@ -479,7 +484,7 @@ def pytest_runtest_makereport(item, call):
         data = cucumber.report_data(item)
         if data is not None:
             report.certconform_cucumber = data
-    if report.failed and call.excinfo is not None and is_check_failure(item.config, call.excinfo):
+    if report.failed and check_failed:
         # A check that failed says everything in its message: show that, not pytest's and
         # pytest-bdd's frames. Crashes of the suite keep their traceback, and so does --tb=long.
         report.longrepr = call.excinfo.getrepr(style="value", chain=False)

@@ -15,6 +15,7 @@ reports are written (certconform/plugin.py calls `cut_short_reason` and `mark_ju
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import xml.etree.ElementTree as ET
 
@@ -93,9 +94,11 @@ def is_adapter_error(report) -> bool:
 def pytest_runtest_makereport(item, call):
     """Fail-fast: count consecutive tests that ended by an adapter error, where the test runs
     (the single process, or each xdist worker; xdist hands a worker's stop on to the controller)."""
-    outcome = yield
+    one_line = call.excinfo is not None and _shows_one_line(item.config, call.excinfo)
+    with message_only(item, call, one_line):
+        outcome = yield
     report = outcome.get_result()
-    if report.failed and call.excinfo is not None and _shows_one_line(item.config, call.excinfo):
+    if report.failed and one_line:
         # the AdapterError's message says everything: not pytest's and pytest-bdd's ~60 lines of frames
         report.longrepr = call.excinfo.getrepr(style="value", chain=False)
     if report.when != "call" and not (report.when == "setup" and not report.passed):
@@ -115,6 +118,27 @@ def pytest_runtest_makereport(item, call):
         last = last if len(last) <= MAX_REASON else last[:MAX_REASON - 4] + " ..."
         item.session.shouldstop = (f"certconform stopped after {limit} consecutive tests ended by an adapter error "
                                    f"(--max-adapter-errors {limit}); the last: {last}")
+
+
+@contextlib.contextmanager
+def message_only(item, call, wanted: bool):
+    """While pytest makes the report of a test that failed in its call and whose failure is shown
+    as its message alone (`wanted`), it formats that message instead of the traceback it would
+    throw away: pytest parses the source file of every frame of a traceback it formats (about a
+    third of a second of CPU a failure here), and a run against a product that fails most checks
+    would spend most of its time on it."""
+    if not (wanted and call.when == "call"):
+        yield
+        return
+    item.repr_failure = _value_only  # an instance attribute: shadows Function.repr_failure for this report
+    try:
+        yield
+    finally:
+        del item.repr_failure
+
+
+def _value_only(excinfo):
+    return excinfo.getrepr(style="value", chain=False)
 
 
 def _shows_one_line(config, excinfo) -> bool:

@@ -6,6 +6,7 @@ tests/adapters_malformed.py. What they don't: how the suite decides (that is the
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
@@ -95,6 +96,21 @@ def test_malformed_observations_fail_tests_naming_the_field(tmp_path, adapter, f
     assert results["statements"]["WIN-SCEP-RR-1"]["verdict"] == "error"
     assert field_words in results["statements"]["WIN-SCEP-RR-1"]["errors"][0]["message"]
     assert results["totals"]["fail"] == 0 and results["totals"]["tests_failed"] == 0
+
+
+def test_junit_lists_a_scenarios_statements_in_the_same_order_whatever_the_hash_seed(tmp_path):
+    """pytest-bdd holds a scenario's tags in a set: the `statements` property is sorted, so two runs
+    of the same suite write the same junit.xml whatever PYTHONHASHSEED is."""
+    seen = set()
+    for seed in ("1", "2", "3"):
+        env = {**os.environ, "PYTHONHASHSEED": seed}
+        proc = subprocess.run([sys.executable, "-m", "certconform.cli", "run", "--mdm", "mock", "--report-dir",
+                               str(tmp_path / seed), "-q", "-m", "not stateful", "-k", "genorder"],
+                              cwd=ROOT, capture_output=True, text=True, timeout=600, env=env)
+        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+        junit = ET.parse(tmp_path / seed / "junit.xml").getroot()
+        seen.add(tuple(p.get("value") for p in junit.iter("property") if p.get("name") == "statements"))
+    assert len(seen) == 1 and "GEN-ORDER-1,GEN-ORDER-2" in next(iter(seen)), seen
 
 
 def test_deselected_statements_are_not_run_and_xdist_controller_writes_reports(tmp_path):
