@@ -40,8 +40,9 @@ eventual inventory, and take a certificate off through an overlay. Groups there:
               settle_s is not a fault: the realistic mock itself does that)
 
 The bottom of the module runs the catalogue (used by tests/test_mutants.py and
-benchmarks/mutation_report.py): `run_catalogue()` runs the conformance suite in a subprocess per
-entry and tier and reports what caught each entry.
+benchmarks/mutation_report.py): `run_catalogue()` runs the conformance suite in a process per
+entry and tier (forked from a warm process that has pytest, Hypothesis and the other libraries
+imported: tests/warm_pytest.py) and reports what caught each entry.
 """
 from __future__ import annotations
 
@@ -1797,7 +1798,7 @@ def _verdicts(report_dir: str, statements) -> dict:
 def run_suite(name: str, expected: int, strict: bool = False, timeout: float = 900,
               pass_examples: int = PASS_EXAMPLES, wait: bool = False, breaks=(), needs=(),
               edition: str | None = None, marker: str | None = None) -> Run:
-    """Run the conformance suite once against catalogue entry `name` in a subprocess. `wait`: a
+    """Run the conformance suite once against catalogue entry `name` in a process of its own. `wait`: a
     kill counts only when the failure names the settle wait. `needs` (an unkillable entry): the
     run must pass with every statement of `breaks` reported not-supported. `marker`: a pytest -m
     selection (default: the whole suite)."""
@@ -1821,11 +1822,7 @@ def run_suite(name: str, expected: int, strict: bool = False, timeout: float = 9
             env.pop(var, None)
         env[BUDGET_ENV] = "kill" if expected == 1 else f"pass:{pass_examples}"
         start = time.monotonic()
-        try:
-            proc = subprocess.run(cmd, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=timeout, env=env)
-            code, output = proc.returncode, proc.stdout + proc.stderr
-        except subprocess.TimeoutExpired as exc:
-            code, output = -1, f"timeout after {timeout}s\n{exc.stdout or ''}"
+        code, output = _launch(cmd, env, timeout)
         seconds = time.monotonic() - start
         verdicts = _verdicts(tmp, breaks) if needs else {}
     info = explain_failure(output) if code == 1 else {"caught_by": None, "exception": None, "cited": [],
@@ -1840,6 +1837,23 @@ def run_suite(name: str, expected: int, strict: bool = False, timeout: float = 9
     tail = "" if ok else "\n".join(output.strip().splitlines()[-40:])
     return Run(strict, expected, code, ok, info["caught_by"], info["cited"], info["invariants"], info["exception"],
                info["message"], round(seconds, 2), tail, info["waited"], verdicts)
+
+
+def _launch(cmd: list[str], env: dict, timeout: float) -> tuple[int, str]:
+    """(exit code, output) of `cmd` (`python -m pytest ...`), forked from a warm process that has
+    the libraries imported already (tests/warm_pytest.py; CERTCONFORM_CATALOGUE_COLD=1: a fresh
+    interpreter each run, as before)."""
+    if os.environ.get("CERTCONFORM_CATALOGUE_COLD") != "1":
+        try:
+            from tests import warm_pytest
+        except ImportError:  # tests/ itself on sys.path (rootdir-relative import mode)
+            import warm_pytest
+        return warm_pytest.run(cmd[3:], env, PROJECT_ROOT, timeout)
+    try:
+        proc = subprocess.run(cmd, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=timeout, env=env)
+        return proc.returncode, proc.stdout + proc.stderr
+    except subprocess.TimeoutExpired as exc:
+        return -1, f"timeout after {timeout}s\n{exc.stdout or ''}"
 
 
 def default_run(entry: Entry, timeout: float = 900, pass_examples: int = PASS_EXAMPLES) -> Run:

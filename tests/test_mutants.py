@@ -1,9 +1,10 @@
 """Self-test: the conformance suite catches every mutant of tests/mutants.py, flags every STRICT
 entry only under --strict-readings, and passes every honest wrapper and legitimate variant.
 
-The whole catalogue runs once (the conformance suite in a subprocess per run, two synchronous and
-six realistic ones at a time, see tests.mutants.run_catalogue; a realistic mutant's kill run is the
-feature scenarios, then the stateful test only if they passed: tests.mutants.default_run); each entry is then its own test
+The whole catalogue runs once (the conformance suite in a process per run, forked from a warm
+one: tests/warm_pytest.py; two synchronous and six realistic ones at a time, see
+tests.mutants.run_catalogue; a realistic mutant's kill run is the feature scenarios, then the
+stateful test only if they passed: tests.mutants.default_run); each entry is then its own test
 id. A run is killed only by exit code 1 with a failed check (a usage error, an internal error or
 an adapter crash is not a kill).
   MUTANTS  killed by the default run (a document or contract check)
