@@ -46,7 +46,6 @@ imported: tests/warm_pytest.py) and reports what caught each entry.
 """
 from __future__ import annotations
 
-import copy
 import json
 import os
 import re
@@ -152,7 +151,15 @@ class Shadow:
         return p.ca if p else None
 
     def copy(self) -> "Shadow":
-        return copy.deepcopy(self)
+        """A copy that shares nothing mutable with this one (what copy.deepcopy gives, at a tenth
+        of its cost: the wrapper copies its shadow before every event)."""
+        new = Shadow.__new__(Shadow)
+        new.users = dict(self.users)
+        new.groups = {g: set(members) for g, members in self.groups.items()}
+        new.devices = {name: replace(d) for name, d in self.devices.items()}
+        new.profiles = {name: replace(p, groups=set(p.groups)) for name, p in self.profiles.items()}
+        new.enroll_order = list(self.enroll_order)
+        return new
 
 
 def _cell_of(name) -> str | None:

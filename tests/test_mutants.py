@@ -172,3 +172,24 @@ def test_every_mutant_has_a_realistic_twin():
     assert realistic["realistic.PassThrough"].group == "honest"
     assert {e.name for e in realistic.values() if e.group == "unkillable"} == \
         {"realistic.NoReissueAfterManualDelete", "realistic.ReissueOneCheckInLate"}
+
+
+def test_a_shadow_copy_is_a_deep_copy():
+    """The wrappers' shadow is copied before every event (Shadow.copy, by hand for speed): the copy
+    equals copy.deepcopy's and shares nothing mutable with the original."""
+    import copy
+
+    shadow = mutants.Shadow()
+    for event in ({"type": "create_user", "user": "u1"}, {"type": "create_group", "group": "g"},
+                  {"type": "add_member", "group": "g", "member": "u1"},
+                  {"type": "enroll", "device": "d1", "platform": "windows", "user": "u1"},
+                  {"type": "create_profile", "profile": "p", "kind": "scep", "ca": "intune", "root": "r"},
+                  {"type": "assign_profile", "profile": "p", "group": "g"}):
+        shadow.apply(event)
+    fast, slow = shadow.copy(), copy.deepcopy(shadow)
+    assert vars(fast) == vars(slow) and set(vars(fast)) == set(vars(mutants.Shadow()))
+    for event in ({"type": "add_member", "group": "g", "member": "d1"}, {"type": "unassign_profile", "profile": "p",
+                  "group": "g"}, {"type": "wipe", "device": "d1"}, {"type": "withdraw_license", "user": "u1"},
+                  {"type": "enroll", "device": "d2", "platform": "ios", "user": "u1"}):
+        fast.apply(event)
+    assert vars(shadow) == vars(slow)  # the original did not move
