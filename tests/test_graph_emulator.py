@@ -339,6 +339,28 @@ def test_a_device_that_checked_in_before_a_group_change_reached_intune_is_notifi
     assert [s["deviceDisplayName"] for s in g.states(scep, "windows81SCEPCertificateProfile")] == ["lab-windows-01"]
 
 
+def test_what_a_delayed_effect_sets_in_motion_counts_from_when_it_was_due_not_from_the_next_request():
+    """Intune acts whether or not a client asks, and the emulator runs a due effect at the next
+    request: a membership removal that reached targeting an hour after it was made revokes and
+    removes 15 and 5 minutes after that, even when no request came for a day (a quiet client, a
+    loaded machine); the day's first reading sees it done, not just begun."""
+    tenant, g = make_lab(Delays.instant().with_(notify_s=300, propagation_s=3600, revocation_s=900))
+    group = g.group("cc-g")
+    scep = g.scep_setup()
+    g.assign(scep, group)
+    member = g.user_of("lab-windows-01")
+    g.ok(g.join(group, member), 204)
+    g.wait(3600)
+    g.ok(g.action(g.device("lab-windows-01"), "syncDevice"), 204)
+    g.wait(300)
+    (state,) = g.states(scep, "windows81SCEPCertificateProfile")
+    assert (state["certificateIssuanceState"], state["certificateRevokeStatus"]) == ("installed", "none")
+    g.ok(g.http.delete(f"/v1.0/groups/{group}/members/{member}/$ref"), 204)
+    g.clock.now += 24 * 3600  # no request for a day
+    (state,) = g.states(scep, "windows81SCEPCertificateProfile")
+    assert (state["certificateIssuanceState"], state["certificateRevokeStatus"]) == ("deleted", "revoked")
+
+
 def test_graph_throttles_past_the_documented_per_app_write_limit():
     tenant, g = make_lab(throttle_limits=(("/beta/deviceManagement/deviceConfigurations", 1000, 100, 20.0),))
     codes = [g.http.post("/beta/deviceManagement/deviceConfigurations", json={

@@ -21,10 +21,11 @@ _UNBOUNDED_POOL = 1_000_000
 
 class ScopedMock(MockMDM):
     def __init__(self, revocation_delay: float = 0.05, removal_delay: float = 0.05, fault: str | None = None,
-                 platforms=()) -> None:
+                 platforms=(), now=None) -> None:
         if fault is not None and fault not in FAULTS:
             raise ValueError(f"unknown fault {fault!r} (one of {', '.join(FAULTS)})")
         self.fault = fault
+        self._now = now  # the tenant's clock (timing.Clock.now): a delayed effect's delays count from when it was due
         self.profile_platforms: dict[str, frozenset[str]] = {}
         self._retiring = False
         super().__init__(realistic=True, revocation_delay=revocation_delay, removal_delay=removal_delay,
@@ -40,6 +41,9 @@ class ScopedMock(MockMDM):
     def apply(self, event):
         self.changes += 1
         return super().apply(event)
+
+    def _clock(self) -> float:
+        return super()._clock() if self._now is None else self._now()
 
     def _reaches(self, profile: str, platform: str) -> bool:
         scoped = self.profile_platforms.get(profile)

@@ -186,7 +186,8 @@ class Tenant:
         self.fault = fault
         self.scheduler = Scheduler(self.clock)
         self.mock = ScopedMock(revocation_delay=self.clock.real(self.delays.revocation_s),
-                               removal_delay=self.clock.real(self.delays.notify_s), fault=fault, platforms=PLATFORMS)
+                               removal_delay=self.clock.real(self.delays.notify_s), fault=fault, platforms=PLATFORMS,
+                               now=self.clock.now)
         self.users: dict[str, User] = {}
         self.deleted_users: dict[str, User] = {}
         self.groups: dict[str, Group] = {}
@@ -668,21 +669,19 @@ class Tenant:
         return [profile.assignment(g) for g in profile.groups]
 
     # -- certificate states --------------------------------------------------------------------
-    SNAPSHOT_S = 0.05  # real seconds a snapshot of the mock's inventory serves (the GETs of one observation)
-
     def _snapshot(self) -> dict[str, list[dict]]:
-        """The mock's inventory by profile, taken again after any change or SNAPSHOT_S: a client
-        reading every profile's states in turn reads one inventory, not one per profile (the
-        emulator is at most SNAPSHOT_S slower than its delays, far below any window)."""
+        """The mock's inventory by profile, taken again after any change and once the next pending
+        revocation, removal or delivery is due: a client reading every profile's states in turn
+        reads one inventory, not one per profile, and never an out-of-date one."""
         now = self.clock.now()
         cached = getattr(self, "_snap", None)
-        if cached is not None and cached[0] == self.mock.changes and now - cached[1] <= self.SNAPSHOT_S:
+        if cached is not None and cached[0] == self.mock.changes and (cached[1] is None or now < cached[1]):
             return cached[2]
         by_profile: dict[str, list[dict]] = {}
         for record in self.mock.observe():  # issuance times follow the whole inventory's delivery order
             self.state_clock.issued(record["serial"])
             by_profile.setdefault(record["profile"], []).append(record)
-        self._snap = (self.mock.changes, now, by_profile)
+        self._snap = (self.mock.changes, self.mock.next_landing(), by_profile)
         return by_profile
 
     def certificate_states(self, profile_id: str, type_name: str) -> list[dict]:

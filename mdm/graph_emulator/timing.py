@@ -83,13 +83,16 @@ class Clock:
         if not scale > 0:
             raise ValueError(f"time_scale must be > 0, got {scale!r}")
         self.scale, self._now = float(scale), now
+        self._as_of: float | None = None  # while a delayed effect runs: when it was due
 
     def real(self, intune_seconds: float) -> float:
         """Real seconds that `intune_seconds` of Intune's time take."""
         return intune_seconds / self.scale
 
     def now(self) -> float:
-        return self._now()
+        """The moment (monotonic seconds): while a delayed effect runs, the moment it was due
+        (Scheduler.run_due), so that what it sets in motion counts from then."""
+        return self._now() if self._as_of is None else self._as_of
 
 
 class Scheduler:
@@ -104,10 +107,20 @@ class Scheduler:
         heapq.heappush(self._queue, (self.clock.now() + self.clock.real(intune_seconds), next(self._order), effect))
 
     def run_due(self) -> None:
+        """Run the effects that are due, in due order, each as of the moment it was due.
+
+        Intune acts whether or not anyone asks, and the emulator runs a due effect only at the
+        next request: an effect's own delays (a revocation after a membership reached targeting, a
+        notification's check-in) count from when it was due, not from that request, so a quiet
+        spell between requests (a loaded machine, a slow client) does not delay them further."""
         now = self.clock.now()
         while self._queue and self._queue[0][0] <= now:
-            _, _, effect = heapq.heappop(self._queue)
-            effect()
+            due, _, effect = heapq.heappop(self._queue)
+            self.clock._as_of = due
+            try:
+                effect()
+            finally:
+                self.clock._as_of = None
 
     def pending(self) -> int:
         return len(self._queue)

@@ -116,14 +116,19 @@ class MockMDM:
             cert.crl.revoke(cert.serial_number)
             self._store.touch(cert)
         elif cert.serial not in self._pending_revocations and not cert.crl.is_revoked(cert.serial_number):
-            self._pending_revocations[cert.serial] = (time.monotonic() + self._delay("revocation"), cert)
+            self._pending_revocations[cert.serial] = (self._clock() + self._delay("revocation"), cert)
             self._store.touch(cert)
 
     def _remove(self, cert: DeliveredCertificate) -> None:
         if not self.realistic:
             self._store.uninstall(cert)
         elif cert.serial not in self._pending_removals:
-            self._pending_removals[cert.serial] = (time.monotonic() + self._delay("removal"), cert)
+            self._pending_removals[cert.serial] = (self._clock() + self._delay("removal"), cert)
+
+    def _clock(self) -> float:
+        """Now, for the realistic mode's delays (monotonic seconds; a subclass may keep its own
+        time: the Graph emulator's, mdm/graph_emulator/scoped_mock.py)."""
+        return time.monotonic()
 
     def _delay(self, kind: str) -> float:
         """Seconds until a change of `kind` (revocation, removal, delivery) lands (realistic mode);
@@ -136,7 +141,7 @@ class MockMDM:
         of `device`, which is checking in)."""
         if not (self._pending_revocations or self._pending_removals or self._pending_deliveries):
             return
-        now = time.monotonic()
+        now = self._clock()
         for serial, (due, cert) in list(self._pending_revocations.items()):
             if due <= now:
                 del self._pending_revocations[serial]
@@ -163,6 +168,15 @@ class MockMDM:
             self._pending_deliveries = waiting
 
     # -- extras for reviewers and the HTTP server ----------------------------------------------
+    def next_landing(self) -> float | None:
+        """When the next pending revocation, removal or delivery lands (a `_clock()` moment), or
+        None: until then, and until the next event, observe() answers the same (realistic mode;
+        not part of the adapter contract: the Graph emulator's snapshot of the inventory uses it)."""
+        dues = [due for due, _ in self._pending_revocations.values()]
+        dues += [due for due, _ in self._pending_removals.values()]
+        dues += [due for due, _ in self._pending_deliveries]
+        return min(dues, default=None)
+
     def eventual(self) -> list[dict]:
         """The inventory as it will be once every pending revocation and removal has landed
         (realistic mode; the same as observe() otherwise). Not part of the adapter contract: the
@@ -422,7 +436,7 @@ class MockMDM:
         delay = self._delay("delivery") if self.realistic else 0.0
         for cert in issued:
             if delay > 0:
-                self._pending_deliveries.append((time.monotonic() + delay, cert))
+                self._pending_deliveries.append((self._clock() + delay, cert))
             else:
                 self._store.deliver(cert)
         self._root_deliveries = roots
