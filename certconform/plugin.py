@@ -147,6 +147,9 @@ def misread_path_option(config) -> str | None:
 # pytest_configure, which would crash on an unknown profile
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config):
+    from certconform import step_lookup
+
+    step_lookup.install()  # pytest-bdd's per-step lookup, remembered (a third of a feature run's CPU)
     for name, text in MARKERS.items():
         config.addinivalue_line("markers", f"{name}: {text}")
     try:
@@ -387,6 +390,8 @@ _EVERY_ID: list[tuple[set[str], set[str]]] = []
 
 
 def pytest_collection_modifyitems(config, items):
+    from certconform.steps.scenario_steps import node_statement_ids
+
     # Scenarios tagged for other editions only are not part of this edition's suite: deselected,
     # so they are never reported (passed or otherwise) in the edition they do not belong to.
     edition = behaviour_module.current_edition()
@@ -398,8 +403,7 @@ def pytest_collection_modifyitems(config, items):
     if hasattr(config, "workerinput"):  # an xdist worker (they collect; the controller only schedules)
         spread_stateful(items)
     for item in items:
-        # sorted: pytest-bdd keeps a scenario's tags as a set, whose order changes from run to run
-        ids = sorted({m.args[0] for m in item.iter_markers("statement")})
+        ids = node_statement_ids(item)
         if not ids:
             continue
         item.user_properties.append(("statements", ",".join(ids)))
@@ -409,9 +413,11 @@ def pytest_bdd_before_scenario(request, feature, scenario):
     """The scenario's name [example values] and feature:line for the reports (user properties),
     its cucumber record, and the "not validated" skip (taken here, not at collection, so a
     skipped scenario is still reported under its name)."""
+    from certconform.steps.scenario_steps import node_statement_ids
+
     node = request.node
     cucumber.record_scenario(node, feature, scenario)
-    ids = [m.args[0] for m in node.iter_markers("statement")]
+    ids = node_statement_ids(node)
     if not ids:
         return
     name = scenario.name

@@ -37,8 +37,14 @@ def driver(sut, conformance_log, pytestconfig, capabilities, request) -> Driver:
     return d
 
 
+def node_statement_ids(node) -> list[str]:
+    """The statement ids a scenario is tagged with, sorted: pytest-bdd keeps a scenario's tags in a
+    set, whose order changes with the hash seed, and messages and reports list them in this order."""
+    return sorted({m.args[0] for m in node.iter_markers("statement")})
+
+
 def statement_ids(request) -> list[str]:
-    return [m.args[0] for m in request.node.iter_markers("statement")]
+    return node_statement_ids(request.node)
 
 
 def citation(request, tier: str = "document") -> str:

@@ -113,6 +113,29 @@ def test_junit_lists_a_scenarios_statements_in_the_same_order_whatever_the_hash_
     assert len(seen) == 1 and "GEN-ORDER-1,GEN-ORDER-2" in next(iter(seen)), seen
 
 
+def _junit_outcomes(path: Path) -> list:
+    root = ET.parse(path).getroot()
+    return [(tc.get("classname"), tc.get("name"), [(k.tag, k.get("message")) for k in tc if k.tag != "properties"])
+            for tc in root.iter("testcase")]
+
+
+def test_the_remembered_step_lookup_changes_no_outcome(tmp_path):
+    """certconform/step_lookup.py caches pytest-bdd's lookup of a step's definitions: a run with it
+    and one without (CERTCONFORM_STEP_LOOKUP_CACHE=0) give the same tests the same outcomes and
+    messages, against an adapter that fails some checks and passes others."""
+    runs = {}
+    for cache in ("1", "0"):
+        env = {**os.environ, "CERTCONFORM_STEP_LOOKUP_CACHE": cache}
+        proc = subprocess.run([sys.executable, "-m", "certconform.cli", "run", "--mdm", "tests.adapters_faulty:NeverRevokes",
+                               "--report-dir", str(tmp_path / cache), "-q", "-m", "not stateful", "-k", "WIN or KNOX"],
+                              cwd=ROOT, capture_output=True, text=True, timeout=600, env=env)
+        assert proc.returncode == 1, proc.stdout[-3000:] + proc.stderr[-2000:]
+        runs[cache] = _junit_outcomes(tmp_path / cache / "junit.xml")
+    assert runs["1"] == runs["0"]
+    outcomes = {kids[0][0] if kids else "passed" for _, _, kids in runs["1"]}
+    assert len(runs["1"]) > 50 and {"failure", "passed"} <= outcomes, outcomes
+
+
 def test_deselected_statements_are_not_run_and_xdist_controller_writes_reports(tmp_path):
     proc = suite(tmp_path, "reference", "-k", "winsceprr", "-n", "2")
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
