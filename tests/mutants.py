@@ -1804,11 +1804,11 @@ def _verdicts(report_dir: str, statements) -> dict:
 
 def run_suite(name: str, expected: int, strict: bool = False, timeout: float = 900,
               pass_examples: int = PASS_EXAMPLES, wait: bool = False, breaks=(), needs=(),
-              edition: str | None = None, marker: str | None = None) -> Run:
+              edition: str | None = None, marker: str | None = None, keyword: str | None = None) -> Run:
     """Run the conformance suite once against catalogue entry `name` in a process of its own. `wait`: a
     kill counts only when the failure names the settle wait. `needs` (an unkillable entry): the
-    run must pass with every statement of `breaks` reported not-supported. `marker`: a pytest -m
-    selection (default: the whole suite)."""
+    run must pass with every statement of `breaks` reported not-supported. `marker`, `keyword`: a
+    pytest -m and -k selection (default: the whole suite)."""
     with tempfile.TemporaryDirectory(prefix="certconform-mutant-") as tmp:
         # --tb=short: the full "E   Type: message" lines explain_failure reads (by default the
         # suite prints a failing check's message alone)
@@ -1824,6 +1824,8 @@ def run_suite(name: str, expected: int, strict: bool = False, timeout: float = 9
             cmd.append(f"--edition={edition}")
         if marker:
             cmd += ["-m", marker]
+        if keyword:
+            cmd += ["-k", keyword]
         env = dict(os.environ)
         for var in ("PYTEST_ADDOPTS", "PYTEST_XDIST_WORKER", "CERTCONFORM_STRICT", "CERTCONFORM_MDM"):
             env.pop(var, None)
@@ -1865,21 +1867,34 @@ def _launch(cmd: list[str], env: dict, timeout: float) -> tuple[int, str]:
 
 def default_run(entry: Entry, timeout: float = 900, pass_examples: int = PASS_EXAMPLES) -> Run:
     """The run without --strict-readings. A realistic mutant's kill run goes in the suite's own
-    order, in two parts: the feature scenarios with -x, then, only when they all passed, the
-    stateful test with -x. That is the whole suite's -x run, split where its cells are made: a
-    whole-suite run acts the stateful sequences' cells beside the scenarios' (and generates them
-    first), all of it wasted when a scenario kills the mutant, as it does most of them."""
-    def run(marker=None):
+    order, in parts: the feature scenarios with -x, then, only when they all passed, the stateful
+    test one shard at a time (-k shard-I-of-N), up to the first that fails. That is the whole
+    suite's -x run, split where its cells are made: a whole-suite run acts the stateful sequences'
+    cells beside the scenarios' (and generates them first), all of it wasted when a scenario kills
+    the mutant, as it does most of them; and it acts every shard's sequences at once, most of them
+    wasted when the first shard kills it (a shard explores the same sequences alone as beside the
+    others: conformance/shards.py)."""
+    def run(marker=None, keyword=None):
         return run_suite(entry.name, entry.expected, False, timeout, _examples(entry, pass_examples), entry.wait,
-                         entry.breaks, entry.needs, entry.edition, marker=marker)
+                         entry.breaks, entry.needs, entry.edition, marker=marker, keyword=keyword)
 
     if entry.mode != "realistic" or entry.expected != 1:
         return run()
-    features = run("not stateful")
-    if features.exit_code != 0:
-        return features
-    stateful = run("stateful")
-    return replace(stateful, seconds=round(features.seconds + stateful.seconds, 2))
+    part = run("not stateful")
+    seconds = part.seconds
+    for shard in _stateful_shards():
+        if part.exit_code != 0:
+            break
+        part = run("stateful", shard)
+        seconds += part.seconds
+    return replace(part, seconds=round(seconds, 2))
+
+
+def _stateful_shards() -> list[str]:
+    """The stateful test's shard ids of a derandomized run (the catalogue's budgets are)."""
+    from certconform.conformance.shards import SHARDS, Shard
+
+    return [str(Shard(i, SHARDS)) for i in range(1, SHARDS + 1)]
 
 
 def strict_run(entry: Entry, timeout: float = 900, pass_examples: int = PASS_EXAMPLES) -> Run:

@@ -4,7 +4,7 @@ entry only under --strict-readings, and passes every honest wrapper and legitima
 The whole catalogue runs once (the conformance suite in a process per run, forked from a warm
 one: tests/warm_pytest.py; two synchronous and six realistic ones at a time, see
 tests.mutants.run_catalogue; a realistic mutant's kill run is the feature scenarios, then the
-stateful test only if they passed: tests.mutants.default_run); each entry is then its own test
+stateful test shard by shard only if they passed: tests.mutants.default_run); each entry is then its own test
 id. A run is killed only by exit code 1 with a failed check (a usage error, an internal error or
 an adapter crash is not a kill).
   MUTANTS  killed by the default run (a document or contract check)
