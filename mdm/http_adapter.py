@@ -17,11 +17,12 @@ sends plain GET /certificates. Either way observe() returns what a plain GET wou
 """
 from __future__ import annotations
 
+import http.client
 from urllib.parse import urlencode, urlsplit
 
 import urllib3
 from urllib3.exceptions import (ConnectTimeoutError, HTTPError as TransportError, NameResolutionError,
-                                NewConnectionError, ReadTimeoutError)
+                                NewConnectionError, ProtocolError, ReadTimeoutError)
 
 from certconform.mdm import AdapterSpecError, EventRejected
 from certconform.mdm.observe_since import apply_changes, contract_finding, left_out_changes, spot_checked
@@ -59,6 +60,12 @@ def _error_text(method: str, path: str, response: Response) -> str:
 def _is_timeout(exc: Exception) -> bool:
     # urllib3 makes NewConnectionError (refused, unknown host) a ConnectTimeoutError for compatibility
     return isinstance(exc, (ConnectTimeoutError, ReadTimeoutError)) and not isinstance(exc, NewConnectionError)
+
+
+def _connection_dropped(exc: BaseException) -> bool:
+    """Whether a ProtocolError says the server dropped the connection before it answered."""
+    cause = exc.args[1] if len(exc.args) > 1 else exc.__cause__
+    return isinstance(cause, (ConnectionResetError, BrokenPipeError, http.client.RemoteDisconnected))
 
 
 def _why(exc: Exception) -> str:
@@ -118,7 +125,16 @@ class HttpAdapter:
     def _request(self, method: str, path: str, json=None, params: dict | None = None) -> Response:
         url = self._prefix + path + (f"?{urlencode(params)}" if params else "")
         try:
-            response = self._pool.request(method, url, json=json)
+            try:
+                response = self._pool.request(method, url, json=json)
+            except ProtocolError as exc:
+                # A kept-alive connection the server closed as this request went out (a server
+                # closes one after an error of its own, e.g. uvicorn after an exception in the
+                # app): a request that only reads or resets is sent again, once, on a new
+                # connection; an event is never sent twice (its error is reported).
+                if not (method == "GET" or path == "/reset") or not _connection_dropped(exc):
+                    raise
+                response = self._pool.request(method, url, json=json)
         except (TransportError, OSError) as exc:
             if _is_timeout(exc):
                 limit = getattr(self, "timeout", None)

@@ -1,7 +1,7 @@
 """The HTTP adapter's connection handling (urllib3, mdm/http_adapter.py) against small stdlib
 servers that close connections, chunk and compress answers, stall, hang up or are not there:
-connections are kept alive and never reused once closed, bodies arrive whole and decoded, a POST is
-never resent, and timeouts and refusals become the one-line errors mdm/guarded.py reports."""
+connections are kept alive and never reused once closed, bodies arrive whole and decoded, an event
+is never resent (a reset or a read the server hung up on is, once), and timeouts and refusals become the one-line errors mdm/guarded.py reports."""
 from __future__ import annotations
 
 import gzip
@@ -23,6 +23,7 @@ except ImportError:
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     received: list = []
+    drops: dict = {}  # path -> how many more requests to it are hung up on without an answer
 
     def log_message(self, *args) -> None:  # quiet
         pass
@@ -41,6 +42,10 @@ class _Handler(BaseHTTPRequestHandler):
         body = self.rfile.read(length)
         type(self).received.append((self.path, body, self.headers.get("Content-Type")))
         if self.path == "/drop":  # reads the request, then hangs up without answering
+            self.close_connection = True
+            return
+        if type(self).drops.get(self.path, 0) > 0:  # the next N requests to this path: hung up on
+            type(self).drops[self.path] -= 1
             self.close_connection = True
             return
         self._answer(204, b"")
@@ -71,7 +76,7 @@ class _Handler(BaseHTTPRequestHandler):
 
 @pytest.fixture()
 def server():
-    _Handler.received = []
+    _Handler.received, _Handler.drops = [], {}
     httpd = _Counting(("127.0.0.1", 0), _Handler)
     httpd.daemon_threads = True
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
@@ -129,6 +134,20 @@ def test_a_post_the_server_hung_up_on_is_reported_not_resent(server):
     with pytest.raises(RuntimeError, match="POST .*/drop failed"):
         adapter._request("POST", "/drop", json={"type": "wipe", "device": "d"})
     assert [path for path, _, _ in _Handler.received].count("/drop") == 1
+
+
+def test_a_reset_the_server_hung_up_on_is_sent_again_once(server):
+    """A kept-alive connection the server dropped as reset() went out (uvicorn closes one after an
+    exception in the app): reset, which can be repeated, is sent again on a new connection, once;
+    an event never is (above)."""
+    adapter = _adapter(server)
+    _Handler.drops["/reset"] = 1
+    adapter.reset()
+    assert [path for path, _, _ in _Handler.received].count("/reset") == 2
+    _Handler.drops["/reset"] = 2
+    with pytest.raises(RuntimeError, match="POST .*/reset failed"):
+        adapter.reset()
+    assert [path for path, _, _ in _Handler.received].count("/reset") == 4
 
 
 def test_timeouts_and_refusals_are_the_errors_the_guard_words(server):
