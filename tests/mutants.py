@@ -1850,14 +1850,15 @@ def run_suite(name: str, expected: int, strict: bool = False, timeout: float = 9
 
 def _launch(cmd: list[str], env: dict, timeout: float) -> tuple[int, str]:
     """(exit code, output) of `cmd` (`python -m pytest ...`), forked from a warm process that has
-    the libraries imported already (tests/warm_pytest.py; CERTCONFORM_CATALOGUE_COLD=1: a fresh
-    interpreter each run, as before)."""
+    the libraries imported already (tests/warm_pytest.py; CERTCONFORM_CATALOGUE_COLD=1, or a
+    platform without multiprocessing's forkserver: a fresh interpreter each run, as before)."""
     if os.environ.get("CERTCONFORM_CATALOGUE_COLD") != "1":
         try:
             from tests import warm_pytest
         except ImportError:  # tests/ itself on sys.path (rootdir-relative import mode)
             import warm_pytest
-        return warm_pytest.run(cmd[3:], env, PROJECT_ROOT, timeout)
+        if warm_pytest.available():
+            return warm_pytest.run(cmd[3:], env, PROJECT_ROOT, timeout)
     try:
         proc = subprocess.run(cmd, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=timeout, env=env)
         return proc.returncode, proc.stdout + proc.stderr

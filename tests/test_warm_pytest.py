@@ -7,10 +7,15 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 try:
     from tests import warm_pytest
 except ImportError:  # tests/ itself on sys.path (rootdir-relative import mode)
     import warm_pytest
+
+pytestmark = pytest.mark.skipif(not warm_pytest.available(), reason="no multiprocessing forkserver here: "
+                                "the catalogue starts a fresh interpreter per run")
 
 TEST_FILE = """
 import os, time

@@ -34,6 +34,11 @@ _lock = threading.Lock()
 _context = None
 
 
+def available() -> bool:
+    """Whether this platform has multiprocessing's forkserver (not Windows)."""
+    return "forkserver" in multiprocessing.get_all_start_methods()
+
+
 def _server():
     """The forkserver context, its preload set (started by the first run)."""
     global _context
