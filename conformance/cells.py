@@ -186,9 +186,10 @@ def run_steps(scenario, item, driver) -> None:
 def feature_cell(item, index: int, caps: Capabilities, options: dict) -> CellSpec | None:
     """The cell of one collected scenario (None: not a scenario, or one skipped before any step)."""
     from certconform.steps.driver import Driver
+    from certconform.steps.scenario_steps import node_statement_ids
 
     scenario = scenario_of(item)
-    ids = [m.args[0] for m in item.iter_markers("statement")]
+    ids = node_statement_ids(item)
     if scenario is None or not ids:
         return None
     from certconform.model.behaviour import default as behaviour

@@ -18,13 +18,14 @@ ROOT = Path(__file__).resolve().parent.parent
 HAS_STATEFUL = (ROOT / "conformance" / "test_stateful.py").exists()
 
 
-def run(args: list[str], module: str = "certconform.cli") -> subprocess.CompletedProcess:
+def run(args: list[str], module: str = "certconform.cli", env: dict | None = None) -> subprocess.CompletedProcess:
     cmd = [sys.executable, "-m", module, *args]
-    return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600,
+                          env={**os.environ, **env} if env else None)
 
 
-def suite(report_dir: Path, mdm: str, *extra: str) -> subprocess.CompletedProcess:
-    return run(["run", "--mdm", mdm, "--report-dir", str(report_dir), "-q", "-p", "no:randomly", *extra])
+def suite(report_dir: Path, mdm: str, *extra: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return run(["run", "--mdm", mdm, "--report-dir", str(report_dir), "-q", "-p", "no:randomly", *extra], env=env)
 
 
 def test_reference_run_writes_every_report(tmp_path):
@@ -103,10 +104,7 @@ def test_junit_lists_a_scenarios_statements_in_the_same_order_whatever_the_hash_
     of the same suite write the same junit.xml whatever PYTHONHASHSEED is."""
     seen = set()
     for seed in ("1", "2", "3"):
-        env = {**os.environ, "PYTHONHASHSEED": seed}
-        proc = subprocess.run([sys.executable, "-m", "certconform.cli", "run", "--mdm", "mock", "--report-dir",
-                               str(tmp_path / seed), "-q", "-m", "not stateful", "-k", "genorder"],
-                              cwd=ROOT, capture_output=True, text=True, timeout=600, env=env)
+        proc = suite(tmp_path / seed, "mock", "-m", "not stateful", "-k", "genorder", env={"PYTHONHASHSEED": seed})
         assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
         junit = ET.parse(tmp_path / seed / "junit.xml").getroot()
         seen.add(tuple(p.get("value") for p in junit.iter("property") if p.get("name") == "statements"))
@@ -125,10 +123,8 @@ def test_the_remembered_step_lookup_changes_no_outcome(tmp_path):
     messages, against an adapter that fails some checks and passes others."""
     runs = {}
     for cache in ("1", "0"):
-        env = {**os.environ, "CERTCONFORM_STEP_LOOKUP_CACHE": cache}
-        proc = subprocess.run([sys.executable, "-m", "certconform.cli", "run", "--mdm", "tests.adapters_faulty:NeverRevokes",
-                               "--report-dir", str(tmp_path / cache), "-q", "-m", "not stateful", "-k", "WIN or KNOX"],
-                              cwd=ROOT, capture_output=True, text=True, timeout=600, env=env)
+        proc = suite(tmp_path / cache, "tests.adapters_faulty:NeverRevokes", "-m", "not stateful", "-k", "WIN or KNOX",
+                     env={"CERTCONFORM_STEP_LOOKUP_CACHE": cache})
         assert proc.returncode == 1, proc.stdout[-3000:] + proc.stderr[-2000:]
         runs[cache] = _junit_outcomes(tmp_path / cache / "junit.xml")
     assert runs["1"] == runs["0"]
